@@ -1,0 +1,55 @@
+# `make test`   : set-up (.venv with torch and the project) + every test, slow ones included.
+# `make report` : set-up + data + training of the preset when its cache is missing + analysis + render.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DYNLOSS := $(VENV)/bin/dynloss
+STAMP := $(VENV)/.installed-stamp
+# the preset the report shows: `paper` when its caches exist, else the embedded default
+PRESET ?= $(shell test -d data/cache/paper && echo paper || echo fmnist-mini)
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-fast report data train analyze render audit bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+data:
+	bash scripts/ensure_data.sh $(PRESET)
+
+train: setup data
+	$(DYNLOSS) train --preset $(PRESET)
+
+analyze: setup
+	$(DYNLOSS) analyze --preset $(PRESET)
+
+render: setup
+	$(DYNLOSS) report --preset $(PRESET)
+
+audit: setup
+	$(DYNLOSS) audit
+
+report: setup data
+	$(DYNLOSS) audit
+	$(DYNLOSS) train --preset $(PRESET)
+	$(DYNLOSS) analyze --preset $(PRESET)
+	$(DYNLOSS) report --preset $(PRESET)
+
+bench: setup
+	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/analysis_speed.py
+
+clean:
+	rm -rf _output reports/.render .pytest_cache

@@ -1,0 +1,250 @@
+"""The cache contract between training (writer) and analysis (reader).
+
+One directory per run::
+
+    <root>/<preset>/<dataset>/<arm>/member-<k>/
+        arrays.npz   train_logits (N_train, C) float32, test_logits (N_test, C) float32,
+                     train_labels (N_train,) int64, test_labels (N_test,) int64,
+                     train_ids (N_train,) int64, test_ids (N_test,) int64  (row ids in the
+                     official split, so readers align by id, never by order),
+                     fit_index (n_fit,) int64, val_index (n_val,) int64  (rows of the official
+                     training set used to fit / internally validate this member)
+        run.json     the run's spec, seed, versions, timings, metrics, ``schema_version`` and
+                     ``arrays_sha256`` (SHA-256 of arrays.npz). Written last, atomically.
+
+A run directory without ``run.json`` is incomplete. This module imports only numpy and the
+standard library, so both sides can use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+ARRAYS_FILE = "arrays.npz"
+RUN_FILE = "run.json"
+
+#: name -> (ndim, dtype kind) of every array a run must hold.
+ARRAY_SPEC: dict[str, tuple[int, str]] = {
+    "train_logits": (2, "float32"),
+    "test_logits": (2, "float32"),
+    "train_labels": (1, "int64"),
+    "test_labels": (1, "int64"),
+    "train_ids": (1, "int64"),
+    "test_ids": (1, "int64"),
+    "fit_index": (1, "int64"),
+    "val_index": (1, "int64"),
+}
+
+
+class CacheError(ValueError):
+    """A cache file is missing, corrupt, truncated or inconsistent. The message names the file."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One validated run: its directory, metadata (``run.json``) and arrays."""
+
+    path: Path
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+def run_dir(root: str | os.PathLike, preset: str, dataset: str, arm: str, member: int) -> Path:
+    """Directory of one run inside the cache root.
+
+    >>> run_dir("data/cache", "digits-tiny", "digits", "ce", 3).as_posix()
+    'data/cache/digits-tiny/digits/ce/member-003'
+    """
+    if member < 0:
+        raise ValueError(f"Expected `member` >= 0, got {member}")
+    return Path(root) / preset / dataset / arm / f"member-{member:03d}"
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
+    data = json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode()
+    _atomic_write_bytes(Path(path), lambda f: f.write(data))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
+
+
+def _check_arrays(arrays: Mapping[str, np.ndarray], where: str) -> None:
+    missing = sorted(set(ARRAY_SPEC) - set(arrays))
+    if missing:
+        raise CacheError(f"{where}: missing arrays {missing}; expected {sorted(ARRAY_SPEC)}")
+    for name, (ndim, dtype) in ARRAY_SPEC.items():
+        a = arrays[name]
+        if a.ndim != ndim or a.dtype != np.dtype(dtype):
+            raise CacheError(
+                f"{where}: array `{name}` must be {ndim}-D {dtype}, got shape {a.shape} dtype {a.dtype}"
+            )
+    n_train, c = arrays["train_logits"].shape
+    n_test, c_test = arrays["test_logits"].shape
+    if c != c_test or c < 2:
+        raise CacheError(f"{where}: train/test logits disagree on class count ({c} vs {c_test}) or < 2")
+    for split, n in (("train", n_train), ("test", n_test)):
+        for kind in ("labels", "ids"):
+            if arrays[f"{split}_{kind}"].shape[0] != n:
+                raise CacheError(
+                    f"{where}: `{split}_{kind}` has {arrays[f'{split}_{kind}'].shape[0]} rows, "
+                    f"`{split}_logits` has {n}"
+                )
+        labels = arrays[f"{split}_labels"]
+        if labels.size and (labels.min() < 0 or labels.max() >= c):
+            raise CacheError(f"{where}: `{split}_labels` outside [0, {c}) (min {labels.min()}, max {labels.max()})")
+    for name in ("fit_index", "val_index"):
+        idx = arrays[name]
+        if idx.size and (idx.min() < 0 or idx.max() >= n_train):
+            raise CacheError(f"{where}: `{name}` holds rows outside [0, {n_train})")
+
+
+def write_run(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:
+    """Write one run atomically: ``arrays.npz`` first, then ``run.json`` with its checksum.
+
+    Parameters
+    ----------
+    path : directory of the run (see :func:`run_dir`).
+    arrays : the arrays of :data:`ARRAY_SPEC`; logits may be non-finite (a diverged member is
+        recorded, and readers apply their policy).
+    meta : JSON-serialisable run metadata (spec, seed, versions, timings, metrics).
+
+    Returns
+    -------
+    Path of ``run.json``.
+    """
+    path = Path(path)
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    _check_arrays(arrays, str(path / ARRAYS_FILE))
+    (path / RUN_FILE).unlink(missing_ok=True)  # mark incomplete while rewriting
+    _atomic_write_bytes(path / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
+    record = dict(meta)
+    record["schema_version"] = SCHEMA_VERSION
+    record["arrays_sha256"] = sha256_file(path / ARRAYS_FILE)
+    atomic_write_json(path / RUN_FILE, record)
+    return path / RUN_FILE
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True when the run directory holds ``run.json`` (written last) and ``arrays.npz``."""
+    path = Path(path)
+    return (path / RUN_FILE).is_file() and (path / ARRAYS_FILE).is_file()
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse and check ``run.json`` of a run directory; errors name the file."""
+    f = Path(path) / RUN_FILE
+    try:
+        meta = json.loads(f.read_text())
+    except FileNotFoundError:
+        raise CacheError(f"{f}: missing; the run is incomplete (rerun training to finish it)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CacheError(f"{f}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise CacheError(f"{f}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise CacheError(f"{f}: schema_version {meta.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    if not isinstance(meta.get("arrays_sha256"), str):
+        raise CacheError(f"{f}: missing `arrays_sha256`")
+    return meta
+
+
+def read_run(path: str | os.PathLike, *, verify_checksum: bool = True) -> RunRecord:
+    """Load and validate one complete run (no pickles: ``allow_pickle=False``).
+
+    Raises
+    ------
+    CacheError
+        If a file is missing, corrupt, truncated, fails its checksum or breaks the contract.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    f = path / ARRAYS_FILE
+    if not f.is_file():
+        raise CacheError(f"{f}: missing although {path / RUN_FILE} exists")
+    if verify_checksum:
+        digest = sha256_file(f)
+        if digest != meta["arrays_sha256"]:
+            raise CacheError(
+                f"{f}: SHA-256 {digest[:12]}… does not match {meta['arrays_sha256'][:12]}… in run.json "
+                "(corrupted or replaced file; rerun with --force)"
+            )
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile.BadZipFile, ValueError (pickled object arrays), EOFError
+        raise CacheError(f"{f}: unreadable npz ({type(e).__name__}: {e})") from None
+    _check_arrays(arrays, str(f))
+    return RunRecord(path=path, meta=meta, arrays=arrays)
+
+
+def iter_run_dirs(root: str | os.PathLike, preset: str) -> Iterator[tuple[str, str, int, Path]]:
+    """Yield ``(dataset, arm, member, path)`` for every member directory of a preset, sorted."""
+    base = Path(root) / preset
+    if not base.is_dir():
+        return
+    for ds in sorted(p for p in base.iterdir() if p.is_dir()):
+        for arm in sorted(p for p in ds.iterdir() if p.is_dir()):
+            for m in sorted(arm.glob("member-*")):
+                try:
+                    k = int(m.name.split("-", 1)[1])
+                except ValueError:
+                    continue
+                yield ds.name, arm.name, k, m
+
+
+def manifest(root: str | os.PathLike, preset: str) -> list[dict[str, Any]]:
+    """Rebuild the table of runs from the run directories: one row per member directory."""
+    rows = []
+    for ds, arm, k, p in iter_run_dirs(root, preset):
+        row: dict[str, Any] = {"dataset": ds, "arm": arm, "member": k, "path": str(p), "complete": is_complete(p)}
+        if row["complete"]:
+            try:
+                meta = read_meta(p)
+                row["arrays_sha256"] = meta["arrays_sha256"]
+                row["seed"] = meta.get("seed")
+            except CacheError as e:
+                row["complete"] = False
+                row["error"] = str(e)
+        rows.append(row)
+    return rows
