@@ -1,0 +1,38 @@
+"""`training` never imports `analysis`; the cache-format module imports only numpy and the stdlib."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_training_never_imports_analysis():
+    offenders = [p.relative_to(ROOT) for p in (ROOT / "training").rglob("*.py") if "analysis" in _imported_modules(p)]
+    assert offenders == []
+
+
+def test_cache_format_imports_only_numpy_and_stdlib():
+    mods = _imported_modules(ROOT / "training" / "cache_format.py")
+    allowed = set(sys.stdlib_module_names) | {"numpy", "__future__"}
+    assert mods - allowed == set()
+
+
+def test_project_code_never_reads_outside_the_repository():
+    for pkg in ("training", "analysis", "reports"):
+        for p in (ROOT / pkg).rglob("*"):
+            if p.suffix in {".py", ".qmd"}:
+                assert "../shared" not in p.read_text(), p
