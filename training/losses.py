@@ -48,6 +48,7 @@ from torch import Tensor, nn
 __all__ = [
     "DYNAMIC_VARIANTS",
     "KERAS_EPSILON",
+    "LOSSES",
     "LOSS_NAMES",
     "LOSS_TERMS",
     "REDUCTIONS",
@@ -703,6 +704,9 @@ _BUILDERS: dict[str, Callable[..., Tensor]] = {
 
 #: names accepted by :func:`get_loss`
 LOSS_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+
+#: name -> the public loss function ``f(logits, target, **params, reduction=...)`` (validating)
+LOSSES: dict[str, Callable[..., Tensor]] = dict(_BUILDERS)
 
 
 def get_loss(name: str, **params) -> Callable[[Tensor, Tensor], Tensor]:
