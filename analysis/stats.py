@@ -1,0 +1,193 @@
+"""Statistics over per-sample correctness and small correlation tables (numpy, scipy, statsmodels).
+
+- :func:`bootstrap_accuracies` — paired bootstrap over test samples for many cells at once: one
+  resample-count matrix (drawn in chunks) is shared by every cell, and each cell's resampled
+  accuracy is a matrix product of the counts with its correctness vector. Sharing the resamples
+  makes differences between cells paired.
+- :func:`percentile_interval` — percentile confidence interval from bootstrap draws.
+- :func:`mcnemar_test` — McNemar's test of two classifiers on the same samples (statsmodels).
+- :func:`correlation_summary` — Pearson r with a Fisher-z interval, the exact permutation p-value
+  (all n! orderings, 120 for n = 5) and Spearman's rho.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from scipy import stats as sps
+
+
+def _check_rng(rng: np.random.Generator) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"Expected `rng` to be a numpy.random.Generator, got {type(rng).__name__}")
+
+
+def _check_correct(correct: np.ndarray) -> np.ndarray:
+    correct = np.asarray(correct)
+    if correct.ndim == 1:
+        correct = correct[None]
+    if correct.ndim != 2 or correct.shape[1] == 0:
+        raise ValueError(f"Expected `correct` of shape (n_cells, n_samples), got shape {correct.shape}")
+    if correct.dtype != bool and not np.isin(correct, (0, 1)).all():
+        raise ValueError("Expected `correct` to hold booleans or 0/1 values")
+    return correct
+
+
+def bootstrap_accuracies(
+    correct: np.ndarray, *, rng: np.random.Generator, n_resamples: int = 10_000, chunk: int = 500
+) -> np.ndarray:
+    """Accuracy of every cell on each of ``n_resamples`` paired bootstrap resamples of the samples.
+
+    Parameters
+    ----------
+    correct : bool array of shape (n_cells, n_samples); all cells share the samples.
+    rng : the generator the resample indices are drawn from.
+    n_resamples : number of bootstrap resamples (default 10,000).
+    chunk : resamples drawn per block (memory ~ ``chunk × n_samples`` counts).
+
+    Returns
+    -------
+    float64 array of shape (n_resamples, n_cells).
+
+    Examples
+    --------
+    >>> draws = bootstrap_accuracies(np.array([[True, False]]), rng=np.random.default_rng(0), n_resamples=4)
+    >>> draws.shape
+    (4, 1)
+    """
+    _check_rng(rng)
+    correct = _check_correct(correct)
+    if n_resamples < 1:
+        raise ValueError(f"Expected `n_resamples` >= 1, got {n_resamples}")
+    k, n = correct.shape
+    c = correct.T.astype(np.float32)  # (n, k)
+    out = np.empty((n_resamples, k), dtype=np.float64)
+    for start in range(0, n_resamples, chunk):
+        b = min(chunk, n_resamples - start)
+        idx = rng.integers(0, n, size=(b, n))
+        idx += (np.arange(b) * n)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float32)
+        out[start:start + b] = (counts @ c) / n  # integer sums < 2**24: exact in float32
+    return out
+
+
+def percentile_interval(draws: np.ndarray, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of bootstrap draws along axis 0.
+
+    >>> lo, hi = percentile_interval(np.arange(101.0)[:, None], confidence=0.9)
+    >>> float(lo[0]), float(hi[0])
+    (5.0, 95.0)
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"Expected `confidence` in (0, 1), got {confidence}")
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(draws, [alpha, 1 - alpha], axis=0)
+    return lo, hi
+
+
+def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray, *, exact: bool | None = None) -> dict[str, float]:
+    """McNemar's test that classifiers a and b have the same error rate on paired samples.
+
+    Parameters
+    ----------
+    correct_a, correct_b : bool arrays of shape (n_samples,).
+    exact : binomial test on the discordant pairs; default ``None`` means exact when the number of
+        discordant pairs is below 25, else the chi-square version with continuity correction.
+
+    Returns
+    -------
+    dict with ``n01`` (a right, b wrong), ``n10`` (a wrong, b right), ``statistic``, ``pvalue``
+    and ``exact`` (1.0 or 0.0).
+    """
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"Expected `correct_a` and `correct_b` of equal shape (n_samples,), got {a.shape} and {b.shape}")
+    n01 = int(np.sum(a & ~b))
+    n10 = int(np.sum(~a & b))
+    table = np.array([[int(np.sum(a & b)), n01], [n10, int(np.sum(~a & ~b))]])
+    if exact is None:
+        exact = (n01 + n10) < 25
+    if n01 + n10 == 0:
+        return {"n01": 0, "n10": 0, "statistic": 0.0, "pvalue": 1.0, "exact": float(exact)}
+    res = mcnemar(table, exact=exact, correction=True)
+    return {"n01": n01, "n10": n10, "statistic": float(res.statistic), "pvalue": float(res.pvalue), "exact": float(exact)}
+
+
+def fisher_z_interval(r: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Fisher-z confidence interval of a Pearson r from n pairs (needs n > 3).
+
+    >>> [round(v, 3) for v in fisher_z_interval(0.9, 5)]
+    [0.05, 0.993]
+    """
+    if n <= 3:
+        return (float("nan"), float("nan"))
+    if abs(r) >= 1:
+        return (float(r), float(r))
+    z = math.atanh(r)
+    half = sps.norm.ppf(0.5 + confidence / 2) / math.sqrt(n - 3)
+    return (math.tanh(z - half), math.tanh(z + half))
+
+
+def permutation_pvalues(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Exact permutation p-values of Pearson r over all n! orderings of ``y`` (n ≤ 8).
+
+    Returns ``p_two_sided`` (share of orderings with |r| ≥ |r_obs|), ``p_greater`` (r ≥ r_obs) and
+    ``n_orderings``. A small tolerance (1e-12) counts orderings tying the observed r.
+
+    >>> permutation_pvalues(np.arange(5.0), np.arange(5.0))["p_greater"]  # 1/120
+    0.008333333333333333
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 3:
+        raise ValueError(f"Expected `x` and `y` of equal shape (n >= 3,), got {x.shape} and {y.shape}")
+    if x.size > 8:
+        raise ValueError(f"Exact enumeration supports n <= 8 (n! orderings), got n = {x.size}")
+    perms = np.array(list(itertools.permutations(range(y.size))))
+    xc = x - x.mean()
+    yp = y[perms]
+    yc = yp - yp.mean(axis=1, keepdims=True)
+    r = (yc @ xc) / (np.linalg.norm(yc, axis=1) * np.linalg.norm(xc))
+    r_obs = float(np.corrcoef(x, y)[0, 1])
+    tol = 1e-12
+    return {
+        "p_two_sided": float(np.mean(np.abs(r) >= abs(r_obs) - tol)),
+        "p_greater": float(np.mean(r >= r_obs - tol)),
+        "n_orderings": int(perms.shape[0]),
+    }
+
+
+def correlation_summary(x: np.ndarray, y: np.ndarray, *, confidence: float = 0.95) -> dict[str, float]:
+    """Pearson r (Fisher-z CI, exact permutation p) and Spearman rho of paired values.
+
+    Returns a dict: ``n``, ``pearson_r``, ``pearson_ci_low``, ``pearson_ci_high``, ``pearson_p``
+    (t-test, two-sided), ``perm_p_two_sided``, ``perm_p_greater``, ``n_orderings``,
+    ``spearman_rho``, ``spearman_p``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 3:
+        raise ValueError(f"Expected `x` and `y` of equal shape (n >= 3,), got {x.shape} and {y.shape}")
+    n = x.size
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        nan = float("nan")
+        return {"n": n, "pearson_r": nan, "pearson_ci_low": nan, "pearson_ci_high": nan, "pearson_p": nan,
+                "perm_p_two_sided": nan, "perm_p_greater": nan, "n_orderings": math.factorial(n) if n <= 8 else 0,
+                "spearman_rho": nan, "spearman_p": nan}
+    pr = sps.pearsonr(x, y)
+    lo, hi = fisher_z_interval(float(pr.statistic), n, confidence=confidence)
+    sp = sps.spearmanr(x, y)
+    out = {"n": n, "pearson_r": float(pr.statistic), "pearson_ci_low": lo, "pearson_ci_high": hi,
+           "pearson_p": float(pr.pvalue)}
+    if n <= 8:
+        perm = permutation_pvalues(x, y)
+        out.update(perm_p_two_sided=perm["p_two_sided"], perm_p_greater=perm["p_greater"], n_orderings=perm["n_orderings"])
+    else:
+        out.update(perm_p_two_sided=float("nan"), perm_p_greater=float("nan"), n_orderings=0)
+    out.update(spearman_rho=float(sp.statistic), spearman_p=float(sp.pvalue))
+    return out
