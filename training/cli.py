@@ -1,0 +1,49 @@
+"""``dynloss train``: parse arguments and call :func:`training.executors.train_preset`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub, *, name: str, help: str) -> None:
+    from training.grid import ARMS
+    from training.presets import PRESETS
+
+    p = sub.add_parser(name, help=help, description=help)
+    p.add_argument("--preset", required=True, choices=sorted(PRESETS), help="which preset to train")
+    p.add_argument("--executor", default="local", choices=("local", "slurm"),
+                   help="local: this machine; slurm: one submitit array job (default: local)")
+    p.add_argument("--cache", default="data/cache", help="cache root (default: data/cache)")
+    p.add_argument("--data-root", default="data/raw", help="where datasets live / are downloaded (default: data/raw)")
+    p.add_argument("--download", action="store_true", help="let torchvision download missing datasets into --data-root")
+    p.add_argument("--members", type=int, default=None, help="members per arm (default: the preset's)")
+    p.add_argument("--arms", default=None,
+                   help=f"comma-separated arms (default: the preset's); known: {','.join(ARMS)}")
+    p.add_argument("--datasets", default=None, help="comma-separated datasets (default: the preset's)")
+    p.add_argument("--force", action="store_true", help="redo complete runs too")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)
+
+
+def _split(s: str | None) -> tuple[str, ...] | None:
+    return None if s is None else tuple(x.strip() for x in s.split(",") if x.strip())
+
+
+def _run(args: argparse.Namespace) -> int:
+    from training.datasets import DataMissingError
+    from training.executors import train_preset
+
+    try:
+        summary = train_preset(
+            args.preset, executor=args.executor, cache_root=args.cache, members=args.members,
+            arms=_split(args.arms), datasets=_split(args.datasets), force=args.force, workers=args.workers,
+            data_root=args.data_root, download=args.download, progress=not args.quiet,
+        )
+    except (DataMissingError, ValueError) as e:
+        print(f"dynloss train: {e}", file=sys.stderr)
+        return 2
+    print(f"dynloss train --preset {summary.preset}: {summary.total} runs, {summary.skipped} already complete, "
+          f"{summary.trained} trained; cache {args.cache}/{summary.preset}")
+    return 0

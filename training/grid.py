@@ -1,0 +1,134 @@
+"""Arms, run specs and seed derivation: a preset expands to a grid of (dataset, member, arm) runs.
+
+Seeds: one root seed per preset. With :class:`numpy.random.SeedSequence` keyed by stable
+integers of the names,
+
+- ``partition_seed`` depends on (root, dataset): the stratified k-fold partition;
+- ``bootstrap_seed`` depends on (root, dataset, member): the member's resample — so every arm of
+  member ``i`` shares the same training subset, as in the paper ("each base training subset
+  yielded 5 models");
+- ``seed`` depends on (root, dataset, member, arm): initialisation, batch order, augmentation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+_TAG_PARTITION, _TAG_BOOTSTRAP, _TAG_RUN = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One loss configuration: a :func:`training.losses.get_loss` name, its parameters, the lr.
+
+    ``loss_params`` is a tuple of (name, value) pairs so the arm stays hashable.
+    """
+
+    name: str
+    loss: str
+    lr: float
+    loss_params: tuple[tuple[str, Any], ...] = ()
+
+    def loss_kwargs(self) -> dict[str, Any]:
+        return dict(self.loss_params)
+
+
+def _dyn(tau: float, variant: str = "published", prefix: str = "dyn") -> Arm:
+    return Arm(f"{prefix}-{tau:g}", "dynamic", 0.01, (("threshold", tau), ("variant", variant)))
+
+
+#: every known arm; the paper's lr is 0.1 for cross-entropy and 0.01 for the dynamic loss, and
+#: ``ce-lr0.01`` is the control at the dynamic arms' learning rate. Related-loss arms use 0.01.
+ARMS: dict[str, Arm] = {
+    a.name: a
+    for a in [
+        Arm("ce", "ce", 0.1),
+        *(_dyn(t) for t in (0.6, 0.7, 0.8, 0.9)),
+        Arm("ce-lr0.01", "ce", 0.01),
+        _dyn(0.7, "keras", "keras"),
+        _dyn(0.7, "soft", "soft"),
+        Arm("poly1", "poly1", 0.01, (("epsilon", 1.0),)),
+        Arm("focal", "focal", 0.01, (("gamma", 2.0),)),
+        Arm("ls-0.1", "label_smoothing", 0.01, (("alpha", 0.1),)),
+        Arm("superloss", "superloss", 0.01, (("lam", 1.0),)),
+    ]
+}
+#: arms every preset trains unless told otherwise
+DEFAULT_ARMS: tuple[str, ...] = ("ce", "dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9", "ce-lr0.01")
+
+
+def get_arm(name: str) -> Arm:
+    if name not in ARMS:
+        raise ValueError(f"Unknown arm {name!r}; expected one of {sorted(ARMS)}")
+    return ARMS[name]
+
+
+def _key(name: str) -> int:
+    """Stable 32-bit integer of a name (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+
+
+def _seed(root: int, *key: int) -> int:
+    return int(np.random.SeedSequence(entropy=root, spawn_key=key).generate_state(1, dtype=np.uint32)[0])
+
+
+def partition_seed(root: int, dataset: str) -> int:
+    """Seed of the stratified k-fold partition of a dataset (shared by all members and arms)."""
+    return _seed(root, _TAG_PARTITION, _key(dataset))
+
+
+def bootstrap_seed(root: int, dataset: str, member: int) -> int:
+    """Seed of member ``member``'s bootstrap resample (shared by all arms)."""
+    return _seed(root, _TAG_BOOTSTRAP, _key(dataset), member)
+
+
+def run_seed(root: int, dataset: str, member: int, arm: str) -> int:
+    """Seed of one run: initialisation, batch order and augmentation."""
+    return _seed(root, _TAG_RUN, _key(dataset), member, _key(arm))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that identifies one run (one member of one arm on one dataset of a preset)."""
+
+    preset: str
+    dataset: str
+    arm: Arm
+    member: int
+    root_seed: int
+    seed: int
+    partition_seed: int
+    bootstrap_seed: int
+    settings: tuple[tuple[str, Any], ...] = field(default=())  # the preset's training knobs
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.dataset, self.arm.name, self.member)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["arm"] = {"name": self.arm.name, "loss": self.arm.loss, "lr": self.arm.lr,
+                    "loss_params": dict(self.arm.loss_params)}
+        d["settings"] = dict(self.settings)
+        return d
+
+    def spec_hash(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`to_dict`; a cached run with another hash is redone."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def make_run_spec(preset: str, dataset: str, arm: str, member: int, *, root_seed: int,
+                  settings: tuple[tuple[str, Any], ...] = ()) -> RunSpec:
+    """Build the spec of one run with its derived seeds."""
+    return RunSpec(
+        preset=preset, dataset=dataset, arm=get_arm(arm), member=member, root_seed=root_seed,
+        seed=run_seed(root_seed, dataset, member, arm),
+        partition_seed=partition_seed(root_seed, dataset),
+        bootstrap_seed=bootstrap_seed(root_seed, dataset, member),
+        settings=settings,
+    )

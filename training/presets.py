@@ -1,0 +1,139 @@
+"""Presets: datasets, model, schedule, members, arms and compute resources, in one frozen place.
+
+- ``digits-tiny``: scikit-learn's digits, a tiny MLP, 3 members; seconds on a CPU (tests).
+- ``fmnist-mini``: the real Fashion-MNIST, an MLP, 10 members; minutes on 2 CPU cores (default).
+- ``paper``: CIFAR-10, CIFAR-100, Fashion-MNIST, WideResNet-16-8, 50 members, 50 epochs, batch
+  1024, the paper's augmentation; a GPU cluster (one GPU per run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from training.grid import DEFAULT_ARMS, RunSpec, get_arm, make_run_spec
+from training.models import ModelSpec
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Per-job resources for the slurm executor (one job trains one group of runs)."""
+
+    gpus: int = 0
+    cpus: int = 2
+    mem_gb: int = 8
+    timeout_min: int = 60
+    partition: str | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """All knobs of a preset. Optimiser: AdamW; lr warms up linearly from ``lr_start`` over
+    ``warmup_epochs`` to the arm's lr, then follows a cosine to ``lr_min``."""
+
+    name: str
+    datasets: tuple[str, ...]
+    model: ModelSpec
+    epochs: int
+    batch_size: int
+    members: int
+    root_seed: int
+    arms: tuple[str, ...] = DEFAULT_ARMS
+    k: int = 50  # folds of the stratified k-fold (the paper: 50)
+    fit_fraction: float = 0.8
+    warmup_epochs: float = 5.0
+    lr_start: float = 1e-5
+    lr_min: float = 1e-9
+    weight_decay: float = 0.05
+    augmentation: str = "none"  # "none" | "flip" (cheap batched flips) | "paper" (flip, TrivialAugmentWide, Cutout 16)
+    group_size: int = 1  # members of one (dataset, arm) trained together with vmap (batchable models)
+    eval_batch_size: int = 2048
+    loader_workers: int = 0  # DataLoader workers for the per-sample "paper" augmentation
+    resources: Resources = Resources()
+
+    def settings(self) -> tuple[tuple[str, Any], ...]:
+        """The training knobs recorded in every run spec (and its hash)."""
+        d = asdict(self)
+        for k in ("name", "datasets", "members", "root_seed", "arms", "resources", "group_size",
+                  "loader_workers", "eval_batch_size"):
+            d.pop(k)
+        return tuple(sorted((k, _freeze(v)) for k, v in d.items()))
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            name="digits-tiny", datasets=("digits",), model=ModelSpec("mlp", hidden=(32,)),
+            epochs=8, batch_size=64, members=3, root_seed=20240601, warmup_epochs=1.0,
+            group_size=10, eval_batch_size=4096,
+        ),
+        Preset(
+            name="fmnist-mini", datasets=("fashion-mnist",), model=ModelSpec("mlp", hidden=(256,)),
+            epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
+            augmentation="none", group_size=10, eval_batch_size=4096,
+        ),
+        Preset(
+            name="paper", datasets=("cifar10", "cifar100", "fashion-mnist"),
+            model=ModelSpec("wrn", depth=16, widen=8, dropout=0.3),
+            epochs=50, batch_size=1024, members=50, root_seed=20240603, warmup_epochs=5.0,
+            augmentation="paper", group_size=1, eval_batch_size=2048, loader_workers=8,
+            resources=Resources(gpus=1, cpus=10, mem_gb=32, timeout_min=120),
+        ),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def expand(preset: Preset, *, members: int | None = None, arms: tuple[str, ...] | None = None,
+           datasets: tuple[str, ...] | None = None) -> list[RunSpec]:
+    """All run specs of a preset: dataset × member × arm, in that nesting order.
+
+    >>> len(expand(get_preset("digits-tiny")))
+    18
+    """
+    members = preset.members if members is None else members
+    arms = preset.arms if arms is None else tuple(arms)
+    datasets = preset.datasets if datasets is None else tuple(datasets)
+    if members < 1:
+        raise ValueError(f"Expected `members` >= 1, got {members}")
+    for a in arms:
+        get_arm(a)
+    settings = preset.settings()
+    return [
+        make_run_spec(preset.name, ds, arm, m, root_seed=preset.root_seed, settings=settings)
+        for ds in datasets
+        for m in range(members)
+        for arm in arms
+    ]
+
+
+def group_runs(preset: Preset, specs: list[RunSpec]) -> list[list[RunSpec]]:
+    """Jobs: runs of one (dataset, arm), chunked into groups of ``preset.group_size`` members."""
+    by_key: dict[tuple[str, str], list[RunSpec]] = {}
+    for s in specs:
+        by_key.setdefault((s.dataset, s.arm.name), []).append(s)
+    jobs = []
+    for group in by_key.values():
+        group.sort(key=lambda s: s.member)
+        for i in range(0, len(group), preset.group_size):
+            jobs.append(group[i : i + preset.group_size])
+    return jobs
+
+
+def with_overrides(preset: Preset, **changes: Any) -> Preset:
+    """A copy of a preset with some fields changed (tests, benchmarks)."""
+    return replace(preset, **changes)
