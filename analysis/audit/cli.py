@@ -1,0 +1,82 @@
+"""``dynloss audit``: evaluate the registered claims and print a table or JSON.
+
+``dynloss audit`` prints one block per claim (id, verdict, claim, evidence), wrapped to the
+terminal width. ``dynloss audit --json`` prints a JSON list of objects with the keys ``id``,
+``claim``, ``verdict``, ``evidence`` and ``values``. ``--ids a,b`` restricts the audit to those
+claims; ``--list`` prints the registered ids only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import textwrap
+
+from analysis.audit import ClaimResult, evaluate_all, registered_claims
+
+__all__ = ["format_table", "register", "run"]
+
+
+def format_table(results: list[ClaimResult], *, width: int = 100) -> str:
+    """A readable, wrapped text table of claim results.
+
+    Examples
+    --------
+    >>> r = ClaimResult(id="x", claim="A claim.", verdict="holds", evidence="Because.")
+    >>> print(format_table([r], width=40))
+    ID  VERDICT      CLAIM / EVIDENCE
+    ----------------------------------------
+    x   holds        A claim.
+                     -> Because.
+    <BLANKLINE>
+    1 claims: 1 holds, 0 fails, 0 conditional
+    """
+    id_w = max([2] + [len(r.id) for r in results]) + 2
+    verdict_w = len("conditional") + 2
+    text_w = max(20, width - id_w - verdict_w)
+    indent = " " * (id_w + verdict_w)
+    lines = [f"{'ID':<{id_w}}{'VERDICT':<{verdict_w}}CLAIM / EVIDENCE", "-" * width]
+    for r in results:
+        claim = textwrap.wrap(r.claim, text_w) or [""]
+        lines.append(f"{r.id:<{id_w}}{r.verdict:<{verdict_w}}{claim[0]}")
+        lines.extend(indent + c for c in claim[1:])
+        lines.extend(indent + e for e in textwrap.wrap("-> " + r.evidence, text_w, subsequent_indent="   "))
+        lines.append("")
+    counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "conditional")}
+    lines.append(
+        f"{len(results)} claims: {counts['holds']} holds, {counts['fails']} fails, {counts['conditional']} conditional"
+    )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        for spec in registered_claims():
+            print(spec.id)
+        return 0
+    ids = None
+    if args.ids:
+        ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+    try:
+        results = evaluate_all(ids)
+    except ValueError as e:
+        print(f"dynloss audit: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        width = args.width or min(120, shutil.get_terminal_size((100, 24)).columns)
+        print(format_table(results, width=width))
+    return 0
+
+
+def register(sub, *, name: str, help: str) -> None:  # noqa: A002 - argparse's own name
+    """Add the ``audit`` command to the ``dynloss`` sub-parsers."""
+    p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {id, claim, verdict, evidence, values}")
+    p.add_argument("--ids", default=None, help="comma-separated claim ids to evaluate (default: all)")
+    p.add_argument("--list", action="store_true", help="print the registered claim ids and exit")
+    p.add_argument("--width", type=int, default=None, help="table width in characters (default: terminal, at most 120)")
+    p.set_defaults(func=run)
