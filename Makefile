@@ -42,7 +42,8 @@ audit: setup
 	$(DYNLOSS) audit
 
 report: setup data
-	$(DYNLOSS) audit
+	mkdir -p data/results
+	$(DYNLOSS) audit --json > data/results/audit.json.tmp && mv data/results/audit.json.tmp data/results/audit.json
 	$(DYNLOSS) train --preset $(PRESET)
 	$(DYNLOSS) analyze --preset $(PRESET)
 	$(DYNLOSS) report --preset $(PRESET)

@@ -1,0 +1,95 @@
+"""``dynloss report``: render the corrected-methods report of a preset.
+
+Engines: ``quarto`` (``quarto render`` of the book in ``_quarto.yml``), ``offline`` (the same
+``.qmd`` sources through :mod:`analysis.render`: nbclient + pandoc + typst), ``auto`` (Quarto when
+it is on ``PATH``). The preset reaches the report cells through ``DYNLOSS_PRESET``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from analysis.report_data import DEFAULT_PRESET, PRESET_ENV, RESULTS_ENV, ResultsMissingError, results_dir
+
+ENGINES: tuple[str, ...] = ("auto", "quarto", "offline")
+
+
+def register(sub: argparse._SubParsersAction, *, name: str, help: str) -> None:
+    p = sub.add_parser(name, help=help, description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default=os.environ.get(PRESET_ENV, DEFAULT_PRESET),
+                   help=f"preset whose results are shown (default: ${PRESET_ENV} or {DEFAULT_PRESET})")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="quarto, offline (nbclient + pandoc + typst), or auto: quarto when on PATH")
+    p.add_argument("--results-dir", type=Path, default=None,
+                   help="directory holding <preset>/ results (default: data/results)")
+    p.add_argument("--output-dir", type=Path, default=None,
+                   help="where the HTML pages and the PDF go (default: _output)")
+    p.add_argument("--root", type=Path, default=None,
+                   help="project root holding _quarto.yml (default: found from the current directory)")
+    p.add_argument("--format", dest="formats", choices=("html", "pdf"), action="append", default=None,
+                   help="render only this format (repeatable; default: html and pdf)")
+    p.set_defaults(func=run)
+
+
+def _find_root(start: Path) -> Path:
+    for d in (start, *start.parents):
+        if (d / "_quarto.yml").is_file():
+            return d
+    pkg_root = Path(__file__).resolve().parent.parent
+    if (pkg_root / "_quarto.yml").is_file():
+        return pkg_root
+    raise SystemExit(f"dynloss report: no _quarto.yml in {start} or its parents; pass --root")
+
+
+def run(args: argparse.Namespace) -> int:
+    root = (args.root or _find_root(Path.cwd())).resolve()
+    env = {PRESET_ENV: args.preset}
+    if args.results_dir is not None:
+        env[RESULTS_ENV] = str(args.results_dir.resolve())
+    # fail fast, before starting a kernel, when the preset has no results at all
+    try:
+        results_dir(args.preset, root=root, base=env.get(RESULTS_ENV), require=True)
+    except ResultsMissingError as e:
+        print(f"dynloss report: {e}", file=sys.stderr)
+        return 1
+    engine = args.engine
+    if engine == "auto":
+        from analysis.render import quarto_available
+
+        engine = "quarto" if quarto_available() else "offline"
+    t0 = time.perf_counter()
+    if engine == "quarto":
+        return _run_quarto(root, env, args)
+    from analysis.render import RenderError, render_report
+
+    formats = tuple(args.formats or ("html", "pdf"))
+    try:
+        result = render_report(root, env=env, output_dir=args.output_dir, formats=formats,
+                               subtitle=f"preset {args.preset}")
+    except RenderError as e:
+        print(f"dynloss report: {e}", file=sys.stderr)
+        return 1
+    for path in [*result.html, *([result.pdf] if result.pdf else [])]:
+        print(path)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    t = result.timings
+    print(f"rendered {len(result.html)} HTML page(s){' + PDF' if result.pdf else ''} offline in "
+          f"{time.perf_counter() - t0:.1f} s (execute {t.get('execute', 0):.1f} s, html {t.get('html', 0):.1f} s, "
+          f"pdf {t.get('pdf', 0):.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _run_quarto(root: Path, env: dict[str, str], args: argparse.Namespace) -> int:
+    cmd = ["quarto", "render"]
+    if args.output_dir is not None:
+        cmd += ["--output-dir", str(args.output_dir.resolve())]
+    for fmt in args.formats or ():
+        cmd += ["--to", "typst" if fmt == "pdf" else fmt]
+    proc = subprocess.run(cmd, cwd=root, env={**os.environ, **env})
+    return proc.returncode

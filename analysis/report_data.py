@@ -1,0 +1,378 @@
+"""Page-level helpers for the report: locate and load a preset's results, shape report tables.
+
+Report cells (``reports/*.qmd``) are one to three lines calling functions here or in
+:mod:`analysis.figures`. This module knows where results live and which command makes them; it
+never computes metrics itself (those come from ``dynloss analyze`` and :mod:`analysis.audit`).
+
+Environment
+-----------
+``DYNLOSS_PRESET``
+    the preset shown (default ``fmnist-mini``); set by ``dynloss report --preset``.
+``DYNLOSS_RESULTS_DIR``
+    directory holding ``<preset>/`` result folders (default ``<project root>/data/results``).
+``DYNLOSS_ROOT``
+    the project root, when the report is run from elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PRESET_ENV = "DYNLOSS_PRESET"
+RESULTS_ENV = "DYNLOSS_RESULTS_DIR"
+ROOT_ENV = "DYNLOSS_ROOT"
+DEFAULT_PRESET = "fmnist-mini"
+
+
+class ResultsMissingError(FileNotFoundError):
+    """A result table the report needs is absent; the message names the command that makes it."""
+
+
+# --------------------------------------------------------------------------------------------
+# locations
+
+
+def preset_name() -> str:
+    """The preset the report shows: ``$DYNLOSS_PRESET`` or ``fmnist-mini``."""
+    return os.environ.get(PRESET_ENV, "").strip() or DEFAULT_PRESET
+
+
+def project_root() -> Path:
+    """The project root: ``$DYNLOSS_ROOT``, else the nearest parent of the working directory
+    holding ``_quarto.yml``, else the directory above this package."""
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).resolve()
+    cwd = Path.cwd().resolve()
+    for d in (cwd, *cwd.parents):
+        if (d / "_quarto.yml").is_file() and (d / "analysis").is_dir():
+            return d
+    return Path(__file__).resolve().parent.parent
+
+
+def results_dir(
+    preset: str | None = None, *, root: Path | None = None, base: str | Path | None = None, require: bool = False
+) -> Path:
+    """Directory of a preset's results (``<base>/<preset>``; ``base`` defaults to
+    ``$DYNLOSS_RESULTS_DIR`` or ``<root>/data/results``).
+
+    Raises
+    ------
+    ResultsMissingError
+        With ``require=True``, when the directory does not exist.
+    """
+    preset = preset or preset_name()
+    base = base or os.environ.get(RESULTS_ENV) or (root or project_root()) / "data" / "results"
+    path = Path(base) / preset
+    if require and not path.is_dir():
+        raise ResultsMissingError(
+            f"No results for preset {preset!r} in {path}: run `dynloss analyze --preset {preset}` "
+            f"(after `dynloss train --preset {preset}`), or `make report PRESET={preset}`."
+        )
+    return path
+
+
+def result_path(name: str, preset: str | None = None) -> Path:
+    """Path of result table ``name`` (``table1`` → ``table1.csv``), checked to exist."""
+    preset = preset or preset_name()
+    folder = results_dir(preset, require=True)
+    for ext in ("csv", "parquet", "json"):
+        path = folder / f"{name}.{ext}"
+        if path.is_file():
+            return path
+    raise ResultsMissingError(
+        f"Result {name!r} of preset {preset!r} not found in {folder} (looked for {name}.csv): "
+        f"run `dynloss analyze --preset {preset}`."
+    )
+
+
+def load_result(name: str, preset: str | None = None) -> pd.DataFrame:
+    """Load result table ``name`` of a preset; never returns an empty table.
+
+    Raises
+    ------
+    ResultsMissingError
+        When the file is missing or holds no rows; the message names ``dynloss analyze``.
+    """
+    path = result_path(name, preset)
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if df.empty:
+        raise ResultsMissingError(
+            f"{path} holds no rows: rerun `dynloss analyze --preset {preset or preset_name()}`."
+        )
+    return df
+
+
+def has_result(name: str, preset: str | None = None) -> bool:
+    """Whether result ``name`` exists for the preset (for optional report sections)."""
+    try:
+        result_path(name, preset)
+    except ResultsMissingError:
+        return False
+    return True
+
+
+def load_provenance(preset: str | None = None) -> dict[str, Any]:
+    """``provenance.json`` written by ``dynloss analyze`` (empty dict when absent)."""
+    path = results_dir(preset, require=True) / "provenance.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def code_revision(root: Path | None = None) -> str:
+    """``git describe``-style revision of the project (``+dirty`` when modified), or ``unknown``."""
+    root = root or project_root()
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+# --------------------------------------------------------------------------------------------
+# display
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DataFrame shown as a pandoc pipe table (markdown output works for HTML and Typst alike).
+
+    ``frame`` keeps the data; ``digits`` rounds floats for display only.
+    """
+
+    frame: pd.DataFrame
+    digits: int = 3
+    index: bool = False
+
+    def to_markdown(self) -> str:
+        df = self.frame.reset_index() if self.index else self.frame
+        if df.empty:
+            raise ValueError("Refusing to display an empty table")
+        cells = df.copy()
+        for col in cells.columns:
+            cells[col] = [_fmt_cell(v, self.digits) for v in cells[col]]
+        header = [_escape(str(c)) for c in cells.columns]
+        # pandoc sizes wide pipe tables by the dashes of the separator line: make them follow
+        # the longest cell (capped) so long text columns wrap instead of overflowing
+        widths = [min(max(len(h), *(len(str(v)) for v in cells[c]), 4), 40) for h, c in zip(header, cells.columns)]
+        numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
+        align = [("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1)) for w, num in zip(widths, numeric)]
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+        for row in cells.itertuples(index=False):
+            lines.append("| " + " | ".join(_escape(str(v)) for v in row) + " |")
+        return "\n".join(lines) + "\n"
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __repr__(self) -> str:
+        return self.frame.to_string()
+
+
+def _fmt_cell(value: Any, digits: int) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        if value != 0 and (abs(value) < 10 ** (-digits) or abs(value) >= 1e6):
+            return f"{value:.{max(digits - 1, 1)}e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def show(frame: pd.DataFrame, *, digits: int = 3, index: bool = False) -> Table:
+    """Wrap a DataFrame for display as a markdown table (the cell's last expression)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"Expected a pandas DataFrame, got {type(frame).__name__}")
+    return Table(frame, digits=digits, index=index)
+
+
+# --------------------------------------------------------------------------------------------
+# loss-claim audit
+
+#: the audit module of the loss claims (its ``CLAIMS`` ids select the loss-audit page's rows)
+LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
+METHOD_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.split_claims", "analysis.audit.table_claims")
+
+
+#: the audit's JSON (``dynloss audit --json``) next to the presets' result folders, when saved
+AUDIT_FILE = "audit.json"
+
+
+def audit_json_path() -> Path:
+    """Where a saved audit is looked for: ``<results root>/audit.json``."""
+    return results_dir("_").parent / AUDIT_FILE
+
+
+@functools.lru_cache(maxsize=1)
+def _audit_results() -> tuple:
+    """The audited claims: read from ``<results root>/audit.json`` when ``make report`` saved it
+    (``dynloss audit --json``), else evaluated now (slower: every claim is recomputed)."""
+    from analysis.audit import ClaimResult, evaluate_all
+
+    path = audit_json_path()
+    if path.is_file():
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(ClaimResult(**{k: r[k] for k in ("id", "claim", "verdict", "evidence", "values") if k in r})
+                     for r in raw)
+    return tuple(evaluate_all())
+
+
+def audit_source() -> str:
+    """Where the audit shown comes from (a saved file with its checksum, or evaluated live)."""
+    path = audit_json_path()
+    if path.is_file():
+        return f"{path.name} (sha256 {file_sha256(path)[:12]})"
+    return "evaluated at render time"
+
+
+def _module_claim_ids(module: str) -> list[str]:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return []
+    return [spec.id for spec in mod.CLAIMS]
+
+
+def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every audited claim (or those of ``modules``): ``id, claim, verdict, evidence``.
+
+    Raises
+    ------
+    ResultsMissingError
+        When no claim is registered (the audit is not built): run `dynloss audit`.
+    """
+    results = list(_audit_results())
+    if modules is not None:
+        keep = {i for m in modules for i in _module_claim_ids(m)}
+        results = [r for r in results if r.id in keep]
+    if not results:
+        raise ResultsMissingError(
+            f"No audited claims{' in ' + ', '.join(modules) if modules else ''}: `dynloss audit` lists none."
+        )
+    return pd.DataFrame([{"id": r.id, "claim": r.claim, "verdict": r.verdict, "evidence": r.evidence}
+                         for r in results])
+
+
+def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True) -> Table:
+    """Claims with their verdict (bold) and, optionally, the evidence text, for display."""
+    df = claims_frame(modules=modules)
+    df["verdict"] = "**" + df["verdict"] + "**"
+    if not evidence:
+        df = df.drop(columns="evidence")
+    return show(df)
+
+
+def verdict_counts() -> pd.DataFrame:
+    """Number of claims per verdict with their ids: ``verdict, claims, ids``."""
+    df = claims_frame()
+    out = (df.groupby("verdict", sort=False)["id"].agg(["count", lambda s: ", ".join(s)])
+           .reset_index().rename(columns={"count": "claims", "<lambda_0>": "ids"}))
+    order = {"fails": 0, "conditional": 1, "holds": 2}
+    return out.sort_values("verdict", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def claim_values(claim_id: str) -> dict[str, Any]:
+    """The deciding numbers of one audited claim (its ``values`` mapping)."""
+    for r in _audit_results():
+        if r.id == claim_id:
+            return dict(r.values)
+    raise KeyError(f"No audited claim {claim_id!r}; known: {[r.id for r in _audit_results()]}")
+
+
+#: display names of the emphasis curves: (loss, variant) -> (name, panel)
+CURVE_NAMES: dict[tuple[str, str], tuple[str, str]] = {
+    ("ce", "-"): ("cross-entropy", "dynamic"),
+    ("dynamic", "published"): ("dynamic, published (PyTorch)", "dynamic"),
+    ("dynamic", "soft"): ("dynamic, soft", "dynamic"),
+    ("dynamic", "keras"): ("dynamic, Keras original", "dynamic"),
+    ("poly1", "-"): ("Poly-1 (ε=1)", "related"),
+    ("polyn", "paper"): ("Poly-2, paper form", "related"),
+    ("polyn", "blog"): ("Poly-2, blog form", "related"),
+    ("focal", "-"): ("focal (γ=2)", "related"),
+    ("label_smoothing", "-"): ("label smoothing (α=0.1)", "related"),
+    ("superloss", "-"): ("SuperLoss (τ=log C)", "related"),
+    ("dm", "-"): ("derivative manipulation", "related"),
+}
+
+
+def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_classes: int = 10) -> pd.DataFrame:
+    """Emphasis curves of every loss and dynamic variant (from :func:`analysis.gradients.emphasis_curves`)
+    with display names: ``curve, group, loss, variant, p_t, emphasis``. Cross-entropy is drawn in
+    both panels."""
+    from analysis.gradients import DEFAULT_CURVE_SPECS, CurveSpec, emphasis_curves
+
+    specs = [CurveSpec(s.loss, s.variant, {**s.params, "threshold": threshold}) if s.loss == "dynamic" else s
+             for s in DEFAULT_CURVE_SPECS]
+    p_t = np.linspace(0.0025, 0.9975, n_points)
+    df = emphasis_curves(p_t, n_classes=n_classes, specs=specs)
+    names = df.apply(lambda r: CURVE_NAMES.get((r["loss"], r["variant"]), (f"{r['loss']} {r['variant']}", "related")),
+                     axis=1, result_type="expand")
+    df["curve"], df["group"] = names[0], names[1]
+    ce = df[df["loss"] == "ce"].assign(group="related")
+    return pd.concat([df, ce], ignore_index=True)[["curve", "group", "loss", "variant", "p_t", "emphasis"]]
+
+
+def gradient_ratio_frame(*, threshold: float = 0.7, p_t: Sequence[float] = (0.3, 0.69, 0.71, 0.9),
+                         n_classes: int = 10) -> pd.DataFrame:
+    """Ratio of each dynamic variant's logit gradient to cross-entropy's at a few ``p_t``
+    (rows: variants; columns: ``p_t = …``), from :func:`analysis.gradients.emphasis_curves`."""
+    from analysis.gradients import CurveSpec, emphasis_curves
+
+    specs = [CurveSpec("ce", "-")] + [CurveSpec("dynamic", v, {"threshold": threshold, "variant": v})
+                                       for v in ("published", "soft", "keras")]
+    df = emphasis_curves(np.asarray(p_t, dtype=float), n_classes=n_classes, specs=specs)
+    ce = df[df["loss"] == "ce"].set_index("p_t")["emphasis"]
+    rows = []
+    for variant, g in df[df["loss"] == "dynamic"].groupby("variant", sort=False):
+        ratio = g.set_index("p_t")["emphasis"] / ce
+        row = {"variant": CURVE_NAMES[("dynamic", variant)][0]}
+        row.update({f"p_t = {p:g}" + (" (≤ τ)" if p <= threshold else " (> τ)"): ratio[p] for p in p_t})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def preset_banner(preset: str | None = None) -> str:
+    """One markdown line naming the preset shown and where its results come from."""
+    preset = preset or preset_name()
+    folder = results_dir(preset, require=True)
+    try:
+        shown = folder.relative_to(project_root())
+    except ValueError:
+        shown = folder
+    return (f"Results shown: preset **{preset}** (from `{shown}`, made by "
+            f"`dynloss analyze --preset {preset}`; code revision `{code_revision()}`).\n")
