@@ -430,7 +430,7 @@ def _as_text(value: Any) -> str:
 
 def _figure_markdown(src: str, options: dict[str, Any], label: str | None, numbering: _Numbering, target: str) -> str:
     caption = str(options.get("fig-cap", "")).strip()
-    alt = str(options.get("fig-alt", caption)).strip()
+    alt = str(options.get("fig-alt", "")).strip()
     attrs: list[str] = []
     if label and label.startswith("fig-"):
         attrs.append(f"#{label}")
@@ -438,7 +438,7 @@ def _figure_markdown(src: str, options: dict[str, Any], label: str | None, numbe
             caption = f"{numbering.name(label)}: {caption}" if caption else numbering.name(label)
     if target == "typst":
         attrs.append('width="100%"')
-    if alt and alt != caption:
+    if alt:
         attrs.append(f'fig-alt="{html.escape(alt, quote=True)}"')
     attr = f"{{{' '.join(attrs)}}}" if attrs else ""
     if not caption:
