@@ -21,6 +21,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,22 @@ DEFAULT_PRESET = "fmnist-mini"
 
 class ResultsMissingError(FileNotFoundError):
     """A result table the report needs is absent; the message names the command that makes it."""
+
+
+#: inputs read by each page helper (filled by :func:`reads`): helper name -> input names. An
+#: input is a result table of the preset (``"table1"``), ``"audit"`` (the claim audit) or
+#: ``"paper:<file>"`` (a published table in data/paper/). The provenance table is built from it.
+HELPER_INPUTS: dict[str, tuple[str, ...]] = {}
+
+
+def reads(*inputs: str):
+    """Record which inputs a page helper reads (for the provenance table); returns it unchanged."""
+
+    def mark(func):
+        HELPER_INPUTS[func.__name__] = tuple(inputs)
+        return func
+
+    return mark
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,6 +285,7 @@ def _module_claim_ids(module: str) -> list[str]:
     return [spec.id for spec in mod.CLAIMS]
 
 
+@reads("audit")
 def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
     """Every audited claim (or those of ``modules``): ``id, claim, verdict, evidence``.
 
@@ -288,6 +306,7 @@ def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
                          for r in results])
 
 
+@reads("audit")
 def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True) -> Table:
     """Claims with their verdict (bold) and, optionally, the evidence text, for display."""
     df = claims_frame(modules=modules)
@@ -297,6 +316,7 @@ def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True)
     return show(df)
 
 
+@reads("audit")
 def verdict_counts() -> pd.DataFrame:
     """Number of claims per verdict with their ids: ``verdict, claims, ids``."""
     df = claims_frame()
@@ -306,6 +326,7 @@ def verdict_counts() -> pd.DataFrame:
     return out.sort_values("verdict", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
+@reads("audit")
 def claim_values(claim_id: str) -> dict[str, Any]:
     """The deciding numbers of one audited claim (its ``values`` mapping)."""
     for r in _audit_results():
@@ -330,6 +351,7 @@ CURVE_NAMES: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+@reads("code:training/losses.py", "code:analysis/gradients.py")
 def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_classes: int = 10) -> pd.DataFrame:
     """Emphasis curves of every loss and dynamic variant (from :func:`analysis.gradients.emphasis_curves`)
     with display names: ``curve, group, loss, variant, p_t, emphasis``. Cross-entropy is drawn in
@@ -347,6 +369,7 @@ def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_clas
     return pd.concat([df, ce], ignore_index=True)[["curve", "group", "loss", "variant", "p_t", "emphasis"]]
 
 
+@reads("code:training/losses.py", "code:analysis/gradients.py")
 def gradient_ratio_frame(*, threshold: float = 0.7, p_t: Sequence[float] = (0.3, 0.69, 0.71, 0.9),
                          n_classes: int = 10) -> pd.DataFrame:
     """Ratio of each dynamic variant's logit gradient to cross-entropy's at a few ``p_t``
@@ -376,3 +399,146 @@ def preset_banner(preset: str | None = None) -> str:
         shown = folder
     return (f"Results shown: preset **{preset}** (from `{shown}`, made by "
             f"`dynloss analyze --preset {preset}`; code revision `{code_revision()}`).\n")
+
+
+# --------------------------------------------------------------------------------------------
+# methods audit
+
+
+@reads("audit")
+def split_audit_frame() -> pd.DataFrame:
+    """Stated vs measured split fractions (claim ``split-49.4`` of the audit): ``quantity, stated,
+    measured, theory``."""
+    v = claim_values("split-49.4")
+    n, k = v.get("n_train"), v.get("k")
+    rows = [
+        {"quantity": "distinct original rows in the fitted 80 % of a member",
+         "stated": v["claimed_fit_distinct_fraction"], "measured": v["measured_fit_distinct_fraction"],
+         "theory": v.get("theory_fit_distinct_fraction", np.nan)},
+        {"quantity": "distinct original rows in the whole resample (fit ∪ validation)",
+         "stated": 0.98 * 0.63, "measured": v.get("measured_base_distinct_fraction", np.nan), "theory": np.nan},
+        {"quantity": "distinct validation rows that are also fitted (overlap)",
+         "stated": np.nan, "measured": v.get("fit_val_overlap_fraction", np.nan), "theory": np.nan},
+    ]
+    df = pd.DataFrame(rows)
+    df.attrs["setting"] = f"n = {n}, k = {k}, seeds {v.get('seeds')}"
+    return df
+
+
+@reads("published_table2_audit")
+def table2_encoding_frame(preset: str | None = None) -> pd.DataFrame:
+    """Published Table 2 next to r regenerated from published Table 1 under each encoding of the
+    cross-entropy row (from ``published_table2_audit``): one row per (dataset, fusion)."""
+    df = load_result("published_table2_audit", preset)
+    wide = df.pivot_table(index=["dataset", "fusion", "published_r"], columns="encoding", values="pearson_r",
+                          sort=False).reset_index()
+    wide.columns.name = None
+    return wide
+
+
+@reads("paper:table1_accuracy.csv", "paper:table2_pearson.csv")
+def table2_search_frame() -> pd.DataFrame:
+    """Max |r − published r| for each τ given to the cross-entropy row (published tables only)."""
+    from analysis.published import search_none_encoding
+
+    return search_none_encoding()
+
+
+@reads("published_table2_audit")
+def table2_encoding_long(preset: str | None = None) -> pd.DataFrame:
+    """``published_table2_audit`` as loaded (long form), for the encoding figure."""
+    return load_result("published_table2_audit", preset)
+
+
+# --------------------------------------------------------------------------------------------
+# reproducibility
+
+_CALL = re.compile(r"\b(rd|report_data|figures)\.(\w+)\s*\(")
+_MODULES = {"rd": "analysis.report_data", "report_data": "analysis.report_data", "figures": "analysis.figures"}
+
+
+def _input_checksum(name: str, preset: str) -> str:
+    root = project_root()
+    if name == "audit":
+        return audit_source()
+    if name.startswith("paper:"):
+        path = root / "data" / "paper" / name.split(":", 1)[1]
+    elif name.startswith("code:"):
+        path = root / name.split(":", 1)[1]
+    else:
+        path = result_path(name, preset)
+    return f"{path.name} {file_sha256(path)[:12]}" if path.is_file() else f"{path.name} (missing)"
+
+
+def _revision_of(prov: dict[str, Any]) -> str:
+    for key in ("code_revision", "git_revision", "revision", "git_commit", "commit"):
+        if prov.get(key):
+            return str(prov[key])
+    code = prov.get("code")
+    if isinstance(code, dict):
+        return _revision_of(code)
+    return "not recorded"
+
+
+@reads("provenance")
+def provenance_frame(preset: str | None = None) -> pd.DataFrame:
+    """For every labelled table and figure of the report: the page, the functions its cell calls,
+    its inputs with their SHA-256 (first 12 hex digits), the code revision of the analysis that
+    wrote the results and the revision rendering the report.
+
+    Built from the report sources themselves (``_quarto.yml`` chapters and their chunks), so it
+    cannot drift from the pages.
+    """
+    from analysis.render import load_project
+
+    preset = preset or preset_name()
+    root = project_root()
+    project = load_project(root)
+    analysis_rev = _revision_of(load_provenance(preset))
+    render_rev = code_revision(root)
+    rows = []
+    for page in project.chapters:
+        from analysis.qmd import read_qmd
+
+        doc = read_qmd(page)
+        for chunk in doc.chunks:
+            label = chunk.label
+            if not label or label.split("-", 1)[0] not in ("fig", "tbl"):
+                continue
+            calls = list(dict.fromkeys(f"{_MODULES[m]}.{f}" for m, f in _CALL.findall(chunk.code)))
+            inputs = list(dict.fromkeys(i for c in calls for i in HELPER_INPUTS.get(c.rsplit(".", 1)[1], ())))
+            rows.append({
+                "label": label,
+                "page": page.stem,
+                "functions": ", ".join(calls),
+                "inputs (sha256)": "; ".join(_input_checksum(i, preset) for i in inputs if i != "provenance")
+                                   or "–",
+                "analysis revision": analysis_rev if any(not i.split(":")[0] in ("audit", "paper", "code")
+                                                         for i in inputs) else "–",
+                "render revision": render_rev,
+            })
+    return pd.DataFrame(rows)
+
+
+@reads("provenance")
+def environment_frame(preset: str | None = None) -> pd.DataFrame:
+    """Versions and settings behind the report: ``item, value``."""
+    import platform
+    import sys
+
+    preset = preset or preset_name()
+    items: list[tuple[str, str]] = [("preset", preset), ("results", str(results_dir(preset)))]
+    prov = load_provenance(preset)
+    for key in ("created", "created_at", "timestamp", "root_seed", "seed", "n_resamples", "confidence"):
+        if key in prov:
+            items.append((f"analysis {key}", str(prov[key])))
+    items.append(("analysis code revision", _revision_of(prov)))
+    items.append(("render code revision", code_revision()))
+    items.append(("python", sys.version.split()[0]))
+    items.append(("platform", platform.platform(terse=True)))
+    for mod in ("numpy", "pandas", "scipy", "torch", "matplotlib", "seaborn", "statsmodels"):
+        try:
+            items.append((mod, importlib.import_module(mod).__version__))
+        except (ImportError, AttributeError):
+            items.append((mod, "not installed"))
+    return pd.DataFrame(items, columns=["item", "value"])
