@@ -237,8 +237,11 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
             models.append(build_model(preset.model, in_channels=data.in_channels, image_size=data.image_size,
                                       num_classes=data.num_classes))
     group = _Group(models, device, channels_last=cuda)
-    opt = torch.optim.AdamW(group.params, lr=preset.lr_start, weight_decay=preset.weight_decay)
+    opt = torch.optim.AdamW(group.params, lr=preset.lr_start, weight_decay=preset.weight_decay, fused=True)
     losses = [get_loss(arm.loss, **arm.loss_kwargs()) for _ in specs]
+    # stateless losses are evaluated once on all members' samples (per-sample terms, mean per member)
+    shared_loss = None if isinstance(losses[0], torch.nn.Module) else get_loss(arm.loss, reduction="none",
+                                                                                 **arm.loss_kwargs())
     for fn in losses:
         if isinstance(fn, torch.nn.Module):
             fn.to(device)
@@ -299,18 +302,22 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
             out = group(xb)
         out = out.float()
         finite = torch.isfinite(out).flatten(1).all(1).tolist()
-        terms = []
-        for g in range(G):
-            if not finite[g]:
-                diverged[g] = True
-                continue
-            lg = losses[g](out[g], yb[g])
-            terms.append(lg)
-            loss_sum[g] += float(lg.detach())
+        if shared_loss is not None and all(finite):
+            per_member = shared_loss(out.flatten(0, 1), yb.flatten()).view(G, -1).mean(1)
+        else:
+            per_member = []
+            for g in range(G):
+                if not finite[g]:
+                    diverged[g] = True
+                    per_member.append(out.new_zeros(()))  # a diverged member no longer learns
+                else:
+                    per_member.append(losses[g](out[g], yb[g]))
+            per_member = torch.stack(per_member)
         opt.zero_grad(set_to_none=True)
-        if terms:
-            torch.stack(terms).sum().backward()
+        if not all(diverged):
+            per_member.sum().backward()
             opt.step()
+        loss_sum += per_member.detach().double().cpu()
         with torch.no_grad():
             correct += (out.argmax(-1) == yb).sum(1).double().cpu()
         seen += yb.shape[1]
