@@ -1,0 +1,273 @@
+"""Learned fusion ("super-learners") over flattened member logits, trained with torch on the CPU.
+
+Two models take the raw logits of all members, flattened to ``n_members · n_classes`` features:
+
+- **Weighted** — one linear layer (features → classes).
+- **MLP** — Linear→BatchNorm→LeakyReLU to 512, a residual block of two
+  [Linear, BatchNorm, LeakyReLU, Dropout 0.5] at 512, Linear→BatchNorm→LeakyReLU to 256, the same
+  block at 256, then Linear to the classes (6 hidden layers).
+
+Training follows the published recipe: AdamW, lr 3e-4, no weight decay, 10 (Weighted) / 20 (MLP)
+epochs, keeping the epoch with the best accuracy on a seeded 10 % validation split of the training
+predictions. Two variants of the training features:
+
+- ``"in-sample"`` (published): the members' predictions on the official training rows, including
+  rows the members were fitted on. Those predictions are optimistic, so the super-learner learns to
+  trust members more than it should, and its validation accuracy (on equally optimistic rows)
+  overstates its test accuracy.
+- ``"out-of-bag"`` (leak-free, ours): for each training row, a member's logits are used only if
+  the member was *not* fitted on that row (per its ``fit_index``); the slots of members that were
+  fitted on the row are filled with the mean logits of the row's out-of-bag members, and rows with
+  no out-of-bag member are left out. Every feature is then an out-of-sample prediction, as at test
+  time. We chose this over cross-fitting because cross-fitting would need base learners refitted
+  per fold — not available from the cache — whereas the out-of-bag rows come with the paper's
+  bootstrap split (each member misses about 45 % of the training rows). Its cost: imputed slots
+  copy other members, so training features are less diverse than test features (conservative).
+
+Validation-minus-test accuracy of the two variants measures the leak.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["Weighted", "MLP"]
+Variant = Literal["in-sample", "out-of-bag"]
+
+DEFAULT_EPOCHS: dict[str, int] = {"Weighted": 10, "MLP": 20}
+
+
+@dataclass(frozen=True)
+class SuperLearnerConfig:
+    """Training knobs of a super-learner (defaults: the published recipe, batch size ours).
+
+    Attributes
+    ----------
+    kind : ``"Weighted"`` or ``"MLP"``.
+    epochs : training epochs (default 10 for Weighted, 20 for MLP).
+    lr, weight_decay : AdamW settings (published: 3e-4, 0).
+    batch_size : mini-batch size (not published; large batches keep CPU fits fast).
+    val_fraction : share of the (used) training rows held out to choose the best epoch.
+    max_fit_rows : fit on a seeded subsample of at most this many training rows (None = all).
+    num_threads : torch intra-op threads during the fit (restored afterwards; None = leave as is).
+        One thread is the default: on a shared 2-core machine, two spinning threads per process
+        slow every process down.
+    """
+
+    kind: Kind = "Weighted"
+    epochs: int | None = None
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    batch_size: int = 512
+    val_fraction: float = 0.1
+    max_fit_rows: int | None = None
+    num_threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEFAULT_EPOCHS:
+            raise ValueError(f"Expected `kind` in {sorted(DEFAULT_EPOCHS)}, got {self.kind!r}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"Expected `val_fraction` in (0, 1), got {self.val_fraction}")
+
+    @property
+    def n_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.kind]
+
+
+@dataclass
+class SuperLearnerResult:
+    """A fitted super-learner's test predictions and its training record.
+
+    ``val_accuracy`` is the best validation accuracy (at ``best_epoch``, 1-based); ``history`` the
+    validation accuracy of each epoch; ``n_fit_rows`` / ``n_val_rows`` the rows trained / validated on.
+    """
+
+    kind: str
+    variant: str
+    preds: np.ndarray
+    probs: np.ndarray
+    logits: np.ndarray
+    val_accuracy: float
+    best_epoch: int
+    n_fit_rows: int
+    n_val_rows: int
+    history: list[float] = field(default_factory=list)
+
+
+def flatten_members(logits: np.ndarray) -> np.ndarray:
+    """(n_members, n_samples, n_classes) → (n_samples, n_members · n_classes), member-major.
+
+    >>> flatten_members(np.zeros((2, 3, 4))).shape
+    (3, 8)
+    """
+    logits = np.asarray(logits)
+    if logits.ndim != 3:
+        raise ValueError(f"Expected `logits` of shape (n_members, n_samples, n_classes), got {logits.shape}")
+    m, n, c = logits.shape
+    return np.ascontiguousarray(logits.transpose(1, 0, 2).reshape(n, m * c), dtype=np.float32)
+
+
+def out_of_bag_logits(logits: np.ndarray, fit_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training logits with in-sample slots replaced by the mean of the row's out-of-bag members.
+
+    Parameters
+    ----------
+    logits : (n_members, n_samples, n_classes) training-set logits.
+    fit_mask : bool (n_members, n_samples), True where the member was fitted on the row.
+
+    Returns
+    -------
+    oob_logits : same shape as ``logits``.
+    usable : bool (n_samples,), rows with at least one out-of-bag member.
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    fit_mask = np.asarray(fit_mask, dtype=bool)
+    if fit_mask.shape != logits.shape[:2]:
+        raise ValueError(f"Expected `fit_mask` of shape {logits.shape[:2]}, got {fit_mask.shape}")
+    oob = ~fit_mask
+    n_oob = oob.sum(axis=0)
+    usable = n_oob > 0
+    mean_oob = np.einsum("mn,mnc->nc", oob.astype(np.float32), logits) / np.maximum(n_oob, 1)[:, None]
+    out = np.where(fit_mask[:, :, None], mean_oob[None], logits)
+    return out.astype(np.float32), usable
+
+
+def _build_model(kind: str, n_in: int, n_classes: int):
+    import torch.nn as nn
+
+    if kind == "Weighted":
+        return nn.Linear(n_in, n_classes)
+
+    class _Residual(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Linear(width, width), nn.BatchNorm1d(width), nn.LeakyReLU(), nn.Dropout(0.5),
+                nn.Linear(width, width), nn.BatchNorm1d(width), nn.LeakyReLU(), nn.Dropout(0.5),
+            )
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    return nn.Sequential(
+        nn.Linear(n_in, 512), nn.BatchNorm1d(512), nn.LeakyReLU(), _Residual(512),
+        nn.Linear(512, 256), nn.BatchNorm1d(256), nn.LeakyReLU(), _Residual(256),
+        nn.Linear(256, n_classes),
+    )
+
+
+def _predict_logits(model, x, batch: int = 8192) -> np.ndarray:
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        out = [model(x[i:i + batch]) for i in range(0, x.shape[0], batch)]
+    return torch.cat(out).numpy()
+
+
+def fit_superlearner(
+    train_logits: np.ndarray, train_labels: np.ndarray, test_logits: np.ndarray, *,
+    config: SuperLearnerConfig, seed: int, variant: Variant = "in-sample", fit_mask: np.ndarray | None = None,
+) -> SuperLearnerResult:
+    """Fit a super-learner on training-set member logits and predict the test set.
+
+    Parameters
+    ----------
+    train_logits : (n_members, n_train, n_classes) raw logits on the official training rows.
+    train_labels : (n_train,) int labels.
+    test_logits : (n_members, n_test, n_classes) raw logits on the test rows.
+    config : model kind and training knobs.
+    seed : seeds the row subsample, the validation split, initialisation, dropout and batch order.
+    variant : ``"in-sample"`` (published) or ``"out-of-bag"`` (leak-free; needs ``fit_mask``).
+    fit_mask : bool (n_members, n_train), True where a member was fitted on the row.
+
+    Returns
+    -------
+    SuperLearnerResult with test ``preds``, softmax ``probs`` and raw ``logits``.
+    """
+    import torch
+
+    train_logits = np.asarray(train_logits, dtype=np.float32)
+    test_logits = np.asarray(test_logits, dtype=np.float32)
+    train_labels = np.asarray(train_labels)
+    if train_logits.ndim != 3 or test_logits.ndim != 3 or train_logits.shape[0] != test_logits.shape[0] \
+            or train_logits.shape[2] != test_logits.shape[2]:
+        raise ValueError(
+            f"Expected `train_logits` and `test_logits` of shape (n_members, n, n_classes) with equal members and "
+            f"classes, got {train_logits.shape} and {test_logits.shape}"
+        )
+    if train_labels.shape != (train_logits.shape[1],):
+        raise ValueError(f"Expected `train_labels` of shape ({train_logits.shape[1]},), got {train_labels.shape}")
+    if not (np.all(np.isfinite(train_logits)) and np.all(np.isfinite(test_logits))):
+        raise ValueError("Expected finite logits; drop non-finite members first")
+    rows = np.arange(train_logits.shape[1])
+    if variant == "out-of-bag":
+        if fit_mask is None:
+            raise ValueError("variant='out-of-bag' needs `fit_mask` (n_members, n_train)")
+        train_logits, usable = out_of_bag_logits(train_logits, fit_mask)
+        rows = rows[usable]
+    elif variant != "in-sample":
+        raise ValueError(f"Expected `variant` to be 'in-sample' or 'out-of-bag', got {variant!r}")
+    rng = np.random.default_rng(seed)
+    if config.max_fit_rows is not None and rows.size > config.max_fit_rows:
+        rows = np.sort(rng.choice(rows, size=config.max_fit_rows, replace=False))
+    perm = rng.permutation(rows)
+    n_val = max(1, int(round(config.val_fraction * perm.size)))
+    val_rows, fit_rows = perm[:n_val], perm[n_val:]
+    n_classes = train_logits.shape[2]
+    feats = flatten_members(train_logits)
+    x_fit = torch.from_numpy(feats[fit_rows])
+    y_fit = torch.from_numpy(train_labels[fit_rows].astype(np.int64))
+    x_val = torch.from_numpy(feats[val_rows])
+    y_val = train_labels[val_rows]
+    x_test = torch.from_numpy(flatten_members(test_logits))
+
+    prev_threads = torch.get_num_threads()
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    try:
+        model, best_acc, best_epoch, history, test_out = _train(
+            config, feats.shape[1], n_classes, x_fit, y_fit, x_val, y_val, x_test, rng)
+    finally:
+        torch.set_num_threads(prev_threads)
+    from analysis.metrics import softmax
+
+    return SuperLearnerResult(
+        kind=config.kind, variant=variant, preds=test_out.argmax(1), probs=softmax(test_out), logits=test_out,
+        val_accuracy=best_acc, best_epoch=best_epoch, n_fit_rows=int(fit_rows.size), n_val_rows=int(val_rows.size),
+        history=history,
+    )
+
+
+def _train(config, n_in, n_classes, x_fit, y_fit, x_val, y_val, x_test, rng):
+    import torch
+    import torch.nn.functional as F
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2**31)))
+        model = _build_model(config.kind, n_in, n_classes)
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        best_acc, best_epoch, best_state, history = -1.0, 0, None, []
+        for epoch in range(1, config.n_epochs + 1):
+            model.train()
+            order = torch.randperm(x_fit.shape[0], generator=gen)
+            for i in range(0, order.numel(), config.batch_size):
+                idx = order[i:i + config.batch_size]
+                if idx.numel() < 2 and config.kind == "MLP":
+                    continue  # batch norm needs two rows
+                loss = F.cross_entropy(model(x_fit[idx]), y_fit[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            acc = float(np.mean(_predict_logits(model, x_val).argmax(1) == y_val))
+            history.append(acc)
+            if acc > best_acc:
+                best_acc, best_epoch, best_state = acc, epoch, copy.deepcopy(model.state_dict())
+        model.load_state_dict(best_state)
+        test_out = _predict_logits(model, x_test).astype(np.float64)
+    return model, best_acc, best_epoch, history, test_out
