@@ -1,0 +1,167 @@
+"""Training end to end on digits-tiny: cache contents, determinism, resume, submitit, corruption."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from training import cache_format as cf
+from training.executors import run_status, train_preset
+from training.presets import expand, get_preset, with_overrides
+from training.run import lr_at
+
+ARMS = ("ce", "dyn-0.8")
+
+
+@pytest.fixture
+def tiny():
+    """digits-tiny cut down: 2 members, 2 epochs."""
+    return with_overrides(get_preset("digits-tiny"), members=2, epochs=2)
+
+
+def _array_digests(root, preset):
+    out = {}
+    for ds, arm, k, p in cf.iter_run_dirs(root, preset):
+        rec = cf.read_run(p)
+        out[(ds, arm, k)] = {n: hashlib.sha256(a.tobytes()).hexdigest() for n, a in rec.arrays.items()}
+    return out
+
+
+def test_lr_schedule_warms_up_then_decays_to_minimum():
+    kw = dict(total_steps=100, warmup_steps=10, lr=0.1, lr_start=1e-5, lr_min=1e-9)
+    lrs = [lr_at(s, **kw) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-5) and lrs[10] == pytest.approx(0.1)
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[-1] == pytest.approx(1e-9)
+
+
+@pytest.mark.slow
+def test_digits_tiny_cli_writes_complete_valid_cache(tmp_path, capsys):
+    from analysis.cli import main
+
+    assert main(["train", "--preset", "digits-tiny", "--cache", str(tmp_path), "--quiet"]) == 0
+    runs = list(cf.iter_run_dirs(tmp_path, "digits-tiny"))
+    p = get_preset("digits-tiny")
+    assert len(runs) == p.members * len(p.arms) == 18
+    for ds, arm, k, path in runs:
+        rec = cf.read_run(path)
+        assert rec.arrays["train_logits"].shape == (1347, 10) and rec.arrays["test_logits"].shape == (450, 10)
+        assert rec.meta["spec"]["arm"]["name"] == arm and rec.meta["member"] == k
+        assert rec.meta["metrics"]["test_accuracy"] > 0.8
+        assert np.isfinite(rec.arrays["test_logits"]).all()
+    # all arms of a member share its split
+    fits = {(arm, k): cf.read_run(path).arrays["fit_index"] for _, arm, k, path in runs}
+    for k in range(p.members):
+        assert all(np.array_equal(fits[("ce", k)], fits[(a, k)]) for a in p.arms)
+    assert not np.array_equal(fits[("ce", 0)], fits[("ce", 1)])
+    # idempotent: a second call trains nothing
+    assert main(["train", "--preset", "digits-tiny", "--cache", str(tmp_path), "--quiet"]) == 0
+    assert "18 already complete, 0 trained" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_fresh_runs_give_identical_arrays(tmp_path, tiny):
+    for d in ("a", "b"):
+        train_preset(tiny, cache_root=tmp_path / d, arms=ARMS, progress=False)
+    a, b = _array_digests(tmp_path / "a", tiny.name), _array_digests(tmp_path / "b", tiny.name)
+    assert len(a) == 4 and a == b
+
+
+@pytest.mark.slow
+def test_member_result_does_not_depend_on_its_group(tmp_path, tiny):
+    """A member trained alone matches the same member trained in a vmap group (same split, seed)."""
+    train_preset(tiny, cache_root=tmp_path / "g", arms=("ce",), progress=False)
+    train_preset(with_overrides(tiny, group_size=1), cache_root=tmp_path / "s", arms=("ce",), progress=False)
+    for k in range(2):
+        a = cf.read_run(cf.run_dir(tmp_path / "g", tiny.name, "digits", "ce", k)).arrays
+        b = cf.read_run(cf.run_dir(tmp_path / "s", tiny.name, "digits", "ce", k)).arrays
+        assert np.array_equal(a["fit_index"], b["fit_index"])
+        np.testing.assert_allclose(a["test_logits"], b["test_logits"], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_interrupted_grid_finishes_on_rerun_without_corrupt_runs(tmp_path, tiny):
+    train_preset(tiny, cache_root=tmp_path, arms=ARMS, progress=False)
+    dirs = {(arm, k): p for _, arm, k, p in cf.iter_run_dirs(tmp_path, tiny.name)}
+    before = {key: (p / cf.RUN_FILE).read_text() for key, p in dirs.items()}
+    # 1) killed before run.json was written
+    (dirs[("ce", 0)] / cf.RUN_FILE).unlink()
+    # 2) killed while writing arrays.npz: truncated file, no run.json, a stray temporary file
+    d = dirs[("dyn-0.8", 1)]
+    (d / cf.RUN_FILE).unlink()
+    data = (d / cf.ARRAYS_FILE).read_bytes()
+    (d / cf.ARRAYS_FILE).write_bytes(data[: len(data) // 3])
+    (d / ".arrays.npz.abc.tmp").write_bytes(b"partial")
+    # 3) never started
+    import shutil
+
+    shutil.rmtree(dirs[("ce", 1)])
+    specs = expand(tiny, arms=ARMS)
+    assert sorted(run_status(s, tmp_path) for s in specs) == ["complete", "incomplete", "incomplete", "incomplete"]
+
+    summary = train_preset(tiny, cache_root=tmp_path, arms=ARMS, progress=False)
+    assert (summary.total, summary.skipped, summary.trained) == (4, 1, 3)
+    runs = list(cf.iter_run_dirs(tmp_path, tiny.name))
+    assert len(runs) == 4 and all(run_status(s, tmp_path) == "complete" for s in specs)
+    for _, arm, k, p in runs:
+        cf.read_run(p)  # checksum and contract
+        assert not list(p.glob(".*.tmp"))
+    assert (dirs[("dyn-0.8", 0)] / cf.RUN_FILE).read_text() == before[("dyn-0.8", 0)]  # untouched
+    assert train_preset(tiny, cache_root=tmp_path, arms=ARMS, progress=False).trained == 0
+    assert train_preset(tiny, cache_root=tmp_path, arms=ARMS, force=True, progress=False).trained == 4
+
+
+@pytest.mark.slow
+def test_changed_settings_make_a_cached_run_stale(tmp_path, tiny):
+    train_preset(tiny, cache_root=tmp_path, arms=("ce",), members=1, progress=False)
+    other = with_overrides(tiny, epochs=3)
+    (spec,) = expand(other, arms=("ce",), members=1)
+    assert run_status(spec, tmp_path) == "stale"
+    assert train_preset(other, cache_root=tmp_path, arms=("ce",), members=1, progress=False).trained == 1
+
+
+@pytest.mark.slow
+def test_submitit_path_with_local_executor(tmp_path, tiny):
+    summary = train_preset(tiny, executor="slurm", cluster="local", cache_root=tmp_path, arms=("dyn-0.8",),
+                           members=2, progress=False)
+    assert summary.trained == 2 and len(summary.written) == 2
+    for _, _, _, p in cf.iter_run_dirs(tmp_path, tiny.name):
+        assert cf.read_run(p).meta["arm"] == "dyn-0.8"
+    assert (tmp_path / tiny.name / "_slurm_logs").is_dir()
+
+
+@pytest.mark.slow
+def test_local_worker_processes_match_in_process(tmp_path, tiny):
+    train_preset(tiny, cache_root=tmp_path / "a", arms=ARMS, members=1, progress=False)
+    train_preset(tiny, cache_root=tmp_path / "b", arms=ARMS, members=1, workers=2, progress=False)
+    assert _array_digests(tmp_path / "a", tiny.name).keys() == _array_digests(tmp_path / "b", tiny.name).keys()
+
+
+@pytest.mark.slow
+def test_corrupted_truncated_or_mismatched_run_files_are_rejected_naming_the_file(tmp_path, tiny):
+    train_preset(tiny, cache_root=tmp_path, arms=("ce",), members=2, progress=False)
+    d0 = cf.run_dir(tmp_path, tiny.name, "digits", "ce", 0)
+    d1 = cf.run_dir(tmp_path, tiny.name, "digits", "ce", 1)
+    arrays = dict(cf.read_run(d0).arrays)
+    raw = bytearray((d0 / cf.ARRAYS_FILE).read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (d0 / cf.ARRAYS_FILE).write_bytes(bytes(raw))
+    with pytest.raises(cf.CacheError, match=r"member-000/arrays\.npz.*SHA-256"):
+        cf.read_run(d0)
+    text = (d1 / cf.RUN_FILE).read_text()
+    (d1 / cf.RUN_FILE).write_text(text[: len(text) // 2])
+    with pytest.raises(cf.CacheError, match=r"member-001/run\.json.*not valid JSON"):
+        cf.read_run(d1)
+    # swap in arrays of another shape while keeping a matching checksum: the contract check names the file
+    arrays["train_labels"] = arrays["train_labels"][:-1]
+    np.savez(d0 / cf.ARRAYS_FILE, **arrays)
+    import json
+
+    meta = json.loads((d0 / cf.RUN_FILE).read_text())
+    meta["arrays_sha256"] = cf.sha256_file(d0 / cf.ARRAYS_FILE)
+    (d0 / cf.RUN_FILE).write_text(json.dumps(meta))
+    with pytest.raises(cf.CacheError, match=r"member-000/arrays\.npz.*train_labels"):
+        cf.read_run(d0)
