@@ -50,7 +50,9 @@ class SuperLearnerConfig:
     kind : ``"Weighted"`` or ``"MLP"``.
     epochs : training epochs (default 10 for Weighted, 20 for MLP).
     lr, weight_decay : AdamW settings (published: 3e-4, 0).
-    batch_size : mini-batch size (not published; large batches keep CPU fits fast).
+    batch_size : mini-batch size (not published). ``None`` (default) picks about 100 steps per
+        epoch: ``clip(n_fit_rows // 100, 32, 4096)`` — large batches keep 60k-row CPU fits fast,
+        small ones give small training sets enough AdamW steps at lr 3e-4.
     val_fraction : share of the (used) training rows held out to choose the best epoch.
     max_fit_rows : fit on a seeded subsample of at most this many training rows (None = all).
     num_threads : torch intra-op threads during the fit (restored afterwards; None = leave as is).
@@ -62,7 +64,7 @@ class SuperLearnerConfig:
     epochs: int | None = None
     lr: float = 3e-4
     weight_decay: float = 0.0
-    batch_size: int = 512
+    batch_size: int | None = None
     val_fraction: float = 0.1
     max_fit_rows: int | None = None
     num_threads: int | None = 1
@@ -251,13 +253,14 @@ def _train(config, n_in, n_classes, x_fit, y_fit, x_val, y_val, x_test, rng):
         torch.manual_seed(int(rng.integers(2**31)))
         model = _build_model(config.kind, n_in, n_classes)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        batch_size = config.batch_size or int(np.clip(x_fit.shape[0] // 100, 32, 4096))
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         best_acc, best_epoch, best_state, history = -1.0, 0, None, []
         for epoch in range(1, config.n_epochs + 1):
             model.train()
             order = torch.randperm(x_fit.shape[0], generator=gen)
-            for i in range(0, order.numel(), config.batch_size):
-                idx = order[i:i + config.batch_size]
+            for i in range(0, order.numel(), batch_size):
+                idx = order[i:i + batch_size]
                 if idx.numel() < 2 and config.kind == "MLP":
                     continue  # batch norm needs two rows
                 loss = F.cross_entropy(model(x_fit[idx]), y_fit[idx])

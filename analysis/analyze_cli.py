@@ -1,0 +1,52 @@
+"""``dynloss analyze``: fusion, tables, statistics and calibration from a preset's cache.
+
+Thin: parses arguments, builds :class:`analysis.pipeline.AnalysisConfig` and calls
+:func:`analysis.pipeline.analyze_preset`, which writes tidy CSVs and ``provenance.json`` to
+``data/results/<preset>/`` (columns: :mod:`analysis.schema`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub, *, name: str = "analyze", help: str = "") -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help)
+    p.add_argument("--preset", required=True, help="preset name (e.g. digits-tiny, fmnist-mini)")
+    p.add_argument("--cache", type=Path, default=None, help="cache root (default: <project>/data/cache)")
+    p.add_argument("--out", type=Path, default=None, help="results folder (default: <project>/data/results/<preset>)")
+    p.add_argument("--seed", type=int, default=0, help="root seed of resampling and super-learner fits (default 0)")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--no-superlearners", action="store_true", help="skip the learned fusions (Weighted, MLP)")
+    p.add_argument("--mlp-rows", type=int, default=10_000,
+                   help="cap on training rows for MLP fits, seeded subsample (0 = all; default 10000)")
+    p.add_argument("--nonfinite", choices=("drop", "raise"), default="drop",
+                   help="members with NaN/inf logits: drop and report (default) or fail")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.pipeline import AnalysisConfig, analyze_preset, default_results_root
+    from training.cache_format import CacheError
+
+    config = AnalysisConfig(
+        seed=args.seed, n_resamples=args.resamples, superlearners=not args.no_superlearners,
+        superlearner_max_rows=(("Weighted", None), ("MLP", args.mlp_rows or None)), nonfinite=args.nonfinite,
+    )
+    out = args.out or default_results_root() / args.preset
+    try:
+        tables = analyze_preset(args.preset, args.cache, out, config=config)
+    except FileNotFoundError as e:
+        print(f"dynloss analyze: {e}", file=sys.stderr)
+        return 2
+    except CacheError as e:
+        print(f"dynloss analyze: invalid cache: {e}", file=sys.stderr)
+        return 3
+    dropped = tables["dropped_members"]
+    for r in dropped.itertuples():
+        print(f"dropped member {r.member} of {r.dataset}/{r.arm}: {r.reason} ({r.path})", file=sys.stderr)
+    print(f"wrote {len(tables)} tables and provenance.json to {out}")
+    return 0

@@ -1,0 +1,232 @@
+"""Columns of every CSV that ``dynloss analyze`` writes to ``data/results/<preset>/``.
+
+Each ``*_COLUMNS`` dict maps column → description, in file order; :data:`RESULT_FILES` maps each
+file (without ``.csv``) to its dict. All tables are long form: one row per observation.
+
+Shared vocabulary
+-----------------
+- ``dataset`` — dataset name as in the cache (e.g. ``digits``, ``fmnist``).
+- ``arm`` — loss configuration: ``ce``, ``dyn-<τ>``, ``ce-lr0.01`` (control), ...
+- ``fusion`` — ``Average`` (mean raw logits), ``ProbAverage`` (mean probabilities), ``Vote``
+  (modal class; ties → larger mean logit, then lowest class), ``Weighted`` / ``MLP`` (published
+  super-learners fitted on in-sample training predictions), ``Weighted-OOB`` / ``MLP-OOB``
+  (leak-free, fitted on out-of-bag training predictions), ``Single`` (one member; calibration only).
+- ``member`` — member number; -1 on rows of a fused ensemble.
+- CIs are paired percentile bootstrap intervals over test samples at ``confidence_level``.
+"""
+
+from __future__ import annotations
+
+_ARM = {
+    "dataset": "dataset name as in the cache",
+    "arm": "loss configuration (ce, dyn-<τ>, ce-lr0.01, ...)",
+}
+
+TABLE1_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "loss": "loss family parsed from the arm name (ce, dyn, soft, ...)",
+    "threshold": "dynamic-loss threshold τ parsed from the arm name; NaN for cross-entropy arms",
+    "fusion": "fusion method (see module docstring)",
+    "leak_free": "False only for the published in-sample super-learners (Weighted, MLP)",
+    "n_members": "members fused (after the non-finite policy)",
+    "n_test": "test samples",
+    "accuracy": "test accuracy of the fused prediction",
+    "ci_low": "lower bound of the bootstrap CI of accuracy",
+    "ci_high": "upper bound of the bootstrap CI of accuracy",
+    "diff_vs_ce": "accuracy minus that of arm ce with the same fusion (NaN for ce itself)",
+    "diff_ci_low": "lower bound of the paired bootstrap CI of diff_vs_ce",
+    "diff_ci_high": "upper bound of the paired bootstrap CI of diff_vs_ce",
+    "member_acc_mean": "mean test accuracy of the arm's single members",
+    "member_acc_sd": "standard deviation (ddof=1) of single-member accuracy",
+    "member_acc_min": "lowest single-member accuracy",
+    "member_acc_max": "highest single-member accuracy",
+    "confidence_level": "level of the CIs (e.g. 0.95)",
+    "n_resamples": "bootstrap resamples",
+}
+
+TABLE2_COLUMNS: dict[str, str] = {
+    "dataset": "dataset name",
+    "fusion": "fusion method",
+    "encoding": "how arm ce enters the τ axis: 'published (ce=-1)' (the value that reproduces the paper's "
+                "Table 2), 'ce-limit (ce=1.0)' (dynamic loss at τ=1 has the CE gradient), 'ce excluded'",
+    "ce_threshold": "τ given to arm ce (NaN when excluded)",
+    "arms": "arms entering the correlation, ';'-separated",
+    "n": "number of (τ, accuracy) points",
+    "pearson_r": "Pearson correlation of accuracy with τ",
+    "pearson_ci_low": "Fisher-z CI lower bound of r (NaN when n <= 3)",
+    "pearson_ci_high": "Fisher-z CI upper bound of r",
+    "pearson_p": "two-sided t-test p-value of r (scipy.stats.pearsonr)",
+    "perm_p_two_sided": "exact permutation p (all n! orderings): share with |r| >= |r_obs|",
+    "perm_p_greater": "exact permutation p, one-sided: share with r >= r_obs",
+    "n_orderings": "orderings enumerated (120 for n=5)",
+    "spearman_rho": "Spearman rank correlation",
+    "spearman_p": "p-value of Spearman's rho (scipy)",
+    "r_boot_ci_low": "paired bootstrap (test samples) percentile CI of r, lower bound",
+    "r_boot_ci_high": "paired bootstrap percentile CI of r, upper bound",
+}
+
+BOOTSTRAP_CI_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "fusion": "fusion method",
+    "quantity": "'accuracy' or 'diff' (accuracy of arm minus accuracy of reference, same fusion)",
+    "reference": "reference arm of a diff (ce or ce-lr0.01); empty for accuracy",
+    "estimate": "point estimate on the full test set",
+    "ci_low": "percentile CI lower bound",
+    "ci_high": "percentile CI upper bound",
+    "se": "bootstrap standard error (sd of the resampled estimates)",
+    "confidence_level": "CI level",
+    "n_resamples": "bootstrap resamples (shared by every cell of a dataset: paired)",
+}
+
+MCNEMAR_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "reference": "arm compared against (ce or ce-lr0.01)",
+    "fusion": "fusion method (same for both)",
+    "accuracy": "accuracy of arm",
+    "reference_accuracy": "accuracy of the reference arm",
+    "n01": "test samples the arm gets right and the reference wrong",
+    "n10": "test samples the arm gets wrong and the reference right",
+    "statistic": "McNemar statistic (chi-square with continuity correction, or min(n01, n10) when exact)",
+    "pvalue": "two-sided p-value (statsmodels mcnemar)",
+    "exact": "1.0 when the exact binomial test was used (n01 + n10 < 25), else 0.0",
+}
+
+_CAL_KEYS = {
+    **_ARM,
+    "fusion": "fusion method, or Single for one member",
+    "member": "member number for Single rows, -1 for fused ensembles",
+}
+
+CALIBRATION_COLUMNS: dict[str, str] = {
+    **_CAL_KEYS,
+    "scaling": "'none' or 'temperature' (T cross-fitted over two seeded halves of the test set)",
+    "temperature": "mean of the two fitted temperatures (NaN when scaling is none)",
+    "confidence_kind": "'max_prob' (softmax) or 'vote_fraction' (Vote: share of members voting the class)",
+    "accuracy": "test accuracy (unchanged by temperature)",
+    "ece": "top-label ECE, equal-width bins (confidence 1.0 in the last bin)",
+    "ece_mass": "top-label ECE, equal-mass bins",
+    "classwise_ece": "mean over classes of the equal-width binned error of p_k vs 1[y=k]",
+    "mce": "maximum calibration error over non-empty equal-width bins",
+    "brier": "multiclass Brier score, mean of sum_k (p_k - 1[y=k])^2",
+    "nll": "negative log-likelihood (probabilities clipped at 1e-15)",
+}
+
+RELIABILITY_COLUMNS: dict[str, str] = {
+    **_CAL_KEYS,
+    "scaling": "'none' or 'temperature'",
+    "binning": "'width' (equal-width) or 'mass' (equal-mass)",
+    "bin": "bin index 0..n_bins-1",
+    "lower": "lower bin edge (equal-mass: smallest confidence in the bin)",
+    "upper": "upper bin edge (equal-mass: largest confidence in the bin)",
+    "count": "samples in the bin",
+    "confidence": "mean confidence in the bin (NaN if empty)",
+    "accuracy": "accuracy in the bin (NaN if empty)",
+}
+
+SELECTIVE_COLUMNS: dict[str, str] = {
+    **_CAL_KEYS,
+    "confidence_kind": "confidence used to rank samples ('max_prob' or 'vote_fraction')",
+    "accuracy": "accuracy at full coverage",
+    "auroc": "AUROC of confidence for correct vs wrong predictions (ties count 1/2)",
+    "aurc": "area under the risk-coverage curve (lower is better)",
+}
+
+RISK_COVERAGE_COLUMNS: dict[str, str] = {
+    **_CAL_KEYS,
+    "coverage_target": "grid of coverages 0.01..1.00",
+    "coverage": "achieved coverage: the first curve point at or above the target (tied confidences enter together)",
+    "risk": "error rate among the accepted samples",
+    "threshold": "confidence threshold: samples with confidence >= threshold are accepted",
+}
+
+ENSEMBLE_SIZE_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "fusion": "Average or Vote",
+    "n_members": "ensemble size k",
+    "n_subsets": "random member subsets of size k evaluated (all when fewer exist)",
+    "accuracy_mean": "mean test accuracy over subsets",
+    "accuracy_q05": "5 % quantile of accuracy over subsets",
+    "accuracy_q50": "median accuracy over subsets",
+    "accuracy_q95": "95 % quantile of accuracy over subsets",
+    "ece_mean": "mean top-label ECE (equal-width; Vote: vote-fraction confidence)",
+    "ece_q05": "5 % quantile of ECE",
+    "ece_q50": "median ECE",
+    "ece_q95": "95 % quantile of ECE",
+}
+
+MEMBER_ACCURACY_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "member": "member number",
+    "accuracy": "single-member test accuracy",
+    "nll": "single-member test NLL",
+    "ece": "single-member top-label ECE (equal-width)",
+}
+
+SUPERLEARNER_GAP_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "fusion": "Weighted, MLP (in-sample) or Weighted-OOB, MLP-OOB (out-of-bag)",
+    "kind": "Weighted or MLP",
+    "variant": "'in-sample' (published) or 'out-of-bag' (leak-free)",
+    "val_accuracy": "best accuracy on the 10 % validation split of the training predictions",
+    "test_accuracy": "accuracy on the test set",
+    "gap": "val_accuracy - test_accuracy (optimism of the validation estimate)",
+    "best_epoch": "epoch (1-based) with the best validation accuracy, whose weights are kept",
+    "epochs": "epochs trained",
+    "n_fit_rows": "training rows the super-learner was fitted on",
+    "n_val_rows": "validation rows",
+    "fit_seconds": "wall time of the fit",
+}
+
+PUBLISHED_TABLE2_AUDIT_COLUMNS: dict[str, str] = {
+    "dataset": "dataset of the paper (CIFAR10, CIFAR100, FashionMNIST)",
+    "fusion": "fusion of the paper",
+    "encoding": "numeric encoding of the None (cross-entropy) row of published Table 1",
+    "none_value": "τ given to None (NaN = excluded)",
+    "published_r": "Pearson r printed in published Table 2",
+    "n": "points in the correlation (5, or 4 when None is excluded)",
+    "pearson_r": "r recomputed from published Table 1 under the encoding",
+    "abs_diff": "|pearson_r - published_r|",
+    "pearson_ci_low": "Fisher-z CI lower bound",
+    "pearson_ci_high": "Fisher-z CI upper bound",
+    "pearson_p": "two-sided t-test p-value",
+    "perm_p_two_sided": "exact permutation p, two-sided",
+    "perm_p_greater": "exact permutation p, one-sided (r >= r_obs)",
+    "n_orderings": "orderings enumerated (120 for n=5, 24 for n=4)",
+    "spearman_rho": "Spearman rank correlation",
+    "spearman_p": "p-value of Spearman's rho",
+    "reproduces": "True for the encoding that reproduces published Table 2",
+    "principled": "True for encodings defensible a priori (None=1.0, None excluded)",
+}
+
+PUBLISHED_ENCODING_SEARCH_COLUMNS: dict[str, str] = {
+    "encoding": "candidate encoding of the None row (named, or a grid value)",
+    "none_value": "τ given to None (NaN = excluded)",
+    "max_abs_diff": "max over the 12 cells of |r recomputed - r published|",
+    "cells_match_3dp": "cells equal after rounding to 3 decimals",
+    "n_cells": "cells in published Table 2",
+}
+
+DROPPED_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "member": "member number dropped by the non-finite policy",
+    "path": "its arrays.npz",
+    "reason": "why (non-finite logits, with row counts)",
+}
+
+#: result file (without .csv) -> its column dictionary
+RESULT_FILES: dict[str, dict[str, str]] = {
+    "table1": TABLE1_COLUMNS,
+    "table2": TABLE2_COLUMNS,
+    "bootstrap_ci": BOOTSTRAP_CI_COLUMNS,
+    "mcnemar": MCNEMAR_COLUMNS,
+    "calibration": CALIBRATION_COLUMNS,
+    "reliability": RELIABILITY_COLUMNS,
+    "selective": SELECTIVE_COLUMNS,
+    "risk_coverage": RISK_COVERAGE_COLUMNS,
+    "ensemble_size": ENSEMBLE_SIZE_COLUMNS,
+    "member_accuracy": MEMBER_ACCURACY_COLUMNS,
+    "superlearner_gap": SUPERLEARNER_GAP_COLUMNS,
+    "published_table2_audit": PUBLISHED_TABLE2_AUDIT_COLUMNS,
+    "published_encoding_search": PUBLISHED_ENCODING_SEARCH_COLUMNS,
+    "dropped_members": DROPPED_COLUMNS,
+}
