@@ -365,6 +365,3 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "aurc": lambda labels, probs: aurc_loss(np.asarray(probs).argmax(1) == labels, np.asarray(probs).max(1)),
 }
 
-#: metrics whose value depends on the order of tied samples in equal-mass binning (invariance
-#: under sample permutation then holds only without ties)
-ORDER_SENSITIVE_WITH_TIES: frozenset[str] = frozenset({"ece_mass"})
