@@ -79,15 +79,21 @@ def table2_from_table1(table1: pd.DataFrame, *, none_value: float | None) -> pd.
     return pd.DataFrame(rows)
 
 
-def _max_abs_diff(table1: pd.DataFrame, table2: pd.DataFrame, none_value: float | None) -> tuple[float, int]:
+def _groups(table1: pd.DataFrame, table2: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Per published cell: (τ with NaN for None, accuracy, published r)."""
     pub = table2.set_index(["dataset", "fusion"])["pearson_r"]
+    return [(encode_thresholds(g["threshold"], None), g["accuracy"].to_numpy(dtype=float), float(pub[key]))
+            for key, g in table1.groupby(["dataset", "fusion"], sort=False)]
+
+
+def _max_abs_diff(groups, none_value: float | None) -> tuple[float, int]:
     diffs, match3 = [], 0
-    for key, g in table1.groupby(["dataset", "fusion"], sort=False):
-        x = encode_thresholds(g["threshold"], none_value)
-        keep = ~np.isnan(x)
-        r = float(np.corrcoef(x[keep], g["accuracy"].to_numpy(dtype=float)[keep])[0, 1])
-        diffs.append(abs(r - pub[key]))
-        match3 += int(round(r, 3) == round(float(pub[key]), 3))
+    for x, y, pub in groups:
+        keep = ~np.isnan(x) if none_value is None else slice(None)
+        xx = np.where(np.isnan(x), none_value if none_value is not None else np.nan, x)[keep]
+        r = float(np.corrcoef(xx, y[keep])[0, 1])
+        diffs.append(abs(r - pub))
+        match3 += int(round(r, 3) == round(pub, 3))
     return float(max(diffs)), match3
 
 
@@ -110,9 +116,10 @@ def search_none_encoding(
     grid = np.round(np.arange(-2.0, 2.0 + 1e-9, 0.01), 2) if grid is None else np.asarray(grid, dtype=float)
     cands: list[tuple[str, float | None]] = list(NAMED_ENCODINGS.items())
     cands += [(f"None={v:g} (grid)", float(v)) for v in grid]
+    groups = _groups(table1, table2)
     rows = []
     for label, v in cands:
-        d, m3 = _max_abs_diff(table1, table2, v)
+        d, m3 = _max_abs_diff(groups, v)
         rows.append({"encoding": label, "none_value": np.nan if v is None else v, "max_abs_diff": d,
                      "cells_match_3dp": m3, "n_cells": len(table2)})
     out = pd.DataFrame(rows).sort_values(["max_abs_diff", "encoding"], kind="stable").reset_index(drop=True)
