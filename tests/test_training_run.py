@@ -165,3 +165,29 @@ def test_corrupted_truncated_or_mismatched_run_files_are_rejected_naming_the_fil
     (d0 / cf.RUN_FILE).write_text(json.dumps(meta))
     with pytest.raises(cf.CacheError, match=r"member-000/arrays\.npz.*train_labels"):
         cf.read_run(d0)
+
+
+@pytest.mark.slow
+def test_paper_code_path_wrn_with_paper_augmentation_on_fake_cifar(tmp_path):
+    """The paper preset's path (one WideResNet per run, per-sample augmentation through a
+    DataLoader, batch norm) on a tiny fake CIFAR-10 and a tiny WideResNet, on the CPU."""
+    import pickle
+
+    from training.models import ModelSpec
+
+    raw = tmp_path / "raw" / "cifar-10-batches-py"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = list(np.arange(20) % 10)
+        with open(raw / name, "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), b"labels": labels}, f)
+    p = with_overrides(get_preset("paper"), datasets=("cifar10",), model=ModelSpec("wrn", depth=10, widen=1),
+                       epochs=1, batch_size=16, k=5, loader_workers=0, warmup_epochs=0.5)
+    summary = train_preset(p, cache_root=tmp_path / "cache", data_root=tmp_path / "raw", members=1,
+                           arms=("dyn-0.9",), progress=False)
+    assert summary.trained == 1
+    (run,) = list(cf.iter_run_dirs(tmp_path / "cache", "paper"))
+    rec = cf.read_run(run[3])
+    assert rec.arrays["train_logits"].shape == (100, 10) and rec.arrays["test_logits"].shape == (20, 10)
+    assert rec.meta["spec"]["settings"]["augmentation"] == "paper"

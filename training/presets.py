@@ -78,7 +78,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="fmnist-mini", datasets=("fashion-mnist",), model=ModelSpec("mlp", hidden=(128,)),
-            epochs=5, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
+            epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
             augmentation="none", group_size=10, eval_batch_size=4096,
         ),
         Preset(
