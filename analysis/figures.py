@@ -114,7 +114,7 @@ def accuracy_vs_threshold_figure(acc: pd.DataFrame) -> Figure:
     fusions = list(dict.fromkeys(acc["fusion"]))
     palette = dict(zip(fusions, sns.color_palette("colorblind", len(fusions))))
     with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(len(datasets), width=min(4.2 * len(datasets), 11.0) + 1.5, height=3.6)
+        fig, axes = _figure(len(datasets), width=min(4.6 * len(datasets), 11.0) + 1.8, height=3.6)
         offsets = np.linspace(-0.012, 0.012, len(fusions)) if len(fusions) > 1 else [0.0]
         for ax, ds in zip(axes[0], datasets):
             sub = acc[acc["dataset"] == ds]
@@ -134,33 +134,49 @@ def accuracy_vs_threshold_figure(acc: pd.DataFrame) -> Figure:
             ax.set_title(str(ds))
             ax.set_xlabel("arm (dynamic-loss τ)")
             ax.set_ylabel("test accuracy")
-        axes[0, -1].legend(title="fusion", fontsize=7.5, loc="best")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, title="fusion", fontsize=7.5, loc="outside right upper")
     return fig
 
 
 def reliability_figure(rel: pd.DataFrame) -> Figure:
-    """Reliability diagrams: accuracy against mean confidence per bin, one line per arm, one panel
-    per dataset (the diagonal is perfect calibration).
+    """Reliability diagrams: accuracy against mean confidence per bin, one panel per arm (rows:
+    datasets), one line per ``scaling`` (before / after temperature scaling); marker area grows
+    with the bin's sample count. The diagonal is perfect calibration.
 
     Parameters
     ----------
-    rel : DataFrame with ``dataset``, ``arm``, ``confidence``, ``accuracy`` and optional ``count``.
+    rel : DataFrame with ``dataset``, ``arm``, ``confidence``, ``accuracy``; optional
+        ``scaling`` and ``count``.
     """
     _check_columns(rel, ["dataset", "arm", "confidence", "accuracy"], name="rel")
+    rel = rel.assign(scaling=rel["scaling"] if "scaling" in rel.columns else "none")
     datasets = list(dict.fromkeys(rel["dataset"]))
+    arms = list(dict.fromkeys(rel["arm"]))
+    ncols = min(len(arms), 3)
+    nrows_per = int(np.ceil(len(arms) / ncols))
+    palette = dict(zip(dict.fromkeys(rel["scaling"]), sns.color_palette("colorblind")))
     with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(len(datasets), width=min(4.0 * len(datasets), 11.0) + 1.0, height=3.8)
-        for ax, ds in zip(axes[0], datasets):
-            sub = rel[rel["dataset"] == ds].sort_values("confidence")
-            ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
-            sns.lineplot(data=sub, x="confidence", y="accuracy", hue="arm", style="arm", markers=True, dashes=False,
-                         ax=ax, errorbar=None, linewidth=1.2, markersize=4)
-            ax.set_xlim(0, 1.01)
-            ax.set_ylim(0, 1.01)
-            ax.set_title(str(ds))
-            ax.set_xlabel("mean confidence in bin")
-            ax.set_ylabel("accuracy in bin")
-            ax.legend(title=None, fontsize=7)
+        fig, axes = _figure(ncols, nrows_per * len(datasets), width=3.0 * ncols + 0.8,
+                            height=2.7 * nrows_per * len(datasets), sharex=True, sharey=True)
+        for d, ds in enumerate(datasets):
+            for i, arm in enumerate(arms):
+                ax = axes[d * nrows_per + i // ncols, i % ncols]
+                sub = rel[(rel["dataset"] == ds) & (rel["arm"] == arm)].sort_values("confidence")
+                ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
+                for scaling, g in sub.groupby("scaling", sort=False):
+                    size = (12 + 60 * g["count"] / max(g["count"].max(), 1)) if "count" in g.columns else 20
+                    ax.plot(g["confidence"], g["accuracy"], color=palette[scaling], linewidth=1.1, alpha=0.8)
+                    ax.scatter(g["confidence"], g["accuracy"], s=size, color=palette[scaling], alpha=0.8,
+                               label=f"scaling: {scaling}")
+                ax.set_xlim(0, 1.02)
+                ax.set_ylim(-0.02, 1.02)
+                ax.set_title(f"{ds} · {arm}" if len(datasets) > 1 else str(arm))
+                ax.set_xlabel("mean confidence in bin")
+                ax.set_ylabel("accuracy in bin")
+            for j in range(len(arms), nrows_per * ncols):
+                axes[d * nrows_per + j // ncols, j % ncols].set_visible(False)
+        axes[0, 0].legend(fontsize=7, loc="upper left")
     return fig
 
 

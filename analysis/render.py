@@ -90,6 +90,7 @@ _TYPST_HEADER = """\
 #set page(margin: (x: 1.8cm, y: 2cm))
 #set text(size: 10pt)
 #show table: set text(size: 7.5pt)
+#set table(inset: (x: 3pt, y: 3.5pt))
 #show figure: set block(breakable: true)
 #show raw: set text(size: 8pt)
 """
@@ -265,16 +266,21 @@ def execute_pages(
             resources={"metadata": {"path": str(cwd)}},
         )
         kernel_env = {**os.environ, **env}
-        with client.setup_kernel(env=kernel_env, cwd=str(cwd)):
-            for index, cell in enumerate(nb.cells):
-                p, c, chunk = plan[index]
-                try:
-                    client.execute_cell(cell, index)
-                except CellExecutionError as e:
-                    where = chunk.where() if chunk is not None else "the renderer's set-up cell"
-                    raise RenderError(f"Chunk at {where} failed:\n{_strip_ansi(str(e))}") from None
-                if chunk is not None:
-                    outputs[p][c] = [dict(o) for o in cell.get("outputs", [])]
+        try:
+            with client.setup_kernel(env=kernel_env, cwd=str(cwd)):
+                for index, cell in enumerate(nb.cells):
+                    p, c, chunk = plan[index]
+                    try:
+                        client.execute_cell(cell, index)
+                    except CellExecutionError as e:
+                        where = chunk.where() if chunk is not None else "the renderer's set-up cell"
+                        raise RenderError(f"Chunk at {where} failed:\n{_strip_ansi(str(e))}") from None
+                    if chunk is not None:
+                        outputs[p][c] = [dict(o) for o in cell.get("outputs", [])]
+        finally:
+            # the client does not own a kernel manager it was given: stop the kernel here
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
     return outputs
 
 
