@@ -22,7 +22,8 @@ def register(sub, *, name: str, help: str) -> None:
                    help=f"comma-separated arms (default: the preset's); known: {','.join(ARMS)}")
     p.add_argument("--datasets", default=None, help="comma-separated datasets (default: the preset's)")
     p.add_argument("--force", action="store_true", help="redo complete runs too")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: the preset's; fmnist-mini uses 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 

@@ -92,7 +92,7 @@ def run_local(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_roo
     else:
         import multiprocessing as mp
 
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = preset.cpu_threads or max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
             futs = {pool.submit(_job, preset, job, str(cache_root), str(data_root), download, threads, False): job
                     for job in jobs}
@@ -149,7 +149,7 @@ def train_preset(
     arms: tuple[str, ...] | None = None,
     datasets: tuple[str, ...] | None = None,
     force: bool = False,
-    workers: int = 1,
+    workers: int | None = None,
     data_root: str | os.PathLike = "data/raw",
     download: bool = False,
     cluster: str | None = None,
@@ -163,7 +163,7 @@ def train_preset(
     executor : "local" (this machine) or "slurm" (submitit array job).
     members, arms, datasets : restrict or extend the preset's grid.
     force : redo complete runs too.
-    workers : local worker processes (each trains whole groups).
+    workers : local worker processes, each training whole groups (None: the preset's ``local_workers``).
 
     Returns
     -------
@@ -176,6 +176,7 @@ def train_preset(
     todo = pending_runs(specs, cache_root, force=force)
     jobs = group_runs(p, todo)
     if executor == "local":
+        workers = p.local_workers if workers is None else workers
         written = run_local(p, jobs, cache_root=cache_root, data_root=data_root, download=download,
                             workers=workers, progress=progress)
     else:

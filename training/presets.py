@@ -49,13 +49,16 @@ class Preset:
     group_size: int = 1  # members of one (dataset, arm) trained together with vmap (batchable models)
     eval_batch_size: int = 2048
     loader_workers: int = 0  # DataLoader workers for the per-sample "paper" augmentation
+    cpu_threads: int = 0  # torch threads per CPU run (0: torch's default). 1 keeps small models fast on a
+    # shared machine (no OpenMP barriers to wait on) and makes results independent of the worker count
+    local_workers: int = 1  # default worker processes of the local executor
     resources: Resources = Resources()
 
     def settings(self) -> tuple[tuple[str, Any], ...]:
         """The training knobs recorded in every run spec (and its hash)."""
         d = asdict(self)
         for k in ("name", "datasets", "members", "root_seed", "arms", "resources", "group_size",
-                  "loader_workers", "eval_batch_size"):
+                  "loader_workers", "eval_batch_size", "local_workers"):
             d.pop(k)
         return tuple(sorted((k, _freeze(v)) for k, v in d.items()))
 
@@ -74,12 +77,12 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="digits-tiny", datasets=("digits",), model=ModelSpec("mlp", hidden=(32,)),
             epochs=8, batch_size=64, members=3, root_seed=20240601, warmup_epochs=1.0,
-            group_size=10, eval_batch_size=4096,
+            group_size=10, eval_batch_size=4096, cpu_threads=1,
         ),
         Preset(
             name="fmnist-mini", datasets=("fashion-mnist",), model=ModelSpec("mlp", hidden=(128,)),
             epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
-            augmentation="none", group_size=10, eval_batch_size=4096,
+            augmentation="none", group_size=10, eval_batch_size=4096, cpu_threads=1, local_workers=2,
         ),
         Preset(
             name="paper", datasets=("cifar10", "cifar100", "fashion-mnist"),

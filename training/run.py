@@ -73,19 +73,25 @@ def index_stream(fit_index: np.ndarray, batch_size: int, generator: torch.Genera
 
 # --------------------------------------------------------------------------------- environment
 @contextlib.contextmanager
-def _compute_mode(device: torch.device) -> Iterator[None]:
-    """Deterministic algorithms on CPU; cudnn.benchmark on CUDA. Restores the previous settings."""
+def _compute_mode(device: torch.device, cpu_threads: int = 0) -> Iterator[None]:
+    """Deterministic algorithms (and ``cpu_threads`` threads if > 0) on CPU; cudnn.benchmark on
+    CUDA. Restores the previous settings."""
     det, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     bench = torch.backends.cudnn.benchmark
+    threads = torch.get_num_threads()
     try:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         else:
             torch.use_deterministic_algorithms(True)
+            if cpu_threads > 0:
+                torch.set_num_threads(cpu_threads)
         yield
     finally:
         torch.use_deterministic_algorithms(det, warn_only=warn)
         torch.backends.cudnn.benchmark = bench
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def versions() -> dict[str, str]:
@@ -209,12 +215,13 @@ def train_group(
     device = torch.device(device) if device is not None else default_device()
     data = data if data is not None and data.name == ds else load_dataset(ds, data_root, download=download)
     t0 = time.perf_counter()
-    with _compute_mode(device):
+    with _compute_mode(device, preset.cpu_threads):
         result = _train(preset, specs, data, device, progress)
+        threads = torch.get_num_threads()
     t_all = time.perf_counter() - t0
     paths = []
     for g, s in enumerate(specs):
-        paths.append(_write(preset, s, result, g, data, device, cache_root, t_all))
+        paths.append(_write(preset, s, result, g, data, device, cache_root, t_all, threads))
     return paths
 
 
@@ -360,7 +367,7 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _write(preset: Preset, spec: RunSpec, r: dict, g: int, data: ImageData, device: torch.device,
-           cache_root, t_all: float) -> Path:
+           cache_root, t_all: float, threads: int) -> Path:
     sp = r["splits"][g]
     train_logits = np.ascontiguousarray(r["train_logits"][g], dtype=np.float32)
     test_logits = np.ascontiguousarray(r["test_logits"][g], dtype=np.float32)
@@ -383,7 +390,7 @@ def _write(preset: Preset, spec: RunSpec, r: dict, g: int, data: ImageData, devi
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "host": platform.node(),
         "argv": sys.argv,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": threads,
         "group_size": n,
         "timings": {"group_train_s": r["train_s"], "group_infer_s": r["infer_s"], "group_total_s": t_all,
                     "train_s_per_member": r["train_s"] / n, "steps": r["steps"],
