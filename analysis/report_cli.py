@@ -91,5 +91,6 @@ def _run_quarto(root: Path, env: dict[str, str], args: argparse.Namespace) -> in
         cmd += ["--output-dir", str(args.output_dir.resolve())]
     for fmt in args.formats or ():
         cmd += ["--to", "typst" if fmt == "pdf" else fmt]
-    proc = subprocess.run(cmd, cwd=root, env={**os.environ, **env})
+    # let Quarto's Jupyter engine use this interpreter (the project's venv), whose kernel imports `analysis`
+    proc = subprocess.run(cmd, cwd=root, env={"QUARTO_PYTHON": sys.executable, **os.environ, **env})
     return proc.returncode
