@@ -216,9 +216,14 @@ class Table:
 def _column_weight(header: str, values: pd.Series) -> int:
     """Relative width of a column (dashes of the separator line): its longest cell up to 40
     characters, at least its longest header word, plus room for the cell padding."""
-    longest = max((len(str(v).replace("**", "")) for v in values), default=0)
-    header_word = max((len(w) for w in header.split()), default=0)
-    return max(min(longest, 40), header_word, 3) + 2
+    longest = max((_text_width(str(v).replace("**", "")) for v in values), default=0)
+    header_word = max((_text_width(w) for w in header.split()), default=0)
+    return round(max(min(longest, 40), header_word, 3)) + 3
+
+
+def _text_width(text: str) -> float:
+    """Rough printed width in digit widths (capitals are wider)."""
+    return sum(1.4 if c.isupper() else 1.0 for c in text)
 
 
 def _fmt_cell(value: Any, digits: int) -> str:
@@ -509,7 +514,7 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
                 else:
                     shown, digest = _input_digest(name, preset)
                 rows.append({
-                    "label": label, "page": page.stem, "functions": functions, "input": shown,
+                    "label": label, "functions": functions, "input": shown,
                     "sha256": digest,
                     "revision": analysis_rev if kind == "result" else render_rev,
                 })

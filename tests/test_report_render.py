@@ -1,0 +1,194 @@
+"""End to end: train digits-tiny, analyse it, render the report offline to HTML and PDF, and check
+that every table and figure is there, no cell failed or warned, and the numbers are the results'.
+
+Slow (training + analysis + one kernel): the session fixture does it once for every test here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.cli import main
+from analysis.qmd import read_qmd
+from analysis.render import RenderError, load_project, render_report
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET = "digits-tiny"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    cache, results, out = tmp / "cache", tmp / "results", tmp / "_output"
+    assert main(["train", "--preset", PRESET, "--cache", str(cache), "--quiet"]) == 0
+    assert main(["analyze", "--preset", PRESET, "--cache", str(cache), "--out", str(results / PRESET),
+                 "--resamples", "2000"]) == 0
+    from analysis.audit import evaluate_all
+
+    (results / "audit.json").write_text(json.dumps([r.to_dict() for r in evaluate_all()]))
+    t0 = time.perf_counter()
+    result = render_report(ROOT, env={"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(results)},
+                           output_dir=out, subtitle=f"preset {PRESET}")
+    result.timings["wall"] = time.perf_counter() - t0
+    print(f"\nrender timings (s): {result.timings}")
+    return result, results / PRESET, out
+
+
+def _labels() -> list[str]:
+    labels = []
+    for page in load_project(ROOT).chapters:
+        labels += [c.label for c in read_qmd(page).chunks if c.label and c.label[:4] in ("fig-", "tbl-")]
+    return labels
+
+
+class _Tables(HTMLParser):
+    """Collect the cell texts of the table inside the element with a given id."""
+
+    def __init__(self, target: str):
+        super().__init__()
+        self.target, self.depth, self.rows, self._cell = target, 0, [], None
+
+    def handle_starttag(self, tag, attrs):
+        if self.depth:
+            self.depth += tag not in ("br", "img", "col", "hr", "meta")
+        elif dict(attrs).get("id") == self.target:
+            self.depth = 1
+        if self.depth and tag == "tr":
+            self.rows.append([])
+        if self.depth and tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_startendtag(self, tag, attrs):  # <col ... />: no content, no depth change
+        pass
+
+    def handle_endtag(self, tag):
+        if self.depth and tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(self._cell.strip())
+            self._cell = None
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+
+def _html_table(html: str, label: str) -> pd.DataFrame:
+    parser = _Tables(label)
+    parser.feed(html)
+    header, *body = [r for r in parser.rows if r]
+    return pd.DataFrame(body, columns=header)
+
+
+def test_every_page_and_the_pdf_are_written(rendered):
+    result, _, out = rendered
+    stems = [p.stem for p in load_project(ROOT).chapters]
+    assert [p.name for p in result.html] == [f"{s}.html" for s in stems]
+    assert (out / "index.html").is_file()
+    assert result.pdf == out / "dynloss-report.pdf"
+    assert not list(out.glob(".render-*")), "staging directory left behind"
+
+
+def test_every_table_and_figure_is_present_by_label(rendered):
+    result, _, out = rendered
+    html = "".join(p.read_text() for p in result.html)
+    labels = _labels()
+    assert len(labels) >= 20
+    for label in labels:
+        assert f'id="{label}"' in html, f"{label} missing from the HTML"
+    for label in (lb for lb in labels if lb.startswith("fig-")):
+        m = re.search(rf'<figure id="{label}">\s*<img [^>]*src="data:image/png;base64,', html)
+        assert m, f"{label}: no embedded PNG in its figure"
+
+
+def test_no_cell_failed_or_warned(rendered):
+    result, _, _ = rendered
+    assert result.warnings == []
+    for page in result.html:
+        text = page.read_text()
+        assert "Traceback" not in text and 'class="cell-warning"' not in text, page.name
+        assert "Warning:" not in text, page.name
+
+
+def test_pages_link_to_each_other_and_to_the_pdf(rendered):
+    result, _, _ = rendered
+    for page in result.html:
+        text = page.read_text()
+        for other in result.html:
+            assert f'href="{other.name}"' in text
+        assert 'href="dynloss-report.pdf"' in text
+        assert "mathjax" not in text.lower() and "<script src=" not in text  # self-contained, no CDN
+    assert "<math" in (result.html[0].parent / "loss-audit.html").read_text()  # MathML
+
+
+def test_table1_numbers_in_the_html_equal_the_results(rendered):
+    result, results, out = rendered
+    shown = _html_table((out / "tables.html").read_text(), "tbl-table1")
+    t1 = pd.read_csv(results / "table1.csv")
+    assert len(shown) == len(t1)
+    merged = t1.merge(shown, on=["dataset", "arm", "fusion"], suffixes=("", "_html"), validate="1:1")
+    np.testing.assert_allclose(merged["accuracy_html"].astype(float), merged["accuracy"].round(4), atol=5e-5)
+    lows = merged["95 % CI"].str.extract(r"\[(-?[\d.]+), (-?[\d.]+)\]").astype(float)
+    np.testing.assert_allclose(lows[0], merged["ci_low"].round(4), atol=5e-5)
+    np.testing.assert_allclose(lows[1], merged["ci_high"].round(4), atol=5e-5)
+
+
+def test_table2_numbers_in_the_html_equal_the_results(rendered):
+    _, results, out = rendered
+    shown = _html_table((out / "tables.html").read_text(), "tbl-table2")
+    t2 = pd.read_csv(results / "table2.csv")
+    merged = t2.merge(shown, on=["dataset", "fusion", "encoding"], validate="1:1")
+    assert len(merged) == len(t2)
+    np.testing.assert_allclose(merged["r"].astype(float), merged["pearson_r"].round(3), atol=5e-4)
+
+
+def test_pdf_text_holds_every_table(rendered):
+    from pypdf import PdfReader
+
+    result, results, _ = rendered
+    text = "\n".join(page.extract_text() for page in PdfReader(result.pdf).pages)
+    flat = re.sub(r"\s+", " ", text)
+    n_tables = sum(lb.startswith("tbl-") for lb in _labels())
+    n_figures = sum(lb.startswith("fig-") for lb in _labels())
+    for k in range(1, n_tables + 1):
+        assert f"Table {k}:" in flat, f"Table {k} caption missing from the PDF"
+    for k in range(1, n_figures + 1):
+        assert f"Figure {k}:" in flat, f"Figure {k} caption missing from the PDF"
+    t1 = pd.read_csv(results / "table1.csv")
+    for acc in t1["accuracy"].round(4).unique():
+        assert f"{acc:.4f}" in flat
+
+
+def test_render_time_is_within_budget(rendered):
+    result, _, _ = rendered
+    assert result.timings["wall"] < 120, result.timings  # target 60 s on 2 idle cores
+
+
+def test_missing_results_stop_the_render_naming_the_command(tmp_path, capsys):
+    assert main(["report", "--preset", "digits-tiny", "--results-dir", str(tmp_path), "--engine", "offline",
+                 "--output-dir", str(tmp_path / "out")]) == 1
+    assert "dynloss analyze --preset digits-tiny" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_result_file_fails_the_chunk_that_needs_it(rendered, tmp_path):
+    _, results, _ = rendered
+    partial = tmp_path / "results" / PRESET
+    partial.mkdir(parents=True)
+    for f in results.iterdir():
+        if f.name != "table1.csv":
+            (partial / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(RenderError, match=r"dynloss analyze --preset digits-tiny"):
+        render_report(ROOT, env={"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(tmp_path / "results")},
+                      output_dir=tmp_path / "out", formats=("html",))
+    assert not list((tmp_path / "out").glob("*.html"))
