@@ -192,3 +192,56 @@ def test_paper_code_path_wrn_with_paper_augmentation_on_fake_cifar(tmp_path):
     rec = cf.read_run(run[3])
     assert rec.arrays["train_logits"].shape == (100, 10) and rec.arrays["test_logits"].shape == (20, 10)
     assert rec.meta["spec"]["settings"]["augmentation"] == "paper"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian package dataset-fashion-mnist not installed",
+)
+def test_fmnist_mini_member_learns_on_real_fashion_mnist(tmp_path):
+    p = with_overrides(get_preset("fmnist-mini"), epochs=1, warmup_epochs=0.2)
+    summary = train_preset(p, cache_root=tmp_path, members=1, arms=("ce-lr0.01",), workers=1,
+                           data_root=tmp_path / "raw", progress=False)
+    assert summary.trained == 1
+    (run,) = list(cf.iter_run_dirs(tmp_path, "fmnist-mini"))
+    rec = cf.read_run(run[3])
+    assert rec.arrays["train_logits"].shape == (60_000, 10) and rec.arrays["test_logits"].shape == (10_000, 10)
+    assert rec.meta["metrics"]["test_accuracy"] > 0.8
+
+
+def test_group_must_share_dataset_and_arm(tmp_path, tiny):
+    from training.run import train_group
+
+    specs = expand(tiny, arms=("ce", "dyn-0.8"), members=1)
+    with pytest.raises(ValueError, match="one \\(preset, dataset, arm\\) per group"):
+        train_group(tiny, specs, cache_root=tmp_path)
+
+
+def test_unknown_arm_and_preset_are_rejected():
+    with pytest.raises(ValueError, match="Unknown arm 'dyn-0.5'"):
+        expand(get_preset("digits-tiny"), arms=("dyn-0.5",))
+    with pytest.raises(ValueError, match="Unknown preset 'huge'"):
+        get_preset("huge")
+
+
+def test_paper_preset_expands_to_the_full_grid_with_ce_lr001_control():
+    p = get_preset("paper")
+    specs = expand(p)
+    assert len(specs) == 3 * 50 * 6
+    assert {s.arm.name: s.arm.lr for s in specs} == {"ce": 0.1, "dyn-0.6": 0.01, "dyn-0.7": 0.01, "dyn-0.8": 0.01,
+                                                     "dyn-0.9": 0.01, "ce-lr0.01": 0.01}
+    assert (p.epochs, p.batch_size, p.weight_decay, p.warmup_epochs, p.lr_start, p.lr_min) == (50, 1024, 0.05, 5.0,
+                                                                                               1e-5, 1e-9)
+    assert expand(p, arms=("keras-0.7", "soft-0.7", "poly1", "focal", "ls-0.1", "superloss"), members=1)
+
+
+@pytest.mark.slow
+def test_related_loss_arms_train_in_groups(tmp_path, tiny):
+    arms = ("keras-0.7", "soft-0.7", "poly1", "focal", "ls-0.1", "superloss")
+    summary = train_preset(with_overrides(tiny, epochs=1), cache_root=tmp_path, arms=arms, progress=False)
+    assert summary.trained == 2 * len(arms)
+    for _, arm, _, p in cf.iter_run_dirs(tmp_path, tiny.name):
+        rec = cf.read_run(p)
+        assert not rec.meta["metrics"]["diverged"], arm
+        assert rec.meta["metrics"]["test_accuracy"] > 0.3, arm
