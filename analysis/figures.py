@@ -76,7 +76,7 @@ def table2_encoding_figure(search: pd.DataFrame, audit: pd.DataFrame) -> Figure:
     grid = search.dropna(subset=["none_value"]).drop_duplicates("none_value").sort_values("none_value")
     cells = audit.assign(cell=audit["dataset"] + " · " + audit["fusion"])
     with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(2, width=10.5, height=4.2, width_ratios=[1, 1.6])
+        fig, axes = _figure(2, width=11.5, height=4.2, width_ratios=[1, 1.5])
         ax = axes[0, 0]
         sns.lineplot(data=grid, x="none_value", y="max_abs_diff", ax=ax, color="C0", linewidth=1.5)
         best = grid.loc[grid["max_abs_diff"].idxmin()]
@@ -95,7 +95,9 @@ def table2_encoding_figure(search: pd.DataFrame, audit: pd.DataFrame) -> Figure:
         ax.set_xlabel("Pearson r (threshold vs accuracy)")
         ax.set_ylabel("")
         ax.set_title("r per cell under each encoding")
-        ax.legend(fontsize=7, title=None, loc="lower left")
+        handles, labels = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+        fig.legend(handles, labels, fontsize=7.5, title="τ given to the CE row", loc="outside right upper")
     return fig
 
 

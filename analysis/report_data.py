@@ -238,8 +238,17 @@ def _fmt_cell(value: Any, digits: int) -> str:
     return str(value)
 
 
+_BOLD = re.compile(r"^\*\*[^*]+\*\*$")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$^~|#@])")
+
+
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Escape markdown syntax in a cell (claims quote formulas such as ``y_i*log(0.1*p)``); a
+    cell that is exactly ``**bold**`` stays bold."""
+    text = text.replace("\n", " ")
+    if _BOLD.match(text):
+        return text
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def show(frame: pd.DataFrame, *, digits: int = 3, index: bool = False) -> Table:
@@ -360,7 +369,7 @@ CURVE_NAMES: dict[tuple[str, str], tuple[str, str]] = {
     ("focal", "-"): ("focal (γ=2)", "related"),
     ("label_smoothing", "-"): ("label smoothing (α=0.1)", "related"),
     ("superloss", "-"): ("SuperLoss (τ=log C)", "related"),
-    ("dm", "-"): ("derivative manipulation", "related"),
+    ("dm", "-"): ("derivative manipulation (β=2, λ=1; max 1)", "related"),
 }
 
 
@@ -375,6 +384,11 @@ def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_clas
              for s in DEFAULT_CURVE_SPECS]
     p_t = np.linspace(0.0025, 0.9975, n_points)
     df = emphasis_curves(p_t, n_classes=n_classes, specs=specs)
+    # derivative manipulation normalises its weights over the batch (here: the grid), so its
+    # scale depends on the grid size: show its shape, scaled to a maximum of 1
+    dm = df["loss"] == "dm"
+    if dm.any():
+        df.loc[dm, "emphasis"] = df.loc[dm, "emphasis"] / df.loc[dm, "emphasis"].max()
     names = df.apply(lambda r: CURVE_NAMES.get((r["loss"], r["variant"]), (f"{r['loss']} {r['variant']}", "related")),
                      axis=1, result_type="expand")
     df["curve"], df["group"] = names[0], names[1]
