@@ -86,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_quarto(root: Path, env: dict[str, str], args: argparse.Namespace) -> int:
+    from analysis.render import quarto_available
+
+    if quarto_available() is None:
+        print("dynloss report: `quarto` is not on PATH; use --engine offline (or auto)", file=sys.stderr)
+        return 2
     cmd = ["quarto", "render"]
     if args.output_dir is not None:
         cmd += ["--output-dir", str(args.output_dir.resolve())]
