@@ -245,3 +245,28 @@ def test_related_loss_arms_train_in_groups(tmp_path, tiny):
         rec = cf.read_run(p)
         assert not rec.meta["metrics"]["diverged"], arm
         assert rec.meta["metrics"]["test_accuracy"] > 0.3, arm
+
+
+@pytest.mark.slow
+def test_diverged_member_is_recorded_and_others_keep_training(tmp_path, tiny, monkeypatch):
+    import torch
+
+    from training import run as run_mod
+
+    real_group_call = run_mod._Group.__call__
+
+    def poisoned(self, x):  # member 1 produces NaN logits from the second training step on
+        out = real_group_call(self, x)
+        if x.ndim == 5 and getattr(self, "_calls", 0) >= 1:
+            out = out.clone()
+            out[1] = float("nan")
+        self._calls = getattr(self, "_calls", 0) + 1
+        return out
+
+    monkeypatch.setattr(run_mod._Group, "__call__", poisoned)
+    train_preset(tiny, cache_root=tmp_path, arms=("dyn-0.8",), progress=False)
+    m0 = cf.read_run(cf.run_dir(tmp_path, tiny.name, "digits", "dyn-0.8", 0)).meta["metrics"]
+    m1 = cf.read_run(cf.run_dir(tmp_path, tiny.name, "digits", "dyn-0.8", 1)).meta["metrics"]
+    assert m1["diverged"] and not m0["diverged"]
+    assert m0["test_accuracy"] > 0.5
+    assert torch.isfinite(torch.tensor(m0["last_epoch_loss"]))
