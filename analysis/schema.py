@@ -103,12 +103,14 @@ CALIBRATION_COLUMNS: dict[str, str] = {
     "temperature": "mean of the two fitted temperatures (NaN when scaling is none)",
     "confidence_kind": "'max_prob' (softmax) or 'vote_fraction' (Vote: share of members voting the class)",
     "accuracy": "test accuracy (unchanged by temperature)",
-    "ece": "top-label ECE, equal-width bins (confidence 1.0 in the last bin)",
+    "ece": "top-label ECE, equal-width bins (confidence 1.0 in the last bin); top label = the fusion's "
+           "prediction, confidence = its score for that class",
     "ece_mass": "top-label ECE, equal-mass bins",
     "classwise_ece": "mean over classes of the equal-width binned error of p_k vs 1[y=k]",
     "mce": "maximum calibration error over non-empty equal-width bins",
     "brier": "multiclass Brier score, mean of sum_k (p_k - 1[y=k])^2",
-    "nll": "negative log-likelihood (probabilities clipped at 1e-15)",
+    "nll": "negative log-likelihood (probabilities clipped at 1e-15; for Vote, of the vote fractions, so "
+           "unanimous mistakes dominate it)",
 }
 
 RELIABILITY_COLUMNS: dict[str, str] = {

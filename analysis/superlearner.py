@@ -39,6 +39,7 @@ Kind = Literal["Weighted", "MLP"]
 Variant = Literal["in-sample", "out-of-bag"]
 
 DEFAULT_EPOCHS: dict[str, int] = {"Weighted": 10, "MLP": 20}
+DEFAULT_STEPS_PER_EPOCH: dict[str, int] = {"Weighted": 100, "MLP": 25}
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,12 @@ class SuperLearnerConfig:
     kind : ``"Weighted"`` or ``"MLP"``.
     epochs : training epochs (default 10 for Weighted, 20 for MLP).
     lr, weight_decay : AdamW settings (published: 3e-4, 0).
-    batch_size : mini-batch size (not published). ``None`` (default) picks about 100 steps per
-        epoch: ``clip(n_fit_rows // 100, 32, 4096)`` — large batches keep 60k-row CPU fits fast,
-        small ones give small training sets enough AdamW steps at lr 3e-4.
+    batch_size : mini-batch size (not published). ``None`` (default) picks about
+        ``steps_per_epoch`` steps per epoch: ``clip(n_fit_rows // steps_per_epoch, 32, 4096)`` —
+        large batches keep 60k-row CPU fits fast, small ones give small training sets enough
+        AdamW steps at lr 3e-4.
+    steps_per_epoch : target optimiser steps per epoch when ``batch_size`` is None (default:
+        100 for Weighted, 25 for MLP, whose per-step cost on the CPU is larger).
     val_fraction : share of the (used) training rows held out to choose the best epoch.
     max_fit_rows : fit on a seeded subsample of at most this many training rows (None = all).
     num_threads : torch intra-op threads during the fit (restored afterwards; None = leave as is).
@@ -65,6 +69,7 @@ class SuperLearnerConfig:
     lr: float = 3e-4
     weight_decay: float = 0.0
     batch_size: int | None = None
+    steps_per_epoch: int | None = None
     val_fraction: float = 0.1
     max_fit_rows: int | None = None
     num_threads: int | None = 1
@@ -253,7 +258,8 @@ def _train(config, n_in, n_classes, x_fit, y_fit, x_val, y_val, x_test, rng):
         torch.manual_seed(int(rng.integers(2**31)))
         model = _build_model(config.kind, n_in, n_classes)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        batch_size = config.batch_size or int(np.clip(x_fit.shape[0] // 100, 32, 4096))
+        steps = config.steps_per_epoch or DEFAULT_STEPS_PER_EPOCH[config.kind]
+        batch_size = config.batch_size or int(np.clip(x_fit.shape[0] // steps, 32, 4096))
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         best_acc, best_epoch, best_state, history = -1.0, 0, None, []
         for epoch in range(1, config.n_epochs + 1):

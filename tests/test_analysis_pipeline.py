@@ -196,3 +196,12 @@ def test_digits_tiny_results_match_regression_baseline(tmp_path_factory, datafra
     cols = ["dataset", "arm", "fusion", "n_members", "n_test", "accuracy", "ci_low", "ci_high", "diff_vs_ce",
             "diff_ci_low", "diff_ci_high"]
     dataframe_regression.check(_round(t1[cols]), default_tolerance=dict(atol=1e-9))
+
+
+def test_calibration_and_selective_accuracy_equal_table1_for_every_fusion(analysed):
+    t1 = analysed[2]["table1"].set_index(["arm", "fusion"])["accuracy"]
+    for name in ("calibration", "selective"):
+        df = analysed[2][name]
+        ens = df[df["member"] == -1]
+        for r in ens.itertuples():
+            assert r.accuracy == pytest.approx(t1[(r.arm, r.fusion)]), (name, r.arm, r.fusion)
