@@ -16,7 +16,10 @@ def register(sub, *, name: str, help: str) -> None:
                    help="local: this machine; slurm: one submitit array job (default: local)")
     p.add_argument("--cache", default="data/cache", help="cache root (default: data/cache)")
     p.add_argument("--data-root", default="data/raw", help="where datasets live / are downloaded (default: data/raw)")
-    p.add_argument("--download", action="store_true", help="let torchvision download missing datasets into --data-root")
+    p.add_argument("--no-download", dest="download", action="store_false",
+                   help="never download: fail with instructions when a dataset is missing (default: torchvision "
+                        "downloads missing datasets into --data-root; Fashion-MNIST is first looked for in the "
+                        "Debian package dataset-fashion-mnist)")
     p.add_argument("--members", type=int, default=None, help="members per arm (default: the preset's)")
     p.add_argument("--arms", default=None,
                    help=f"comma-separated arms (default: the preset's); known: {','.join(ARMS)}")

@@ -134,8 +134,8 @@ def _fashion_mnist_missing(root: Path) -> DataMissingError:
     return DataMissingError(
         "Fashion-MNIST not found. Get it in one of these ways:\n"
         "  - offline: `sudo apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist);\n"
-        f"  - online: run with downloads enabled (`dynloss train --download ...`, or "
-        f"torchvision.datasets.FashionMNIST('{root}', download=True)) so torchvision fills {root}/FashionMNIST/raw;\n"
+        f"  - online: `dynloss train` (downloads unless --no-download) or "
+        f"torchvision.datasets.FashionMNIST('{root}', download=True) fills {root}/FashionMNIST/raw;\n"
         f"  - by hand: put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
         f"t10k-labels-idx1-ubyte.gz into {root}/FashionMNIST/raw."
     )
@@ -151,8 +151,11 @@ def load_fashion_mnist(root: str | os.PathLike = DEFAULT_ROOT, *, download: bool
     if any(p is None for p in found) and download:
         import torchvision
 
-        torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
-        torchvision.datasets.FashionMNIST(str(root), train=False, download=True)
+        try:
+            torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
+            torchvision.datasets.FashionMNIST(str(root), train=False, download=True)
+        except Exception as e:  # offline: URLError, timeouts, checksum failures
+            raise DataMissingError(f"{_fashion_mnist_missing(root)}\n(download failed: {type(e).__name__}: {e})") from None
         found = [_find_idx(dirs, s) for s in stems]
     if any(p is None for p in found):
         raise _fashion_mnist_missing(root)
@@ -187,20 +190,24 @@ def load_cifar(name: str, root: str | os.PathLike = DEFAULT_ROOT, *, download: b
     sub, train_names, test_names, key, c = _CIFAR[name]
     folder = root / sub
     missing = [n for n in train_names + test_names if not (folder / n).is_file()]
+    failure = ""
     if missing and download:
         import torchvision
 
         cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
-        cls(str(root), train=True, download=True)
+        try:
+            cls(str(root), train=True, download=True)
+        except Exception as e:  # offline: URLError, timeouts, checksum failures
+            failure = f"\n(download failed: {type(e).__name__}: {e})"
         missing = [n for n in train_names + test_names if not (folder / n).is_file()]
     if missing:
         archive = "cifar-10-python.tar.gz" if name == "cifar10" else "cifar-100-python.tar.gz"
         raise DataMissingError(
             f"{name} not found: missing {missing} in {folder}. Get it in one of these ways:\n"
-            f"  - online: run with downloads enabled (`dynloss train --download ...`) so torchvision downloads "
+            f"  - online: `dynloss train` (downloads unless --no-download) lets torchvision download "
             f"it into {root};\n"
             f"  - by hand: download {archive} from https://www.cs.toronto.edu/~kriz/ and extract it in {root} "
-            f"(giving {folder}/)."
+            f"(giving {folder}/)." + failure
         )
     xtr, ytr = _read_cifar_batches(folder, train_names, key)
     xte, yte = _read_cifar_batches(folder, test_names, key)
