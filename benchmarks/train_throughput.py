@@ -109,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"WRN-16-8 training on {name} (batch {batch}, {steps} steps): {rate:.1f} images/s "
               f"(a 50-epoch paper run of 40k fit images needs ~{50 * 39200 / rate / 3600:.2f} h)")
     spec = get_preset("fmnist-mini").model
+    if get_preset("fmnist-mini").cpu_threads:
+        torch.set_num_threads(get_preset("fmnist-mini").cpu_threads)  # as the preset trains
     b, s = member_training_rates(spec, members=args.members, batch=get_preset("fmnist-mini").batch_size,
                                  steps=args.steps)
     print(f"fmnist-mini model {spec.kind}{tuple(spec.hidden)}, {args.members} members, batch "
-          f"{get_preset('fmnist-mini').batch_size}: batched (vmap) {b:,.0f} member-images/s, one by one "
+          f"{get_preset('fmnist-mini').batch_size}, {torch.get_num_threads()} thread(s): batched (vmap) {b:,.0f} member-images/s, one by one "
           f"{s:,.0f} member-images/s, speed-up x{b / s:.2f}")
     return 0
 
