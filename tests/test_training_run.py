@@ -131,6 +131,8 @@ def test_submitit_path_with_local_executor(tmp_path, tiny):
     for _, _, _, p in cf.iter_run_dirs(tmp_path, tiny.name):
         assert cf.read_run(p).meta["arm"] == "dyn-0.8"
     assert (tmp_path / tiny.name / "_slurm_logs").is_dir()
+    (tmp_path / tiny.name / "_slurm_logs" / "ce" / "member-000").mkdir(parents=True)  # never read as a run
+    assert {ds for ds, *_ in cf.iter_run_dirs(tmp_path, tiny.name)} == {"digits"}
 
 
 @pytest.mark.slow

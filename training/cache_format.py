@@ -219,12 +219,19 @@ def read_run(path: str | os.PathLike, *, verify_checksum: bool = True) -> RunRec
 
 
 def iter_run_dirs(root: str | os.PathLike, preset: str) -> Iterator[tuple[str, str, int, Path]]:
-    """Yield ``(dataset, arm, member, path)`` for every member directory of a preset, sorted."""
+    """Yield ``(dataset, arm, member, path)`` for every member directory of a preset, sorted.
+
+    Directories whose names start with ``_`` or ``.`` (e.g. ``_slurm_logs``) are not datasets or arms.
+    """
     base = Path(root) / preset
     if not base.is_dir():
         return
-    for ds in sorted(p for p in base.iterdir() if p.is_dir()):
-        for arm in sorted(p for p in ds.iterdir() if p.is_dir()):
+
+    def subdirs(p: Path) -> list[Path]:
+        return sorted(q for q in p.iterdir() if q.is_dir() and not q.name.startswith(("_", ".")))
+
+    for ds in subdirs(base):
+        for arm in subdirs(ds):
             for m in sorted(arm.glob("member-*")):
                 try:
                     k = int(m.name.split("-", 1)[1])
