@@ -186,7 +186,7 @@ def test_paper_code_path_wrn_with_paper_augmentation_on_fake_cifar(tmp_path):
         with open(raw / name, "wb") as f:
             pickle.dump({b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), b"labels": labels}, f)
     p = with_overrides(get_preset("paper"), datasets=("cifar10",), model=ModelSpec("wrn", depth=10, widen=1),
-                       epochs=1, batch_size=16, k=5, loader_workers=0, warmup_epochs=0.5)
+                       epochs=1, batch_size=16, k=5, loader_workers=2, warmup_epochs=0.5)
     summary = train_preset(p, cache_root=tmp_path / "cache", data_root=tmp_path / "raw", members=1,
                            arms=("dyn-0.9",), progress=False)
     assert summary.trained == 1
@@ -194,6 +194,10 @@ def test_paper_code_path_wrn_with_paper_augmentation_on_fake_cifar(tmp_path):
     rec = cf.read_run(run[3])
     assert rec.arrays["train_logits"].shape == (100, 10) and rec.arrays["test_logits"].shape == (20, 10)
     assert rec.meta["spec"]["settings"]["augmentation"] == "paper"
+    # augmentation in DataLoader workers is seeded too: a second fresh run is identical
+    train_preset(p, cache_root=tmp_path / "cache2", data_root=tmp_path / "raw", members=1, arms=("dyn-0.9",),
+                 progress=False)
+    assert _array_digests(tmp_path / "cache", "paper") == _array_digests(tmp_path / "cache2", "paper")
 
 
 @pytest.mark.slow
