@@ -516,7 +516,8 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
             if not label or label.split("-", 1)[0] not in ("fig", "tbl"):
                 continue
             calls = [(m, f) for m, f in dict.fromkeys(_CALL.findall(chunk.code)) if f != "show"]
-            functions = ", ".join(f"{_MODULES[m].split('.')[-1]}.{f}" for m, f in calls)
+            # a zero-width space after the dot lets long names wrap in narrow PDF columns
+            functions = ", ".join(f"{_MODULES[m].split('.')[-1]}.\u200b{f}" for m, f in calls)
             inputs = list(dict.fromkeys(i for _, f in calls for i in HELPER_INPUTS.get(f, ())
                                         if i not in ("provenance",)))
             for name in inputs or ["–"]:
@@ -658,14 +659,13 @@ def table1_frame(preset: str | None = None, *, fusions: Sequence[str] | None = N
 
 @reads("paper:table1_accuracy.csv")
 def published_table1_frame() -> pd.DataFrame:
-    """Published Table 1 in the paper's layout: rows τ, columns dataset · fusion."""
+    """Published Table 1: one row per (dataset, τ), one column per fusion."""
     from analysis.published import load_published_table1
 
     pub = load_published_table1()
-    wide = pub.pivot_table(index="threshold", columns=["dataset", "fusion"], values="accuracy", sort=False)
-    wide.columns = [f"{d} {f}" for d, f in wide.columns]
-    wide = wide.reset_index().rename(columns={"threshold": "τ"})
-    return wide
+    wide = pub.pivot_table(index=["dataset", "threshold"], columns="fusion", values="accuracy", sort=False)
+    wide.columns.name = None
+    return wide.reset_index().rename(columns={"threshold": "τ"})
 
 
 @reads("table1")
