@@ -1,0 +1,156 @@
+"""The offline renderer on a small fixture book (a real kernel, pandoc and typst; no analysis data)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from analysis.render import RenderError, render_report
+
+QUARTO_YML = """\
+project:
+  type: book
+  output-dir: _output
+book:
+  title: "Fixture book"
+  output-file: fixture
+  chapters:
+    - index.qmd
+    - pages/second.qmd
+execute:
+  echo: false
+"""
+
+INDEX = """\
+---
+title: "First page"
+---
+{{< include pages/_part.qmd >}}
+"""
+
+PART = '''\
+## Section
+
+Inline math $p_t \\le \\tau$ and a reference to @tbl-demo and @fig-demo.
+
+```{python}
+#| include: false
+HIDDEN_MARKER = "hidden-output-marker"
+print(HIDDEN_MARKER)
+```
+
+```{python}
+#| label: tbl-demo
+#| tbl-cap: "A demo table"
+from IPython.display import Markdown
+Markdown("| name | value |\\n|:--|--:|\\n| alpha | 1.2345 |\\n")
+```
+
+```{python}
+#| output: asis
+print("**asis-bold-marker**")
+```
+'''
+
+SECOND = '''\
+---
+title: "Second page"
+---
+## Figure
+
+```{python}
+#| label: fig-demo
+#| fig-cap: "A demo figure"
+from matplotlib.figure import Figure
+fig = Figure(figsize=(3, 2)); fig.subplots().plot([1, 3, 2]); fig
+```
+
+```{python}
+#| echo: true
+print("echoed-output-marker")
+```
+
+```{python}
+#| error: true
+raise ValueError("expected-error-marker")
+```
+
+```{python}
+#| warning: false
+import warnings; warnings.warn("suppressed-warning-marker")
+```
+
+```{python}
+print("namespace reset:", "HIDDEN_MARKER" in globals())
+```
+'''
+
+
+def _book(root: Path, second: str = SECOND) -> Path:
+    (root / "pages").mkdir(parents=True)
+    (root / "_quarto.yml").write_text(QUARTO_YML)
+    (root / "index.qmd").write_text(INDEX)
+    (root / "pages" / "_part.qmd").write_text(PART)
+    (root / "pages" / "second.qmd").write_text(second)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fixture_render(tmp_path_factory):
+    root = _book(tmp_path_factory.mktemp("book"))
+    return root, render_report(root)
+
+
+def test_pages_and_pdf_are_written_to_the_output_dir(fixture_render):
+    root, result = fixture_render
+    assert [p.name for p in result.html] == ["index.html", "second.html"]
+    assert result.pdf == root / "_output" / "fixture.pdf"
+    assert result.pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_chunk_options_are_honoured(fixture_render):
+    root, result = fixture_render
+    first = (root / "_output" / "index.html").read_text()
+    second = (root / "_output" / "second.html").read_text()
+    assert "hidden-output-marker" not in first  # include: false
+    assert "<strong>asis-bold-marker</strong>" in first  # output: asis
+    assert "Table 1: A demo table" in first and 'id="tbl-demo"' in first
+    assert 'href="second.html#fig-demo">Figure 1</a>' in first  # cross-page reference
+    assert second.count("echoed-output-marker") == 2 and "cell-code" in second  # echo: true (code + output)
+    assert "expected-error-marker" in second  # error: true shows the error, does not stop
+    assert "suppressed-warning-marker" not in second  # warning: false
+    assert "namespace reset: False" in second  # pages run in one kernel, namespace reset between
+    assert result.warnings == []
+
+
+def test_math_is_mathml_and_images_are_embedded(fixture_render):
+    root, _ = fixture_render
+    first = (root / "_output" / "index.html").read_text()
+    second = (root / "_output" / "second.html").read_text()
+    assert "<math" in first
+    assert 'src="data:image/png;base64,' in second
+
+
+def test_pdf_holds_captions_and_table(fixture_render):
+    from pypdf import PdfReader
+
+    _, result = fixture_render
+    text = " ".join(p.extract_text() for p in PdfReader(result.pdf).pages)
+    assert "Table 1: A demo table" in " ".join(text.split())
+    assert "Figure 1: A demo figure" in " ".join(text.split())
+    assert "1.2345" in text
+
+
+def test_a_failing_chunk_stops_the_render_with_its_location(tmp_path):
+    bad = SECOND + textwrap.dedent('''
+        ```{python}
+        #| label: tbl-broken
+        raise RuntimeError("run `dynloss analyze --preset x`")
+        ```
+        ''')
+    root = _book(tmp_path, second=bad)
+    with pytest.raises(RenderError, match=r"second.qmd:\d+ \(label 'tbl-broken'\)[\s\S]*dynloss analyze --preset x"):
+        render_report(root, formats=("html",))
+    assert not (root / "_output" / "index.html").exists()  # nothing half-written
