@@ -92,6 +92,15 @@ def run_seed(root: int, dataset: str, member: int, arm: str) -> int:
     return _seed(root, _TAG_RUN, _key(dataset), member, _key(arm))
 
 
+def _thaw(v: Any) -> Any:
+    """Nested (key, value) pairs back to dicts, for JSON (settings are frozen to stay hashable)."""
+    if isinstance(v, tuple) and v and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) for x in v):
+        return {k: _thaw(x) for k, x in v}
+    if isinstance(v, tuple):
+        return [_thaw(x) for x in v]
+    return v
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that identifies one run (one member of one arm on one dataset of a preset)."""
@@ -114,7 +123,7 @@ class RunSpec:
         d = asdict(self)
         d["arm"] = {"name": self.arm.name, "loss": self.arm.loss, "lr": self.arm.lr,
                     "loss_params": dict(self.arm.loss_params)}
-        d["settings"] = dict(self.settings)
+        d["settings"] = {k: _thaw(v) for k, v in self.settings}
         return d
 
     def spec_hash(self) -> str:
