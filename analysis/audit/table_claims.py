@@ -6,7 +6,8 @@ encoding of the ``None`` (cross-entropy) row that reproduces it, and recomputes 
 principled alternatives (τ = 1.0, where dynamic loss has the cross-entropy gradient; ``None``
 excluded), with exact permutation p-values (n = 5: 120 orderings; n = 4: 24).
 
-Verdict rule (fixed before looking at the alternatives):
+Verdict rule (stated here and in ``values.rule``; it was written after the published numbers had been
+seen, so a reader should judge it on its own terms):
 - ``holds`` if under every principled encoding every cell has r ≥ 0.7 and one-sided permutation
   p < 0.05;
 - ``fails`` if under some principled encoding the majority of cells have r < 0.7;
