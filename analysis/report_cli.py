@@ -20,7 +20,7 @@ ENGINES: tuple[str, ...] = ("auto", "quarto", "offline")
 
 
 def register(sub: argparse._SubParsersAction, *, name: str, help: str) -> None:
-    p = sub.add_parser(name, help=help, description=__doc__.splitlines()[0])
+    p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
     p.add_argument("--preset", default=os.environ.get(PRESET_ENV, DEFAULT_PRESET),
                    help=f"preset whose results are shown (default: ${PRESET_ENV} or {DEFAULT_PRESET})")
     p.add_argument("--engine", choices=ENGINES, default="auto",
