@@ -16,12 +16,7 @@ from analysis.audit.loss_claims import CLAIMS, DEMO_PRINTED
 LOSS_IDS = [c.id for c in CLAIMS]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,7 @@ from analysis.gradients import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 P = np.round(np.arange(1, 100, 2) / 100.0, 2)  # 0.01, 0.03, ..., 0.99

@@ -16,12 +16,7 @@ from scipy.special import lambertw
 from training import losses as L
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batch(n: int = 32, c: int = 5, scale: float = 3.0, seed: int = 0):
