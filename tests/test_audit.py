@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
-import torch
 
 from analysis import cli
 from analysis.audit import VERDICTS, evaluate_all, registered_claims

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from analysis.gradients import (
     DEFAULT_CURVE_SPECS,

@@ -435,10 +435,10 @@ def _eval_prose() -> ClaimResult:
         f"{n} Dirichlet(0.3) probability vectors, random labels) by the prose's four cases "
         f"(max softmax above/below tau x correct/incorrect): "
         + "; ".join(f"{k} {v['dynamic']:.3f} (CE {v['ce']:.3f}, n={v['n']})" for k, v in means.items())
-        + f". Above tau and correct the update is exactly zero, not 'very slight'; every other case "
-        f"gets plain CE gradients: the case said to change 'not substantially' (below, incorrect) "
-        f"gets a larger mean gradient than the case said to change 'more severely' (below, "
-        f"correct). The prose is mostly incorrect, as the corrections section says."
+        + ". Above tau and correct the update is exactly zero, not 'very slight'; every other case "
+        "gets plain CE gradients: the case said to change 'not substantially' (below, incorrect) "
+        "gets a larger mean gradient than the case said to change 'more severely' (below, "
+        "correct). The prose is mostly incorrect, as the corrections section says."
     )
     return ClaimResult(
         id="prose-0.7",
