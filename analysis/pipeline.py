@@ -65,9 +65,11 @@ class AnalysisConfig:
     n_bins : calibration bins.
     superlearners : fit the learned fusions (Weighted, MLP; in-sample and out-of-bag).
     superlearner_max_rows : per kind, cap on training rows a super-learner fits on (seeded
-        subsample; None = all rows). The MLP (≈ 0.8 M parameters) costs ~5 MFLOP per row and
-        epoch; the default cap of 4,000 rows keeps a 60k-row, 6-arm preset near 2 minutes on two
-        CPU cores (all 60k rows: about a minute per fit). Weighted always uses every row.
+        subsample; None = all rows, as published, the default). The MLP (≈ 0.8 M parameters)
+        costs ~5 MFLOP per row and epoch: all 60k rows take about a minute per fit on two CPU
+        cores, so ``dynloss analyze`` caps fmnist-mini's MLP fits at 4,000 rows (see
+        :data:`analysis.analyze_cli.MLP_ROWS_BY_PRESET`); the cap is recorded per fit
+        (``n_fit_rows``).
     superlearner_batch_size : mini-batch size of the super-learner fits (None: about 100 steps
         per epoch, see :class:`analysis.superlearner.SuperLearnerConfig`).
     superlearner_epochs : per kind, epochs (None = published 10 / 20; tests use fewer).
@@ -81,7 +83,7 @@ class AnalysisConfig:
     confidence: float = 0.95
     n_bins: int = 15
     superlearners: bool = True
-    superlearner_max_rows: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", 4_000))
+    superlearner_max_rows: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
     superlearner_batch_size: int | None = None
     superlearner_epochs: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
     size_repeats: int = 20
