@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed-stamp
 # the preset the report shows: `paper` when its caches exist, else the embedded default
 PRESET ?= $(shell test -d data/cache/paper && echo paper || echo fmnist-mini)
 PYTEST_ARGS ?=
+# torch pins: 2.14.1 on x86_64; on aarch64 the matching torchvision wheel exists for 2.9.1
+TORCH_PKGS ?= $(if $(filter aarch64 arm64,$(shell uname -m)),torch==2.9.1 torchvision==0.24.1,torch==2.14.1 torchvision==0.29.1)
 
 .PHONY: setup test test-fast report data train analyze render audit bench clean
 
@@ -16,7 +18,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_PKGS)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
