@@ -68,6 +68,36 @@ def test_cifar_reads_python_pickles(tmp_path):
     assert len(d.mean) == 3 and d.num_classes == 10
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar_reader_accepts_numpy_array_pickles_of_any_protocol(tmp_path, protocol):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        raw = pickle.dumps({b"batch_label": b"x", b"data": data, b"labels": [3, 7]}, protocol=protocol)
+        if protocol == 2:  # the official files are Python 2 pickles naming numpy.core, not numpy._core
+            raw = raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+        (folder / name).write_bytes(raw)
+    d = load_cifar("cifar10", tmp_path)
+    assert np.array_equal(d.train_images[:2].reshape(2, -1), data)
+    assert d.train_labels.tolist() == [3, 7] * 5
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("pickle payload executed",))
+
+
+def test_cifar_reader_refuses_pickles_that_call_other_globals(tmp_path, capsys):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({b"data": _RunsCode(), b"labels": [0]}))
+    with pytest.raises(ValueError, match=r"data_batch_1: not a CIFAR python batch.*builtins\.print"):
+        load_cifar("cifar10", tmp_path)
+    assert "executed" not in capsys.readouterr().out
+
+
 def test_cifar_missing_says_where_to_put_files(tmp_path):
     with pytest.raises(DataMissingError, match=r"cifar-100-python\.tar\.gz.*extract"):
         load_cifar("cifar100", tmp_path)

@@ -170,13 +170,33 @@ _CIFAR = {
 }
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler of the CIFAR python batches: dicts, lists, bytes and numpy arrays, nothing else.
+
+    A plain ``pickle.load`` runs any callable a file names; a batch placed by hand (or a tampered
+    download) could execute code. Only the globals needed to rebuild numpy arrays are allowed.
+    """
+
+    _ALLOWED = frozenset({
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
+    })
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed in a CIFAR batch")
+        return super().find_class(module, name)
+
+
 def _read_cifar_batches(folder: Path, names, label_key) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for n in names:
         f = folder / n
         with open(f, "rb") as fh:
             try:
-                d = pickle.load(fh, encoding="bytes")
+                d = _CifarUnpickler(fh, encoding="bytes").load()
             except Exception as e:
                 raise ValueError(f"{f}: not a CIFAR python batch ({type(e).__name__}: {e})") from None
         xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
