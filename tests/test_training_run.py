@@ -276,3 +276,19 @@ def test_diverged_member_is_recorded_and_others_keep_training(tmp_path, tiny, mo
     assert m1["diverged"] and not m0["diverged"]
     assert m0["test_accuracy"] > 0.5
     assert torch.isfinite(torch.tensor(m0["last_epoch_loss"]))
+
+
+@pytest.mark.slow
+def test_batch_normalised_loss_does_not_couple_the_members_of_a_group(tmp_path, tiny, monkeypatch):
+    """Derivative manipulation normalises its weights over the batch: a member trained in a vmap
+    group must still match the member trained alone."""
+    from training import grid
+
+    monkeypatch.setitem(grid.ARMS, "dm", grid.Arm("dm", "dm", 0.01, (("beta", 2.0), ("lam", 1.0))))
+    tiny = with_overrides(tiny, epochs=1)
+    train_preset(tiny, cache_root=tmp_path / "g", arms=("dm",), progress=False)
+    train_preset(with_overrides(tiny, group_size=1), cache_root=tmp_path / "s", arms=("dm",), progress=False)
+    for k in range(2):
+        a = cf.read_run(cf.run_dir(tmp_path / "g", tiny.name, "digits", "dm", k)).arrays
+        b = cf.read_run(cf.run_dir(tmp_path / "s", tiny.name, "digits", "dm", k)).arrays
+        np.testing.assert_allclose(a["test_logits"], b["test_logits"], rtol=1e-3, atol=1e-3)

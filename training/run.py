@@ -246,9 +246,11 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
     group = _Group(models, device, channels_last=cuda)
     opt = torch.optim.AdamW(group.params, lr=preset.lr_start, weight_decay=preset.weight_decay, fused=True)
     losses = [get_loss(arm.loss, **arm.loss_kwargs()) for _ in specs]
-    # stateless losses are evaluated once on all members' samples (per-sample terms, mean per member)
-    shared_loss = None if isinstance(losses[0], torch.nn.Module) else get_loss(arm.loss, reduction="none",
-                                                                                 **arm.loss_kwargs())
+    # stateless losses are evaluated once on all members' samples (per-sample terms, mean per member);
+    # not SuperLoss (per-member threshold state) nor derivative manipulation (weights normalised over
+    # the batch, which would couple the members)
+    batch_coupled = isinstance(losses[0], torch.nn.Module) or arm.loss == "dm"
+    shared_loss = None if batch_coupled else get_loss(arm.loss, reduction="none", **arm.loss_kwargs())
     for fn in losses:
         if isinstance(fn, torch.nn.Module):
             fn.to(device)
