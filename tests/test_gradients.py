@@ -99,6 +99,15 @@ def test_keras_emphasis_above_threshold_is_about_a_tenth_of_p_t_times_ce():
     assert np.all((ratio > 0.95) & (ratio <= 1.0))
 
 
+def test_docstring_examples_hold():
+    import doctest
+
+    import analysis.gradients
+
+    result = doctest.testmod(analysis.gradients, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_emphasis_curves_are_stable(dataframe_regression):
     df = emphasis_curves(P, n_classes=10)
     dataframe_regression.check(df, default_tolerance={"atol": 1e-12, "rtol": 1e-10})
