@@ -65,3 +65,21 @@ def test_table2_correlation_claim_fails_under_principled_encodings():
     assert ce1["cells_strong"] == 0 and ce1["cells_negative"] == 10
     assert ce1["n_orderings"] == 120
     assert r.values["max_abs_diff"] < 5e-4
+
+
+def test_table2_correlation_evidence_states_the_computed_numbers():
+    from analysis.audit.table_claims import evaluate_table2_correlation
+
+    r = evaluate_table2_correlation()
+    v = r.values
+    # every named encoding except the reproducing one misses some cell, and the text lists exactly those
+    assert sorted(v["named_encodings_not_reproducing"]) == sorted(
+        ["None=0", "None=0.5", "None=1.0 (CE limit)", "None excluded"])
+    for label in v["named_encodings_not_reproducing"]:
+        assert label in r.evidence
+    ce1, exc = v["alternatives"]["None=1.0 (CE limit)"], v["alternatives"]["None excluded"]
+    assert f"r ≥ 0.7 in {ce1['cells_strong']}/12 cells and r < 0 in {ce1['cells_negative']}" in r.evidence
+    assert f"{exc['cells_perm_significant']}/12 cells reach p < 0.05" in r.evidence
+    # the counts themselves, from the per-cell values
+    assert exc["cells_strong"] == sum(x >= 0.7 for x in exc["pearson_r"].values())
+    assert exc["cells_perm_significant"] == sum(p < 0.05 for p in exc["perm_p_greater"].values())
