@@ -205,3 +205,42 @@ def test_calibration_and_selective_accuracy_equal_table1_for_every_fusion(analys
         ens = df[df["member"] == -1]
         for r in ens.itertuples():
             assert r.accuracy == pytest.approx(t1[(r.arm, r.fusion)]), (name, r.arm, r.fusion)
+
+
+def test_table2_r_and_intervals_agree_with_numpy_on_table1_accuracies(analysed):
+    import math
+
+    t1 = analysed[2]["table1"]
+    t2 = analysed[2]["table2"]
+    for fusion in ("Average", "Vote", "MLP-OOB"):
+        acc = t1[t1["fusion"] == fusion].set_index("arm")["accuracy"]
+        dyn = sorted(a for a in acc.index if a.startswith("dyn-"))
+        for label, ce_tau in (("published (ce=-1)", -1.0), ("ce-limit (ce=1.0)", 1.0), ("ce excluded", None)):
+            arms = dyn if ce_tau is None else ["ce", *dyn]
+            x = np.array([ce_tau if a == "ce" else float(a[4:]) for a in arms])
+            y = acc[arms].to_numpy()
+            r = np.corrcoef(x, y)[0, 1]
+            row = t2[(t2["fusion"] == fusion) & (t2["encoding"] == label)].iloc[0]
+            assert row["n"] == len(arms) and row["pearson_r"] == pytest.approx(r)
+            half = 1.959963984540054 / math.sqrt(len(arms) - 3)
+            assert row["pearson_ci_low"] == pytest.approx(math.tanh(math.atanh(r) - half))
+            assert row["r_boot_ci_low"] <= row["r_boot_ci_high"]
+
+
+def test_temperature_is_never_fitted_on_the_samples_it_scores():
+    from analysis.pipeline import cross_fitted_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(400, 4))
+    p_true = np.exp(logits / 2) / np.exp(logits / 2).sum(1, keepdims=True)
+    labels = (p_true.cumsum(1) > rng.random((400, 1))).argmax(1)  # calibrated at T = 2
+    probs, _ = cross_fitted_temperature(labels, logits, rng=np.random.default_rng(1))
+    first = np.random.default_rng(1).permutation(400) < 200  # the halves the function draws
+    for half in (first, ~first):
+        changed = labels.copy()
+        changed[half] = (changed[half] + 1) % 4  # other labels on this half only
+        p2, _ = cross_fitted_temperature(changed, logits, rng=np.random.default_rng(1))
+        # a sample's scaled probabilities depend only on the labels of the other half
+        assert np.array_equal(p2[half], probs[half])
+        assert not np.allclose(p2[~half], probs[~half])
+

@@ -38,6 +38,9 @@ def test_bootstrap_is_reproducible_with_the_same_seed_and_chunking_free():
     d1 = S.bootstrap_accuracies(c, rng=np.random.default_rng(7), n_resamples=1000, chunk=1000)
     d2 = S.bootstrap_accuracies(c, rng=np.random.default_rng(7), n_resamples=1000, chunk=1000)
     assert np.array_equal(d1, d2)
+    # the block size only bounds memory: other chunkings give the same draws
+    for chunk in (333, 7):
+        assert np.array_equal(S.bootstrap_accuracies(c, rng=np.random.default_rng(7), n_resamples=1000, chunk=chunk), d1)
     # each draw equals the mean of a resample: check one directly
     rng = np.random.default_rng(7)
     idx = rng.integers(0, 300, size=(1000, 300))[0]
