@@ -180,6 +180,7 @@ class _CifarUnpickler(pickle.Unpickler):
     _ALLOWED = frozenset({
         ("numpy", "ndarray"), ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
         ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
     })
