@@ -224,6 +224,15 @@ def test_group_must_share_dataset_and_arm(tmp_path, tiny):
         train_group(tiny, specs, cache_root=tmp_path)
 
 
+def test_unknown_augmentation_is_rejected_before_training(tmp_path, tiny):
+    from training.run import train_group
+
+    specs = expand(with_overrides(tiny, augmentation="flips"), arms=("ce",), members=1)
+    with pytest.raises(ValueError, match=r"Expected preset `augmentation` in .*'flips'"):
+        train_group(with_overrides(tiny, augmentation="flips"), specs, cache_root=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
 def test_unknown_arm_and_preset_are_rejected():
     with pytest.raises(ValueError, match="Unknown arm 'dyn-0.5'"):
         expand(get_preset("digits-tiny"), arms=("dyn-0.5",))

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from training import cache_format
-from training.datasets import ImageData, PaperAugment, batch_flip, load_dataset
+from training.datasets import AUGMENTATIONS, ImageData, PaperAugment, batch_flip, load_dataset
 from training.grid import RunSpec
 from training.losses import get_loss
 from training.models import build_model
@@ -157,11 +157,6 @@ class _Group:
             return self._each(self.stacked, self.buffers, x)
         return self._shared(self.stacked, self.buffers, x)
 
-    def member_state(self, g: int) -> dict[str, torch.Tensor]:
-        if self.n == 1:
-            return self.model.state_dict()
-        return {k: v[g].detach() for k, v in self.stacked.items()}
-
 
 class _AugmentedRows(torch.utils.data.Dataset):
     """Rows of a uint8 image tensor through the paper's per-sample augmentation (DataLoader use)."""
@@ -210,6 +205,8 @@ def train_group(
     ds, arm = specs[0].dataset, specs[0].arm
     if any(s.dataset != ds or s.arm != arm or s.preset != preset.name for s in specs):
         raise ValueError(f"Expected one (preset, dataset, arm) per group, got {[s.key for s in specs]}")
+    if preset.augmentation not in AUGMENTATIONS:
+        raise ValueError(f"Expected preset `augmentation` in {AUGMENTATIONS}, got {preset.augmentation!r}")
     if len(specs) > 1 and not preset.model.batchable:
         raise ValueError(f"Model kind {preset.model.kind!r} trains one run per group, got {len(specs)}")
     device = torch.device(device) if device is not None else default_device()
