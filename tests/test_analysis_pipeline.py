@@ -4,6 +4,7 @@ the result schema, provenance and the CLI."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -177,6 +178,9 @@ def test_cli_writes_results_and_names_the_train_command_when_cache_is_missing(tm
     assert rc == 0
     assert (out / "provenance.json").is_file() and (out / "table1.csv").is_file()
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "table1.csv").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 @pytest.mark.slow
