@@ -822,6 +822,20 @@ def stacking_frame(preset: str | None = None) -> pd.DataFrame:
     return _order(out, by=("dataset", "super-learner", "arm"))
 
 
+def stacking_note(preset: str | None = None) -> str:
+    """A markdown sentence: mean validation-minus-test accuracy of the in-sample and the
+    out-of-bag super-learners (``superlearner_gap``), and in how many fits the in-sample gap is larger."""
+    g = load_result("superlearner_gap", preset)
+    mean = g.groupby("variant")["gap"].mean()
+    if not {"in-sample", "out-of-bag"} <= set(mean.index):
+        return ""
+    paired = g.pivot_table(index=["dataset", "arm", "kind"], columns="variant", values="gap").dropna()
+    larger = int((paired["in-sample"] > paired["out-of-bag"]).sum())
+    return (f"Validation minus test accuracy averages {mean['in-sample']:+.4f} for the in-sample (published) "
+            f"fits and {mean['out-of-bag']:+.4f} for the out-of-bag fits; the in-sample gap is the larger one in "
+            f"{larger} of {len(paired)} (arm, super-learner) pairs.\n")
+
+
 def _cache_root(preset: str) -> Path | None:
     prov = load_provenance(preset)
     root = prov.get("cache_root")
