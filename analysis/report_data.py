@@ -17,7 +17,6 @@ Environment
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import json
 import os
@@ -30,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from training.cache_format import sha256_file as file_sha256
 
 PRESET_ENV = "DYNLOSS_PRESET"
 RESULTS_ENV = "DYNLOSS_RESULTS_DIR"
@@ -147,15 +148,6 @@ def load_provenance(preset: str | None = None) -> dict[str, Any]:
     if not path.is_file():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def code_revision(root: Path | None = None) -> str:
