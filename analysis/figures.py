@@ -191,11 +191,13 @@ def risk_coverage_figure(rc: pd.DataFrame) -> Figure:
     """
     _check_columns(rc, ["dataset", "arm", "coverage", "risk"], name="rc")
     datasets = list(dict.fromkeys(rc["dataset"]))
+    arms = list(dict.fromkeys(rc["arm"]))  # legend in the order the rows come (not by coverage)
     with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
         fig, axes = _figure(len(datasets), width=min(4.0 * len(datasets), 11.0) + 1.0, height=3.6)
         for ax, ds in zip(axes[0], datasets):
             sub = rc[rc["dataset"] == ds].sort_values("coverage")
-            sns.lineplot(data=sub, x="coverage", y="risk", hue="arm", style="arm", ax=ax, errorbar=None, linewidth=1.3)
+            sns.lineplot(data=sub, x="coverage", y="risk", hue="arm", style="arm", hue_order=arms, style_order=arms,
+                         ax=ax, errorbar=None, linewidth=1.3)
             ax.set_xlim(0, 1)
             ax.set_ylim(bottom=0)
             ax.set_title(str(ds))
@@ -223,8 +225,8 @@ def ensemble_size_figure(es: pd.DataFrame) -> Figure:
         palette = dict(zip(arms, sns.color_palette("colorblind", len(arms))))
         for ax, ds in zip(axes[0], datasets):
             sub = es[es["dataset"] == ds].sort_values("n_members")
-            sns.lineplot(data=sub, x="n_members", y="accuracy", hue="arm", style=style, ax=ax, errorbar=None,
-                         palette=palette, linewidth=1.3, marker="o", markersize=3.5)
+            sns.lineplot(data=sub, x="n_members", y="accuracy", hue="arm", hue_order=arms, style=style, ax=ax,
+                         errorbar=None, palette=palette, linewidth=1.3, marker="o", markersize=3.5)
             if {"ci_low", "ci_high"} <= set(sub.columns) and style is None:
                 for arm, g in sub.groupby("arm", sort=False):
                     ax.fill_between(g["n_members"], g["ci_low"], g["ci_high"], color=palette[arm], alpha=0.15,

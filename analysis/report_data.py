@@ -919,12 +919,12 @@ def selective_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Ave
 def risk_coverage_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
     """Risk–coverage points of one fusion, per arm."""
     rc = load_result("risk_coverage", preset)
-    return rc[(rc["fusion"] == fusion) & (rc["member"] == -1)].reset_index(drop=True)
+    return _order(rc[(rc["fusion"] == fusion) & (rc["member"] == -1)], by=("dataset", "arm", "coverage_target"))
 
 
 @reads("ensemble_size")
 def ensemble_size_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
     """Accuracy against ensemble size (mean and 5–95 % range over member subsets), one fusion."""
     es = load_result("ensemble_size", preset)
-    es = es[es["fusion"] == fusion]
+    es = _order(es[es["fusion"] == fusion], by=("dataset", "arm", "n_members"))
     return es.rename(columns={"accuracy_mean": "accuracy", "accuracy_q05": "ci_low", "accuracy_q95": "ci_high"})
