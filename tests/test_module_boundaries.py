@@ -36,3 +36,24 @@ def test_project_code_never_reads_outside_the_repository():
         for p in (ROOT / pkg).rglob("*"):
             if p.suffix in {".py", ".qmd"}:
                 assert "../shared" not in p.read_text(), p
+
+
+def test_importing_the_packages_changes_no_global_torch_or_numpy_state():
+    """No seeding, thread counts, determinism flags or backend switches at import time."""
+    import subprocess
+
+    code = """
+import importlib, pkgutil, numpy as np, torch
+def state():
+    return (torch.get_rng_state().sum().item(), torch.initial_seed(), np.random.get_state()[1].sum(),
+            torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, torch.get_default_dtype())
+before = state()
+import training, analysis
+for pkg in (training, analysis):
+    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+        importlib.import_module(m.name)
+after = state()
+assert before == after, (before, after)
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
