@@ -301,3 +301,21 @@ def test_batch_normalised_loss_does_not_couple_the_members_of_a_group(tmp_path, 
         a = cf.read_run(cf.run_dir(tmp_path / "g", tiny.name, "digits", "dm", k)).arrays
         b = cf.read_run(cf.run_dir(tmp_path / "s", tiny.name, "digits", "dm", k)).arrays
         np.testing.assert_allclose(a["test_logits"], b["test_logits"], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--arms", "ce,dyn-0.5"], r"Unknown arm 'dyn-0.5'"),
+        (["--members", "0"], r"Expected `members` >= 1, got 0"),
+    ],
+)
+def test_train_cli_reports_bad_arguments_with_exit_code_2(tmp_path, capsys, args, message):
+    import re
+
+    from analysis.cli import main
+
+    assert main(["train", "--preset", "digits-tiny", "--cache", str(tmp_path), "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dynloss train: ") and re.search(message, err)
+    assert not list(tmp_path.iterdir())
