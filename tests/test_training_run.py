@@ -319,3 +319,34 @@ def test_train_cli_reports_bad_arguments_with_exit_code_2(tmp_path, capsys, args
     err = capsys.readouterr().err
     assert err.startswith("dynloss train: ") and re.search(message, err)
     assert not list(tmp_path.iterdir())
+
+
+def test_optimiser_is_adamw_with_preset_weight_decay_and_per_step_warmup_then_cosine(tmp_path, tiny, monkeypatch):
+    """The lr the optimiser actually uses: warm-up over warmup_epochs x steps/epoch from lr_start to
+    the arm's lr, then a cosine down to lr_min at the last step."""
+    import math
+
+    import torch
+
+    from training.run import steps_per_epoch
+
+    seen = []
+
+    class Recording(torch.optim.AdamW):
+        def step(self, closure=None):
+            (g,) = self.param_groups
+            seen.append((g["lr"], g["weight_decay"]))
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Recording)
+    p = with_overrides(tiny, epochs=3, warmup_epochs=1.0)
+    train_preset(p, cache_root=tmp_path, arms=("dyn-0.8",), members=1, progress=False)
+    spe = steps_per_epoch(p, 1347)
+    assert spe == math.ceil(round(0.8 * 1347 * 49 / 50) / p.batch_size)
+    assert len(seen) == 3 * spe and {wd for _, wd in seen} == {0.05}
+    lrs = np.array([lr for lr, _ in seen])
+    lr, start, lo = 0.01, 1e-5, 1e-9
+    np.testing.assert_allclose(lrs[:spe], start + (lr - start) * np.arange(spe) / spe)
+    t = np.arange(2 * spe) / (2 * spe - 1)
+    np.testing.assert_allclose(lrs[spe:], lo + 0.5 * (lr - lo) * (1 + np.cos(np.pi * t)))
+    assert lrs[spe] == pytest.approx(lr) and lrs[-1] == pytest.approx(lo)
