@@ -39,10 +39,17 @@ def run(args: argparse.Namespace) -> int:
     from training.cache_format import CacheError
 
     mlp_rows = args.mlp_rows if args.mlp_rows is not None else MLP_ROWS_BY_PRESET.get(args.preset, 0)
-    config = AnalysisConfig(
-        seed=args.seed, n_resamples=args.resamples, superlearners=not args.no_superlearners,
-        superlearner_max_rows=(("Weighted", None), ("MLP", mlp_rows or None)), nonfinite=args.nonfinite,
-    )
+    if mlp_rows < 0:
+        print(f"dynloss analyze: --mlp-rows must be >= 0 (0 = all rows), got {mlp_rows}", file=sys.stderr)
+        return 2
+    try:
+        config = AnalysisConfig(
+            seed=args.seed, n_resamples=args.resamples, superlearners=not args.no_superlearners,
+            superlearner_max_rows=(("Weighted", None), ("MLP", mlp_rows or None)), nonfinite=args.nonfinite,
+        )
+    except ValueError as e:
+        print(f"dynloss analyze: {e} (--resamples)", file=sys.stderr)
+        return 2
     out = args.out or default_results_root() / args.preset
     try:
         tables = analyze_preset(args.preset, args.cache, out, config=config)

@@ -90,6 +90,17 @@ class AnalysisConfig:
     nonfinite: str = "drop"
     table2_encodings: tuple[tuple[str, float | None], ...] = tuple(TABLE2_ENCODINGS.items())
 
+    def __post_init__(self) -> None:
+        # checked here, before minutes of loading and fitting, not deep inside the pipeline
+        if self.n_resamples < 1:
+            raise ValueError(f"Expected `n_resamples` >= 1, got {self.n_resamples}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"Expected `confidence` in (0, 1), got {self.confidence}")
+        if self.n_bins < 1:
+            raise ValueError(f"Expected `n_bins` >= 1, got {self.n_bins}")
+        if self.nonfinite not in ("drop", "raise"):
+            raise ValueError(f"Expected `nonfinite` to be 'drop' or 'raise', got {self.nonfinite!r}")
+
 
 @dataclass
 class FusionOutput:

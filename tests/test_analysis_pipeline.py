@@ -170,6 +170,8 @@ def test_cli_writes_results_and_names_the_train_command_when_cache_is_missing(tm
 
     assert main(["analyze", "--preset", "absent", "--cache", str(tmp_path)]) == 2
     assert "dynloss train --preset absent" in capsys.readouterr().err
+    assert main(["analyze", "--preset", "absent", "--cache", str(tmp_path), "--resamples", "0"]) == 2
+    assert "`n_resamples` >= 1, got 0 (--resamples)" in capsys.readouterr().err
     write_synthetic_preset(tmp_path, "small", SyntheticSpec(arms=(("ce", 1.5), ("dyn-0.7", 1.7)), n_members=2,
                                                            n_train=80, n_test=60, n_classes=3))
     out = tmp_path / "out"
