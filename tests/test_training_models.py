@@ -33,3 +33,26 @@ def test_wrn_repeats_grayscale_to_three_channels():
 def test_small_models_shapes():
     assert MLP(64, (16, 8), 10)(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
     assert SmallCNN(1, 28, 4, 16, 10)(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_wrn_16_8_layout_follows_the_paper():
+    """Pre-activation blocks BN-ReLU-conv3x3-dropout-BN-ReLU-conv3x3, 1x1 shortcut where the shape
+    changes, widths 16/128/256/512, 2 blocks per group, strides 1/2/2, dropout 0.3."""
+    from torch import nn
+
+    m = WideResNet(16, 8, 0.3, in_channels=3, num_classes=10).eval()
+    blocks = list(m.blocks)
+    assert len(blocks) == 6
+    assert [b.conv1.out_channels for b in blocks] == [128, 128, 256, 256, 512, 512]
+    assert [b.conv1.stride[0] for b in blocks] == [1, 1, 2, 1, 2, 1]
+    assert [b.shortcut is not None for b in blocks] == [True, False, True, False, True, False]
+    assert all(b.shortcut.kernel_size == (1, 1) for b in blocks if b.shortcut is not None)
+    assert all(isinstance(b.drop, nn.Dropout) and b.drop.p == 0.3 for b in blocks)
+    assert m.stem.out_channels == 16 and m.fc.in_features == 512
+    order = []
+    b = blocks[0]
+    for name in ("bn1", "conv1", "drop", "bn2", "conv2"):
+        getattr(b, name).register_forward_hook(lambda mod, inp, out, name=name: order.append(name))
+    with torch.no_grad():
+        m(torch.zeros(1, 3, 32, 32))
+    assert order == ["bn1", "conv1", "drop", "bn2", "conv2"]
