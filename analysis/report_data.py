@@ -569,9 +569,11 @@ def environment_frame(preset: str | None = None) -> pd.DataFrame:
     preset = preset or preset_name()
     items: list[tuple[str, str]] = [("preset", preset), ("results", str(results_dir(preset)))]
     prov = load_provenance(preset)
-    for key in ("created", "created_at", "timestamp", "root_seed", "seed", "n_resamples", "confidence"):
-        if key in prov:
-            items.append((f"analysis {key}", str(prov[key])))
+    settings = {**prov.get("config", {}), **prov}  # provenance.json keeps the knobs under "config"
+    for key in ("created_utc", "seed", "n_resamples", "confidence", "n_bins", "cache_sha256"):
+        if key in settings:
+            value = str(settings[key])
+            items.append((f"analysis {key}", value[:12] if key == "cache_sha256" else value))
     items.append(("analysis code revision", _revision_of(prov)))
     items.append(("render code revision", code_revision()))
     items.append(("python", sys.version.split()[0]))
