@@ -40,6 +40,17 @@ def test_idx_reader_rejects_truncated_file_naming_it(tmp_path):
         read_idx(tmp_path / "t.idx")
 
 
+def test_idx_reader_rejects_truncated_gzip_naming_it(tmp_path):
+    write_idx(tmp_path / "t.idx.gz", np.zeros((64, 64), np.uint8))
+    data = (tmp_path / "t.idx.gz").read_bytes()
+    (tmp_path / "t.idx.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"t\.idx\.gz: unreadable gzip"):
+        read_idx(tmp_path / "t.idx.gz")
+    (tmp_path / "t.idx.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"t\.idx\.gz: unreadable gzip"):
+        read_idx(tmp_path / "t.idx.gz")
+
+
 def test_fashion_mnist_reads_torchvision_layout(tmp_path):
     arrays = _fake_fashion_mnist(tmp_path / "FashionMNIST" / "raw")
     d = load_fashion_mnist(tmp_path, system_dirs=())
