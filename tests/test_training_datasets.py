@@ -109,6 +109,23 @@ def test_cifar_reader_refuses_pickles_that_call_other_globals(tmp_path, capsys):
     assert "executed" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "batch, message",
+    [
+        ({b"labels": [0]}, r"not a CIFAR python batch \(KeyError"),
+        ({b"data": np.zeros((1, 100), np.uint8), b"labels": [0]}, r"not a CIFAR python batch \(ValueError"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, r"2 images but labels of shape \(1,\)"),
+    ],
+)
+def test_cifar_reader_rejects_malformed_batches_naming_the_file(tmp_path, batch, message):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps(batch))
+    with pytest.raises(ValueError, match=r"data_batch_1: " + message):
+        load_cifar("cifar10", tmp_path)
+
+
 def test_cifar_missing_says_where_to_put_files(tmp_path):
     with pytest.raises(DataMissingError, match=r"cifar-100-python\.tar\.gz.*extract"):
         load_cifar("cifar100", tmp_path)

@@ -202,10 +202,14 @@ def _read_cifar_batches(folder: Path, names, label_key) -> tuple[np.ndarray, np.
         with open(f, "rb") as fh:
             try:
                 d = _CifarUnpickler(fh, encoding="bytes").load()
-            except Exception as e:
+                x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+                y = np.asarray(d[label_key], dtype=np.int64)
+            except Exception as e:  # corrupt pickle, missing key, wrong image size
                 raise ValueError(f"{f}: not a CIFAR python batch ({type(e).__name__}: {e})") from None
-        xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(d[label_key], dtype=np.int64))
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"{f}: {x.shape[0]} images but labels of shape {y.shape}")
+        xs.append(x)
+        ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
 
 
