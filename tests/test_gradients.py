@@ -97,6 +97,10 @@ def test_keras_emphasis_above_threshold_is_about_a_tenth_of_p_t_times_ce():
     np.testing.assert_allclose(e[~above], 1 - P[~above], rtol=1e-12)
     ratio = e[above] / (0.1 * P[above] * (1 - P[above]))
     assert np.all((ratio > 0.95) & (ratio <= 1.0))
+    # closed form: above tau (the other classes below it) q_t = 1 / (1 + 0.1 (1 - p_t)), so
+    # L = log(1 + 0.1 s) with s = 1 - p_t and ds/dz_t = -p_t s: |dL/dz_t| = 0.1 p_t s / (1 + 0.1 s)
+    s = 1 - P[above]
+    np.testing.assert_allclose(e[above], 0.1 * P[above] * s / (1 + 0.1 * s), rtol=1e-10)
 
 
 def test_docstring_examples_hold():
