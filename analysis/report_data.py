@@ -133,15 +133,6 @@ def load_result(name: str, preset: str | None = None) -> pd.DataFrame:
     return df
 
 
-def has_result(name: str, preset: str | None = None) -> bool:
-    """Whether result ``name`` exists for the preset (for optional report sections)."""
-    try:
-        result_path(name, preset)
-    except ResultsMissingError:
-        return False
-    return True
-
-
 def load_provenance(preset: str | None = None) -> dict[str, Any]:
     """``provenance.json`` written by ``dynloss analyze`` (empty dict when absent)."""
     path = results_dir(preset, require=True) / "provenance.json"
@@ -279,14 +270,6 @@ def _audit_results() -> tuple:
         return tuple(ClaimResult(**{k: r[k] for k in ("id", "claim", "verdict", "evidence", "values") if k in r})
                      for r in raw)
     return tuple(evaluate_all())
-
-
-def audit_source() -> str:
-    """Where the audit shown comes from (a saved file with its checksum, or evaluated live)."""
-    path = audit_json_path()
-    if path.is_file():
-        return f"{path.name} (sha256 {file_sha256(path)[:12]})"
-    return "evaluated at render time"
 
 
 def _module_claim_ids(module: str) -> list[str]:
@@ -429,7 +412,6 @@ def split_audit_frame() -> pd.DataFrame:
     """Stated vs measured split fractions (claim ``split-49.4`` of the audit): ``quantity, stated,
     measured, theory``."""
     v = claim_values("split-49.4")
-    n, k = v.get("n_train"), v.get("k")
     rows = [
         {"quantity": "distinct original rows in the fitted 80 % of a member",
          "stated": v["claimed_fit_distinct_fraction"], "measured": v["measured_fit_distinct_fraction"],
@@ -439,9 +421,15 @@ def split_audit_frame() -> pd.DataFrame:
         {"quantity": "distinct validation rows that are also fitted (overlap)",
          "stated": np.nan, "measured": v.get("fit_val_overlap_fraction", np.nan), "theory": np.nan},
     ]
-    df = pd.DataFrame(rows)
-    df.attrs["setting"] = f"n = {n}, k = {k}, seeds {v.get('seeds')}"
-    return df
+    return pd.DataFrame(rows)
+
+
+def split_setting_note() -> str:
+    """A markdown sentence with the setting the split fractions were measured in (claim ``split-49.4``)."""
+    v = claim_values("split-49.4")
+    seeds = v.get("seeds") or []
+    return (f"Measured on n = {v.get('n_train')} training rows with k = {v.get('k')} folds, over "
+            f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}).\n")
 
 
 @reads("published_table2_audit")
