@@ -7,11 +7,12 @@ import importlib
 
 import pytest
 
+#: modules with docstring examples (reader and synthetic have none: listing them passed vacuously)
 MODULES = ("analysis.metrics", "analysis.fusion", "analysis.stats", "analysis.published", "analysis.pipeline",
-           "analysis.superlearner", "analysis.reader", "analysis.synthetic")
+           "analysis.superlearner", "analysis.qmd")
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_hold(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0
+    assert result.attempted > 0 and result.failed == 0
