@@ -243,17 +243,17 @@ def load_preset(
         for k, p in paths:
             runs.append({"dataset": ds, "arm": arm, "member": k, "path": str(p), "arrays_sha256": sha.get(k),
                          "kept": k in sha})
-    _check_datasets_agree(arms)
+    _check_datasets_agree(arms, {key: dict(paths) for key, paths in groups.items()})
     return PresetLogits(preset=preset, root=str(root), arms=arms, runs=tuple(runs))
 
 
-def _check_datasets_agree(arms: dict[tuple[str, str], ArmLogits]) -> None:
+def _check_datasets_agree(arms: dict[tuple[str, str], ArmLogits], paths: dict[tuple[str, str], dict[int, Path]]) -> None:
     first: dict[str, ArmLogits] = {}
     for (ds, arm), a in arms.items():
         r = first.setdefault(ds, a)
         if r is a:
             continue
-        where = f"{a.dataset}/{a.arm} (member-{a.members[0]:03d}/{ARRAYS_FILE})"
+        where = paths[(ds, arm)][a.members[0]] / ARRAYS_FILE
         if a.n_classes != r.n_classes:
             raise CacheError(f"{where}: {a.n_classes} classes, arm {r.arm!r} has {r.n_classes}")
         if not (np.array_equal(a.test_ids, r.test_ids) and np.array_equal(a.test_labels, r.test_labels)):

@@ -124,5 +124,5 @@ def test_arms_of_a_dataset_must_share_the_test_set(cache):
         p = run_dir(cache, "tiny", "digits", "dyn-0.7", k)
         rec = read_run(p)
         _rewrite(p, test_ids=rec.arrays["test_ids"] + 1000)
-    with pytest.raises(CacheError, match="test ids/labels differ from arm 'ce'"):
+    with pytest.raises(CacheError, match=r"dyn-0.7/member-000/arrays.npz: test ids/labels differ from arm 'ce'"):
         load_preset(cache, "tiny")
