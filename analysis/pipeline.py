@@ -461,11 +461,16 @@ def _distinct_subsets(m: int, k: int, n: int, rng: np.random.Generator) -> list[
 
 # ----------------------------------------------------------------------------- provenance + I/O
 def code_revision(root: str | os.PathLike | None = None) -> str:
-    """``git rev-parse HEAD`` of the project, or ``"unknown"``."""
+    """``git rev-parse HEAD`` of the project, with ``+dirty`` when tracked files are modified, or
+    ``"unknown"`` outside a git checkout."""
     root = Path(root) if root else Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if rev.returncode != 0 or not rev.stdout.strip():
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

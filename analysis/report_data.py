@@ -21,7 +21,6 @@ import importlib
 import json
 import os
 import re
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,19 +140,21 @@ def load_provenance(preset: str | None = None) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def short_revision(revision: str) -> str:
+    """A revision as shown in the report: 12 hex digits, keeping a ``+dirty`` flag.
+
+    >>> short_revision("0123456789abcdef0123+dirty")
+    '0123456789ab+dirty'
+    """
+    head, plus, flag = revision.partition("+")
+    return head[:12] + plus + flag
+
+
 def code_revision(root: Path | None = None) -> str:
-    """``git describe``-style revision of the project (``+dirty`` when modified), or ``unknown``."""
-    root = root or project_root()
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10)
-        if rev.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
-        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """The project's revision now (the rendering code), short form."""
+    from analysis.pipeline import code_revision as full_revision
+
+    return short_revision(full_revision(root or project_root()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,7 +401,8 @@ def preset_banner(preset: str | None = None) -> str:
     except ValueError:
         shown = folder
     return (f"Results shown: preset **{preset}** (from `{shown}`, made by "
-            f"`dynloss analyze --preset {preset}`; code revision `{code_revision()}`).\n")
+            f"`dynloss analyze --preset {preset}` at code revision `{_revision_of(load_provenance(preset))}`; "
+            f"rendered at `{code_revision()}`).\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,13 +477,8 @@ _MODULES = {"rd": "analysis.report_data", "report_data": "analysis.report_data",
 
 
 def _revision_of(prov: dict[str, Any]) -> str:
-    for key in ("code_revision", "git_revision", "revision", "git_commit", "commit"):
-        if prov.get(key):
-            return str(prov[key])
-    code = prov.get("code")
-    if isinstance(code, dict):
-        return _revision_of(code)
-    return "not recorded"
+    """The code revision ``dynloss analyze`` recorded in ``provenance.json``, short form."""
+    return short_revision(str(prov["code_revision"])) if prov.get("code_revision") else "not recorded"
 
 
 @reads("provenance")
@@ -499,7 +496,7 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
     preset = preset or preset_name()
     root = project_root()
     project = load_project(root)
-    analysis_rev = _revision_of(load_provenance(preset))[:12]
+    analysis_rev = _revision_of(load_provenance(preset))
     render_rev = code_revision(root)
     rows = []
     for page in project.chapters:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -143,7 +145,7 @@ def test_provenance_records_checksums_revision_seeds_and_versions(analysed):
     assert len(prov["runs"]) == 6 * SPEC.n_members
     assert all(len(r["arrays_sha256"] or "") == 64 or not r["kept"] for r in prov["runs"])
     assert len(prov["cache_sha256"]) == 64
-    assert prov["code_revision"] == "unknown" or len(prov["code_revision"]) == 40
+    assert re.fullmatch(r"unknown|[0-9a-f]{40}(\+dirty)?", prov["code_revision"])
     assert prov["seed"] == 0 and prov["config"]["n_resamples"] == 10_000
     assert {"numpy", "torch", "scipy"} <= set(prov["versions"])
     assert prov["dropped_members"][0]["member"] == 3
@@ -250,3 +252,20 @@ def test_temperature_is_never_fitted_on_the_samples_it_scores():
         assert np.array_equal(p2[half], probs[half])
         assert not np.allclose(p2[~half], probs[~half])
 
+
+
+def test_code_revision_flags_modified_tracked_files(tmp_path):
+    from analysis.pipeline import code_revision
+    from analysis.report_data import short_revision
+
+    assert code_revision(tmp_path) == "unknown"
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "f.txt").write_text("a")
+    subprocess.run(git + ["-C", str(tmp_path), "add", "f.txt"], check=True)
+    subprocess.run(git + ["-C", str(tmp_path), "commit", "-qm", "c"], check=True)
+    clean = code_revision(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{40}", clean)
+    (tmp_path / "f.txt").write_text("b")
+    assert code_revision(tmp_path) == clean + "+dirty"
+    assert short_revision(clean + "+dirty") == clean[:12] + "+dirty"
