@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DYNLOSS := $(VENV)/bin/dynloss
 STAMP := $(VENV)/.installed-stamp
 # the preset the report shows: `paper` when its caches exist, else the embedded default
-PRESET ?= $(shell test -d data/cache/paper && echo paper || echo fmnist-mini)
+PRESET ?= $(shell test -d "$${DYNLOSS_DATA_DIR:-data}/cache/paper" && echo paper || echo fmnist-mini)
 PYTEST_ARGS ?=
 # torch pins: 2.14.1 on x86_64; on aarch64 the matching torchvision wheel exists for 2.9.1
 TORCH_PKGS ?= $(if $(filter aarch64 arm64,$(shell uname -m)),torch==2.9.1 torchvision==0.24.1,torch==2.14.1 torchvision==0.29.1)
@@ -44,8 +44,7 @@ audit: setup
 	$(DYNLOSS) audit
 
 report: setup data
-	mkdir -p data/results
-	$(DYNLOSS) audit --json > data/results/audit.json.tmp && mv data/results/audit.json.tmp data/results/audit.json
+	$(DYNLOSS) audit --save > /dev/null
 	$(DYNLOSS) train --preset $(PRESET)
 	$(DYNLOSS) analyze --preset $(PRESET)
 	$(DYNLOSS) report --preset $(PRESET)

@@ -1,5 +1,12 @@
-"""Analysis side of the dynamic-loss toolkit.
+"""Analysis side of the dynamic-loss toolkit, in three rooms (imports flow one way):
 
-Cache reader, fusion, metrics, statistics, calibration, the claim audit and table builders. Pure
-functions over numpy arrays wherever possible; may import :mod:`training` (losses, cache format).
+- :mod:`analysis.core`: cache reader, fusion, super-learners, metrics, statistics, calibration and
+  table builders (pure functions over arrays and frames), and the orchestration ``dynloss analyze``
+  calls (:mod:`analysis.core.pipeline`);
+- :mod:`analysis.audit`: every claim of the paper with its verdict, the published tables and the
+  gradient computations the claims need;
+- :mod:`analysis.report`: page helpers, figures, the offline rendering engine, ``dynloss report``.
+
+report → audit → core → :mod:`training` (losses, cache format); :mod:`analysis.cli` is the
+``dynloss`` root command.
 """

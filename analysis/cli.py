@@ -1,8 +1,9 @@
 """``dynloss``: the toolkit's command line. Thin: parse arguments, call one library function.
 
 Each command lives in its own module exposing ``register(subparsers)``, which adds a parser and
-sets ``func`` (called with the parsed namespace, returning an exit status). Modules are imported
-only when the command runs, so ``dynloss audit`` does not pay for torch-heavy imports it skips.
+sets ``func`` (called with the parsed namespace, returning an exit status). Those modules import
+only the standard library at module level; the heavy libraries (torch, pandas, scipy) are imported
+inside ``func``, after the arguments are parsed, so ``dynloss --help`` is quick.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("analysis.audit.cli", "evaluate every claim of the paper's corrections by computation"),
     "train": ("training.cli", "train base learners of a preset into the cache of ensemble logits"),
-    "analyze": ("analysis.analyze_cli", "fusion, tables, statistics and calibration from a preset's cache"),
-    "report": ("analysis.report_cli", "render the corrected-methods report (Quarto, or the offline path)"),
+    "analyze": ("analysis.core.cli", "fusion, tables, statistics and calibration from a preset's cache"),
+    "report": ("analysis.report.cli", "render the corrected-methods report (Quarto, or the offline path)"),
 }
 
 
@@ -29,31 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
             "`dynloss report --preset fmnist-mini`; `dynloss audit` checks the paper's loss claims."
         ),
     )
+    parser.add_argument(
+        "--data-dir", default=None, metavar="DIR",
+        help="data root holding cache/, results/ (with audit.json) and raw/ (default: $DYNLOSS_DATA_DIR, "
+             "else the checkout's data/ folder; see training/paths.py)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            p = sub.add_parser(name, help=f"{help_text} (not built yet)")
-            p.set_defaults(func=_not_built(name))
-            continue
-        mod.register(sub, name=name, help=help_text)
+        importlib.import_module(module).register(sub, name=name, help=help_text)
     return parser
 
 
-def _not_built(name: str):
-    def run(_args: argparse.Namespace) -> int:
-        print(f"dynloss {name}: this command is not built yet in this revision.", file=sys.stderr)
-        return 2
-
-    return run
-
-
 def main(argv: list[str] | None = None) -> int:
+    from training import paths
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.data_dir is not None:
+        paths.set_data_dir(args.data_dir)
     return int(args.func(args) or 0)
 
 

@@ -6,8 +6,8 @@ cost does not depend on how the predictions were made). Every Table 1 cell gets 
 CI of its accuracy and every non-``ce`` cell a paired CI of its difference to ``ce`` (same fusion):
 24 + 20 = 44 intervals, 10,000 resamples each.
 
-- ours: :func:`analysis.stats.bootstrap_accuracies` (one resample-count matrix shared by all 24
-  cells, accuracies by matrix product) + :func:`analysis.stats.percentile_interval`; measured in full.
+- ours: :func:`analysis.core.stats.bootstrap_accuracies` (one resample-count matrix shared by all 24
+  cells, accuracies by matrix product) + :func:`analysis.core.stats.percentile_interval`; measured in full.
 - reference: ``scipy.stats.bootstrap(..., method="percentile")`` once per interval (paired for the
   differences). A few cells are measured; the full loop is extrapolated from their mean time
   unless ``--full-scipy`` is given.
@@ -23,10 +23,10 @@ import time
 
 import numpy as np
 from scipy import stats as sps
+from synthetic import synthetic_logits
 
-from analysis.fusion import average_fusion, prob_average_fusion, vote_fusion
-from analysis.stats import bootstrap_accuracies, percentile_interval
-from analysis.synthetic import synthetic_logits
+from analysis.core.fusion import average_fusion, prob_average_fusion, vote_fusion
+from analysis.core.stats import bootstrap_accuracies, percentile_interval
 
 ARMS = {"ce": 1.6, "dyn-0.6": 1.7, "dyn-0.7": 1.75, "dyn-0.8": 1.8, "dyn-0.9": 1.85, "ce-lr0.01": 1.65}
 

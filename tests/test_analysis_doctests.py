@@ -8,8 +8,8 @@ import importlib
 import pytest
 
 #: modules with docstring examples (reader and synthetic have none: listing them passed vacuously)
-MODULES = ("analysis.metrics", "analysis.fusion", "analysis.stats", "analysis.published", "analysis.pipeline",
-           "analysis.superlearner", "analysis.qmd")
+MODULES = ("analysis.core.metrics", "analysis.core.fusion", "analysis.core.stats", "analysis.audit.published", "analysis.core.pipeline",
+           "analysis.core.superlearner", "analysis.report.qmd")
 
 
 @pytest.mark.parametrize("name", MODULES)

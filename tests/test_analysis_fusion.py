@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.fusion import average_fusion, fuse, prob_average_fusion, vote_counts, vote_fusion
-from analysis.metrics import softmax
+from analysis.core.fusion import (
+    average_fusion,
+    fuse,
+    prob_average_fusion,
+    vote_counts,
+    vote_fusion,
+)
+from analysis.core.metrics import softmax
 
 
 def test_average_is_argmax_of_mean_raw_logits():
@@ -78,7 +84,7 @@ def test_fusions_are_equivariant_to_class_relabelling():
 
 # ----------------------------------------------------------------------------- super-learners
 def test_out_of_bag_logits_replace_in_sample_slots_by_the_oob_mean():
-    from analysis.superlearner import out_of_bag_logits
+    from analysis.core.superlearner import out_of_bag_logits
 
     logits = np.arange(3 * 2 * 2, dtype=np.float32).reshape(3, 2, 2)
     fit = np.array([[True, True], [False, True], [False, True]])
@@ -90,7 +96,7 @@ def test_out_of_bag_logits_replace_in_sample_slots_by_the_oob_mean():
 
 def test_mlp_has_six_hidden_layers_with_residual_blocks():
     torch = pytest.importorskip("torch")
-    from analysis.superlearner import _build_model
+    from analysis.core.superlearner import _build_model
 
     model = _build_model("MLP", 20, 4)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
@@ -101,8 +107,9 @@ def test_mlp_has_six_hidden_layers_with_residual_blocks():
 
 def test_superlearner_fit_is_seeded_and_in_sample_validation_is_optimistic():
     pytest.importorskip("torch")
-    from analysis.superlearner import SuperLearnerConfig, fit_superlearner
-    from analysis.synthetic import synthetic_logits
+    from synthetic import synthetic_logits
+
+    from analysis.core.superlearner import SuperLearnerConfig, fit_superlearner
 
     rng = np.random.default_rng(2)
     ytr, yte = rng.integers(0, 4, 2000), rng.integers(0, 4, 500)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import metrics as M
+from analysis.core import metrics as M
 
 
 def _random_probs(rng, n=500, c=5, scale=2.0):

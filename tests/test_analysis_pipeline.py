@@ -11,19 +11,18 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import SyntheticSpec, write_synthetic_preset
 
-from analysis.pipeline import AnalysisConfig, analyze_preset, parse_arm
-from analysis.reader import load_preset
-from analysis.schema import RESULT_FILES
-from analysis.synthetic import SyntheticSpec, write_synthetic_preset
+from analysis.core.pipeline import AnalysisConfig, analyze_preset, parse_arm
+from analysis.core.reader import load_preset
+from analysis.core.schema import RESULT_FILES
 
 SPEC = SyntheticSpec(n_members=4, n_train=300, n_test=200, n_classes=5, seed=0)
 FAST = AnalysisConfig(
     seed=0, n_resamples=10_000, superlearner_epochs=(("Weighted", 3), ("MLP", 2)), size_repeats=5,
 )
 
-REQUIRED = ("table1", "table2", "bootstrap_ci", "mcnemar", "calibration", "selective", "ensemble_size",
-            "published_table2_audit")
+REQUIRED = ("table1", "table2", "bootstrap_ci", "mcnemar", "calibration", "selective", "ensemble_size")
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +235,7 @@ def test_table2_r_and_intervals_agree_with_numpy_on_table1_accuracies(analysed):
 
 
 def test_temperature_is_never_fitted_on_the_samples_it_scores():
-    from analysis.pipeline import cross_fitted_temperature
+    from analysis.core.pipeline import cross_fitted_temperature
 
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, size=(400, 4))
@@ -255,8 +254,8 @@ def test_temperature_is_never_fitted_on_the_samples_it_scores():
 
 
 def test_code_revision_flags_modified_tracked_files(tmp_path):
-    from analysis.pipeline import code_revision
-    from analysis.report_data import short_revision
+    from analysis.core.pipeline import code_revision
+    from analysis.report.context import short_revision
 
     assert code_revision(tmp_path) == "unknown"
     git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]

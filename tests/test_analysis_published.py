@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.published import (
+from analysis.audit.published import (
     PAPER_DIR,
     best_encoding,
     load_published_table1,

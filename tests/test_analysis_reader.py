@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from synthetic import SyntheticSpec, write_synthetic_preset
 
-from analysis.reader import load_preset
-from analysis.synthetic import SyntheticSpec, write_synthetic_preset
+from analysis.core.reader import load_preset
 from training.cache_format import CacheError, read_run, run_dir, write_run
 
 SMALL = SyntheticSpec(arms=(("ce", 1.5), ("dyn-0.7", 1.7)), n_members=3, n_train=60, n_test=40, n_classes=4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from analysis import stats as S
+from analysis.core import stats as S
 
 
 def test_bootstrap_percentile_ci_agrees_with_scipy_bootstrap():

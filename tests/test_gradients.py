@@ -1,4 +1,4 @@
-"""Per-sample loss gradients and emphasis curves (analysis.gradients)."""
+"""Per-sample loss gradients and emphasis curves (analysis.audit.gradients)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from analysis.gradients import (
+from analysis.audit.gradients import (
     DEFAULT_CURVE_SPECS,
     CurveSpec,
     emphasis_curves,
     logits_for_true_prob,
     loss_gradients,
 )
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -106,9 +105,9 @@ def test_keras_emphasis_above_threshold_is_about_a_tenth_of_p_t_times_ce():
 def test_docstring_examples_hold():
     import doctest
 
-    import analysis.gradients
+    import analysis.audit.gradients
 
-    result = doctest.testmod(analysis.gradients, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(analysis.audit.gradients, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 

@@ -15,7 +15,6 @@ from scipy.special import lambertw
 
 from training import losses as L
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

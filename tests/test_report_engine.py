@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.render import RenderError, render_report
+from analysis.report.render import RenderError, render_report
 
 QUARTO_YML = """\
 project:

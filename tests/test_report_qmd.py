@@ -8,9 +8,23 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.qmd import Chunk, Markdown, QmdError, parse_chunk_options, parse_qmd, read_qmd, split_front_matter
-from analysis.render import _effective_options, _Numbering, chunk_markdown, resolve_crossrefs
-from analysis.report_data import ResultsMissingError, load_result, show
+from analysis.report.context import ResultsMissingError, load_result
+from analysis.report.markdown import show
+from analysis.report.qmd import (
+    Chunk,
+    Markdown,
+    QmdError,
+    parse_chunk_options,
+    parse_qmd,
+    read_qmd,
+    split_front_matter,
+)
+from analysis.report.render import (
+    _effective_options,
+    _Numbering,
+    chunk_markdown,
+    resolve_crossrefs,
+)
 
 PAGE = """\
 ---

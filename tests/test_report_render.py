@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
-from analysis.qmd import read_qmd
-from analysis.render import RenderError, load_project, render_report
+from analysis.report.qmd import read_qmd
+from analysis.report.render import RenderError, load_project, render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "digits-tiny"

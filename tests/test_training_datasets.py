@@ -7,7 +7,14 @@ import pickle
 import numpy as np
 import pytest
 
-from training.datasets import DataMissingError, load_cifar, load_dataset, load_fashion_mnist, read_idx, write_idx
+from training.datasets import (
+    DataMissingError,
+    load_cifar,
+    load_dataset,
+    load_fashion_mnist,
+    read_idx,
+    write_idx,
+)
 
 
 def _fake_fashion_mnist(folder, n_train=12, n_test=5):

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from training.grid import bootstrap_seed, make_run_spec, partition_seed, run_seed
-from training.splits import expected_fit_distinct_fraction, fold_train_indices, member_split, split_stats
+from training.splits import (
+    expected_fit_distinct_fraction,
+    fold_train_indices,
+    member_split,
+    split_stats,
+)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -78,7 +78,22 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Any], Any]) -> None:
+    """The project's one atomic writer: ``data`` (bytes, text, or a function writing to a binary
+    file object) goes to a temporary file beside ``path``, is fsynced, gets the permissions a plain
+    ``open()`` would give (mkstemp's are 0600), and is renamed over ``path``. Readers see the old
+    file or the new one, never half of one; on any error the temporary file is removed.
+    """
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode()
+    write = (lambda f: f.write(data)) if isinstance(data, bytes) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -86,6 +101,7 @@ def _atomic_write_bytes(path: Path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -95,8 +111,7 @@ def _atomic_write_bytes(path: Path, write) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
-    data = json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode()
-    _atomic_write_bytes(Path(path), lambda f: f.write(data))
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
 
 
 def _json_default(o: Any) -> Any:
@@ -157,7 +172,7 @@ def write_run(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: M
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     _check_arrays(arrays, str(path / ARRAYS_FILE))
     (path / RUN_FILE).unlink(missing_ok=True)  # mark incomplete while rewriting
-    _atomic_write_bytes(path / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
+    atomic_write(path / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
     record = dict(meta)
     record["schema_version"] = SCHEMA_VERSION
     record["arrays_sha256"] = sha256_file(path / ARRAYS_FILE)

@@ -14,8 +14,9 @@ def register(sub, *, name: str, help: str) -> None:
     p.add_argument("--preset", required=True, choices=sorted(PRESETS), help="which preset to train")
     p.add_argument("--executor", default="local", choices=("local", "slurm"),
                    help="local: this machine; slurm: one submitit array job (default: local)")
-    p.add_argument("--cache", default="data/cache", help="cache root (default: data/cache)")
-    p.add_argument("--data-root", default="data/raw", help="where datasets live / are downloaded (default: data/raw)")
+    p.add_argument("--cache", default=None, help="cache root (default: <data root>/cache; see dynloss --data-dir)")
+    p.add_argument("--raw-dir", "--data-root", dest="data_root", default=None,
+                   help="where datasets live / are downloaded (default: <data root>/raw)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download: fail with instructions when a dataset is missing (default: torchvision "
                         "downloads missing datasets into --data-root; Fashion-MNIST is first looked for in the "
@@ -36,8 +37,14 @@ def _split(s: str | None) -> tuple[str, ...] | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from training import paths
     from training.datasets import DataMissingError
     from training.executors import train_preset
+
+    if args.cache is None:
+        args.cache = str(paths.cache_root())
+    if args.data_root is None:
+        args.data_root = str(paths.raw_dir())
 
     try:
         summary = train_preset(

@@ -30,11 +30,18 @@ import numpy as np
 import torch
 
 from training import cache_format
-from training.datasets import AUGMENTATIONS, ImageData, PaperAugment, batch_flip, load_dataset
+from training.datasets import (
+    AUGMENTATIONS,
+    ImageData,
+    PaperAugment,
+    batch_flip,
+    load_dataset,
+)
 from training.grid import RunSpec
 from training.losses import get_loss
 from training.models import build_model
 from training.presets import Preset
+from training.provenance import versions
 from training.splits import Split, member_split
 
 
@@ -92,20 +99,6 @@ def _compute_mode(device: torch.device, cpu_threads: int = 0) -> Iterator[None]:
         torch.backends.cudnn.benchmark = bench
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-
-
-def versions() -> dict[str, str]:
-    import sklearn
-    import torchvision
-
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        own = version("dynloss")
-    except PackageNotFoundError:  # pragma: no cover
-        own = "unknown"
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "dynloss": own}
 
 
 def default_device() -> torch.device:

@@ -64,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"dynloss audit: {e}", file=sys.stderr)
         return 2
+    if args.save:
+        from training.cache_format import atomic_write
+        from training.paths import audit_file
+
+        path = audit_file()
+        atomic_write(path, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        print(f"dynloss audit: {len(results)} claims written to {path}", file=sys.stderr)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
@@ -77,6 +84,8 @@ def register(sub, *, name: str, help: str) -> None:  # noqa: A002 - argparse's o
     p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, claim, verdict, evidence, values}")
     p.add_argument("--ids", default=None, help="comma-separated claim ids to evaluate (default: all)")
+    p.add_argument("--save", action="store_true",
+                   help="also write the JSON to <data root>/results/audit.json, which the report reads")
     p.add_argument("--list", action="store_true", help="print the registered claim ids and exit")
     p.add_argument("--width", type=int, default=None, help="table width in characters (default: terminal, at most 120)")
     p.set_defaults(func=run)

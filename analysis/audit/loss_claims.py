@@ -2,12 +2,12 @@
 
 The claims come from the section "Corrections to Loss Description" of the paper's revision and
 from the original text it corrects. Every evaluator computes in float64 with the losses of
-:mod:`training.losses` through :func:`analysis.gradients.loss_gradients` (per-sample gradients on
+:mod:`training.losses` through :func:`analysis.audit.gradients.loss_gradients` (per-sample gradients on
 the logits, or on the probabilities as a leaf) and returns a :class:`ClaimResult` whose ``values``
 hold the deciding numbers (rounded to 10 significant digits so the output is stable).
 
 Grids: ``p_t`` in ``0.01, 0.02, ..., 0.99``, ``n_classes`` in (2, 10, 100) with the remaining mass
-spread uniformly (:func:`analysis.gradients.logits_for_true_prob`), thresholds (0.3, 0.6, 0.7,
+spread uniformly (:func:`analysis.audit.gradients.logits_for_true_prob`), thresholds (0.3, 0.6, 0.7,
 0.8, 0.9). "Above the threshold" means ``p_t > tau`` (the convention of :mod:`training.losses`);
 grid points equal to a threshold are left out of above/below comparisons.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from analysis.audit import ClaimResult, ClaimSpec
-from analysis.gradients import logits_for_true_prob, loss_gradients
+from analysis.audit.gradients import logits_for_true_prob, loss_gradients
 from training.losses import cross_entropy, dynamic_loss
 
 __all__ = ["CLAIMS", "DEMO_PRINTED"]

@@ -25,7 +25,12 @@ ALPHA = 0.05
 
 
 def evaluate_table2_correlation() -> ClaimResult:
-    from analysis.published import PRINCIPLED_ENCODINGS, best_encoding, published_table2_audit, search_none_encoding
+    from analysis.audit.published import (
+        PRINCIPLED_ENCODINGS,
+        best_encoding,
+        published_table2_audit,
+        search_none_encoding,
+    )
 
     search = search_none_encoding()
     best = best_encoding(search)

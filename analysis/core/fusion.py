@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from analysis.metrics import softmax
+from analysis.core.metrics import softmax
 
 
 def _check_logits(logits: np.ndarray) -> np.ndarray:

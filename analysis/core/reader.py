@@ -24,7 +24,13 @@ from typing import Literal
 
 import numpy as np
 
-from training.cache_format import ARRAYS_FILE, RUN_FILE, CacheError, iter_run_dirs, read_run
+from training.cache_format import (
+    ARRAYS_FILE,
+    RUN_FILE,
+    CacheError,
+    iter_run_dirs,
+    read_run,
+)
 
 NonFinitePolicy = Literal["drop", "raise"]
 

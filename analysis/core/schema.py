@@ -179,35 +179,6 @@ SUPERLEARNER_GAP_COLUMNS: dict[str, str] = {
     "fit_seconds": "wall time of the fit",
 }
 
-PUBLISHED_TABLE2_AUDIT_COLUMNS: dict[str, str] = {
-    "dataset": "dataset of the paper (CIFAR10, CIFAR100, FashionMNIST)",
-    "fusion": "fusion of the paper",
-    "encoding": "numeric encoding of the None (cross-entropy) row of published Table 1",
-    "none_value": "τ given to None (NaN = excluded)",
-    "published_r": "Pearson r printed in published Table 2",
-    "n": "points in the correlation (5, or 4 when None is excluded)",
-    "pearson_r": "r recomputed from published Table 1 under the encoding",
-    "abs_diff": "|pearson_r - published_r|",
-    "pearson_ci_low": "Fisher-z CI lower bound",
-    "pearson_ci_high": "Fisher-z CI upper bound",
-    "pearson_p": "two-sided t-test p-value",
-    "perm_p_two_sided": "exact permutation p, two-sided",
-    "perm_p_greater": "exact permutation p, one-sided (r >= r_obs)",
-    "n_orderings": "orderings enumerated (120 for n=5, 24 for n=4)",
-    "spearman_rho": "Spearman rank correlation",
-    "spearman_p": "p-value of Spearman's rho",
-    "reproduces": "True for the encoding that reproduces published Table 2",
-    "principled": "True for encodings defensible a priori (None=1.0, None excluded)",
-}
-
-PUBLISHED_ENCODING_SEARCH_COLUMNS: dict[str, str] = {
-    "encoding": "candidate encoding of the None row (named, or a grid value)",
-    "none_value": "τ given to None (NaN = excluded)",
-    "max_abs_diff": "max over the 12 cells of |r recomputed - r published|",
-    "cells_match_3dp": "cells equal after rounding to 3 decimals",
-    "n_cells": "cells in published Table 2",
-}
-
 DROPPED_COLUMNS: dict[str, str] = {
     **_ARM,
     "member": "member number dropped by the non-finite policy",
@@ -228,7 +199,5 @@ RESULT_FILES: dict[str, dict[str, str]] = {
     "ensemble_size": ENSEMBLE_SIZE_COLUMNS,
     "member_accuracy": MEMBER_ACCURACY_COLUMNS,
     "superlearner_gap": SUPERLEARNER_GAP_COLUMNS,
-    "published_table2_audit": PUBLISHED_TABLE2_AUDIT_COLUMNS,
-    "published_encoding_search": PUBLISHED_ENCODING_SEARCH_COLUMNS,
     "dropped_members": DROPPED_COLUMNS,
 }

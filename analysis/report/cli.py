@@ -1,7 +1,7 @@
 """``dynloss report``: render the corrected-methods report of a preset.
 
 Engines: ``quarto`` (``quarto render`` of the book in ``_quarto.yml``), ``offline`` (the same
-``.qmd`` sources through :mod:`analysis.render`: nbclient + pandoc + typst), ``auto`` (Quarto when
+``.qmd`` sources through :mod:`analysis.report.render`: nbclient + pandoc + typst), ``auto`` (Quarto when
 it is on ``PATH``). The preset reaches the report cells through ``DYNLOSS_PRESET``.
 """
 
@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.report_data import DEFAULT_PRESET, PRESET_ENV, RESULTS_ENV, ResultsMissingError, results_dir
+from analysis.report.context import ResultsMissingError, results_dir
+from training.paths import DEFAULT_PRESET, PRESET_ENV, RESULTS_ENV
 
 ENGINES: tuple[str, ...] = ("auto", "quarto", "offline")
 
@@ -26,46 +27,42 @@ def register(sub: argparse._SubParsersAction, *, name: str, help: str) -> None:
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="quarto, offline (nbclient + pandoc + typst), or auto: quarto when on PATH")
     p.add_argument("--results-dir", type=Path, default=None,
-                   help="directory holding <preset>/ results (default: data/results)")
+                   help="directory holding <preset>/ results (default: <data root>/results; see dynloss --data-dir)")
     p.add_argument("--output-dir", type=Path, default=None,
                    help="where the HTML pages and the PDF go (default: _output)")
     p.add_argument("--root", type=Path, default=None,
-                   help="project root holding _quarto.yml (default: found from the current directory)")
+                   help="checkout holding _quarto.yml and reports/ (default: the one this package runs from)")
     p.add_argument("--format", dest="formats", choices=("html", "pdf"), action="append", default=None,
                    help="render only this format (repeatable; default: html and pdf)")
     p.set_defaults(func=run)
 
 
-def _find_root(start: Path) -> Path:
-    for d in (start, *start.parents):
-        if (d / "_quarto.yml").is_file():
-            return d
-    pkg_root = Path(__file__).resolve().parent.parent
-    if (pkg_root / "_quarto.yml").is_file():
-        return pkg_root
-    raise SystemExit(f"dynloss report: no _quarto.yml in {start} or its parents; pass --root")
-
-
 def run(args: argparse.Namespace) -> int:
-    root = (args.root or _find_root(Path.cwd())).resolve()
+    from training.paths import project_dir
+
+    root = (args.root or project_dir()).resolve()
+    if not (root / "_quarto.yml").is_file():
+        print(f"dynloss report: no _quarto.yml in {root}; pass --root with the checkout that holds the report",
+              file=sys.stderr)
+        return 2
     env = {PRESET_ENV: args.preset}
     if args.results_dir is not None:
         env[RESULTS_ENV] = str(args.results_dir.resolve())
     # fail fast, before starting a kernel, when the preset has no results at all
     try:
-        results_dir(args.preset, root=root, base=env.get(RESULTS_ENV), require=True)
+        results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
     except ResultsMissingError as e:
         print(f"dynloss report: {e}", file=sys.stderr)
         return 1
     engine = args.engine
     if engine == "auto":
-        from analysis.render import quarto_available
+        from analysis.report.render import quarto_available
 
         engine = "quarto" if quarto_available() else "offline"
     t0 = time.perf_counter()
     if engine == "quarto":
         return _run_quarto(root, env, args)
-    from analysis.render import RenderError, render_report
+    from analysis.report.render import RenderError, render_report
 
     formats = tuple(args.formats or ("html", "pdf"))
     try:
@@ -86,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_quarto(root: Path, env: dict[str, str], args: argparse.Namespace) -> int:
-    from analysis.render import quarto_available
+    from analysis.report.render import quarto_available
 
     if quarto_available() is None:
         print("dynloss report: `quarto` is not on PATH; use --engine offline (or auto)", file=sys.stderr)

@@ -3,7 +3,7 @@
 Steps (:func:`render_report`):
 
 1. read the page list, output directory and PDF name from ``_quarto.yml`` (a Quarto book);
-2. parse every page (:mod:`analysis.qmd`) and run all their ``{python}`` chunks in ONE Jupyter
+2. parse every page (:mod:`analysis.report.qmd`) and run all their ``{python}`` chunks in ONE Jupyter
    kernel (nbclient + ipykernel; the namespace is reset between pages), stopping at the first
    error with the page, line and label of the chunk;
 3. turn outputs into pandoc markdown: ``text/markdown`` as is, PNG/SVG figures as files,
@@ -13,7 +13,7 @@ Steps (:func:`render_report`):
    navigation links, and one PDF of the whole report through pandoc's Typst writer and the
    ``typst`` package. Outputs are built in a staging directory and moved into place at the end.
 
-The chunk options honoured are those in :data:`analysis.qmd.KNOWN_OPTIONS`.
+The chunk options honoured are those in :data:`analysis.report.qmd.KNOWN_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from analysis.qmd import Chunk, Markdown, QmdDocument, read_qmd
+from analysis.report.qmd import Chunk, Markdown, QmdDocument, read_qmd
 
 #: chunk option defaults (Quarto's, except where the project's ``execute:`` says otherwise)
 DEFAULT_OPTIONS: dict[str, Any] = {

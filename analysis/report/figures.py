@@ -2,8 +2,8 @@
 :class:`~matplotlib.figure.Figure` built without pyplot (no global figure registry, so a report
 cell that returns the figure shows it exactly once, in Quarto and in the offline renderer).
 
-No metric is computed here: inputs come from ``dynloss analyze`` results, :mod:`analysis.gradients`
-or :mod:`analysis.published`, shaped by :mod:`analysis.report_data`.
+No metric is computed here: inputs come from ``dynloss analyze`` results, :mod:`analysis.audit.gradients`
+or :mod:`analysis.audit.published`, shaped by :mod:`analysis.report.frames` and :mod:`analysis.report.claims`.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def table2_encoding_figure(search: pd.DataFrame, audit: pd.DataFrame) -> Figure:
     Parameters
     ----------
     search : DataFrame with ``none_value`` and ``max_abs_diff`` (one row per grid value; rows
-        with NaN ``none_value`` are ignored), as from :func:`analysis.published.search_none_encoding`.
+        with NaN ``none_value`` are ignored), as from :func:`analysis.audit.published.search_none_encoding`.
     audit : DataFrame with ``dataset``, ``fusion``, ``encoding``, ``pearson_r``, ``published_r``.
     """
     _check_columns(search, ["none_value", "max_abs_diff"], name="search")

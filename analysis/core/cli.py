@@ -1,8 +1,8 @@
 """``dynloss analyze``: fusion, tables, statistics and calibration from a preset's cache.
 
-Thin: parses arguments, builds :class:`analysis.pipeline.AnalysisConfig` and calls
-:func:`analysis.pipeline.analyze_preset`, which writes tidy CSVs and ``provenance.json`` to
-``data/results/<preset>/`` (columns: :mod:`analysis.schema`).
+Thin: parses arguments, builds :class:`analysis.core.pipeline.AnalysisConfig` and calls
+:func:`analysis.core.pipeline.analyze_preset`, which writes tidy CSVs and ``provenance.json`` to
+``data/results/<preset>/`` (columns: :mod:`analysis.core.schema`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 def register(sub, *, name: str = "analyze", help: str = "") -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help)
     p.add_argument("--preset", required=True, help="preset name (e.g. digits-tiny, fmnist-mini)")
-    p.add_argument("--cache", type=Path, default=None, help="cache root (default: <project>/data/cache)")
-    p.add_argument("--out", type=Path, default=None, help="results folder (default: <project>/data/results/<preset>)")
+    p.add_argument("--cache", type=Path, default=None, help="cache root (default: <data root>/cache; see dynloss --data-dir)")
+    p.add_argument("--out", type=Path, default=None, help="results folder (default: <data root>/results/<preset>)")
     p.add_argument("--seed", type=int, default=0, help="root seed of resampling and super-learner fits (default 0)")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--no-superlearners", action="store_true", help="skip the learned fusions (Weighted, MLP)")
@@ -35,7 +35,11 @@ MLP_ROWS_BY_PRESET: dict[str, int] = {"fmnist-mini": 4_000}
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.pipeline import AnalysisConfig, analyze_preset, default_results_root
+    from analysis.core.pipeline import (
+        AnalysisConfig,
+        analyze_preset,
+        default_results_root,
+    )
     from training.cache_format import CacheError
 
     mlp_rows = args.mlp_rows if args.mlp_rows is not None else MLP_ROWS_BY_PRESET.get(args.preset, 0)
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"dynloss analyze: {e} (--resamples)", file=sys.stderr)
         return 2
-    out = args.out or default_results_root() / args.preset
+    out = args.out or default_results_root() / args.preset  # default_results_root: training.paths
     try:
         tables = analyze_preset(args.preset, args.cache, out, config=config)
     except FileNotFoundError as e:

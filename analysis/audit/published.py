@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.stats import correlation_summary
+from analysis.core.stats import correlation_summary
+from training.paths import paper_dir
 
 #: the published tables ship inside the repository, next to the packages
-PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
+PAPER_DIR = paper_dir()
 
 #: named candidate encodings of the ``None`` row: label -> numeric τ (None = row excluded)
 NAMED_ENCODINGS: dict[str, float | None] = {
@@ -32,6 +33,37 @@ NAMED_ENCODINGS: dict[str, float | None] = {
 
 #: encodings a reader could defend a priori: cross-entropy as τ = 1, or no threshold at all
 PRINCIPLED_ENCODINGS: tuple[str, ...] = ("None=1.0 (CE limit)", "None excluded")
+
+
+#: columns of :func:`published_table2_audit` and :func:`search_none_encoding`
+PUBLISHED_TABLE2_AUDIT_COLUMNS: dict[str, str] = {
+    "dataset": "dataset of the paper (CIFAR10, CIFAR100, FashionMNIST)",
+    "fusion": "fusion of the paper",
+    "encoding": "numeric encoding of the None (cross-entropy) row of published Table 1",
+    "none_value": "τ given to None (NaN = excluded)",
+    "published_r": "Pearson r printed in published Table 2",
+    "n": "points in the correlation (5, or 4 when None is excluded)",
+    "pearson_r": "r recomputed from published Table 1 under the encoding",
+    "abs_diff": "|pearson_r - published_r|",
+    "pearson_ci_low": "Fisher-z CI lower bound",
+    "pearson_ci_high": "Fisher-z CI upper bound",
+    "pearson_p": "two-sided t-test p-value",
+    "perm_p_two_sided": "exact permutation p, two-sided",
+    "perm_p_greater": "exact permutation p, one-sided (r >= r_obs)",
+    "n_orderings": "orderings enumerated (120 for n=5, 24 for n=4)",
+    "spearman_rho": "Spearman rank correlation",
+    "spearman_p": "p-value of Spearman's rho",
+    "reproduces": "True for the encoding that reproduces published Table 2",
+    "principled": "True for encodings defensible a priori (None=1.0, None excluded)",
+}
+
+PUBLISHED_ENCODING_SEARCH_COLUMNS: dict[str, str] = {
+    "encoding": "candidate encoding of the None row (named, or a grid value)",
+    "none_value": "τ given to None (NaN = excluded)",
+    "max_abs_diff": "max over the 12 cells of |r recomputed - r published|",
+    "cells_match_3dp": "cells equal after rounding to 3 decimals",
+    "n_cells": "cells in published Table 2",
+}
 
 
 def load_published_table1(paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
@@ -68,7 +100,7 @@ def table2_from_table1(table1: pd.DataFrame, *, none_value: float | None) -> pd.
 
     Returns
     -------
-    DataFrame with ``dataset, fusion`` and the columns of :func:`analysis.stats.correlation_summary`.
+    DataFrame with ``dataset, fusion`` and the columns of :func:`analysis.core.stats.correlation_summary`.
     """
     rows = []
     for (ds, fu), g in table1.groupby(["dataset", "fusion"], sort=False):

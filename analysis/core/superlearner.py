@@ -241,7 +241,7 @@ def fit_superlearner(
             config, feats.shape[1], n_classes, x_fit, y_fit, x_val, y_val, x_test, rng)
     finally:
         torch.set_num_threads(prev_threads)
-    from analysis.metrics import softmax
+    from analysis.core.metrics import softmax
 
     return SuperLearnerResult(
         kind=config.kind, variant=variant, preds=test_out.argmax(1), probs=softmax(test_out), logits=test_out,

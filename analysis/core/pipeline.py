@@ -2,13 +2,13 @@
 
 :func:`analyze_preset` is the one entry point (the ``dynloss analyze`` command calls it). The
 builders it uses are public too, each returning a long-form DataFrame whose columns are described
-in :mod:`analysis.schema`.
+in :mod:`analysis.core.schema`.
 
 Conventions
 -----------
-- Fusions: ``Average``, ``ProbAverage``, ``Vote`` (static, :mod:`analysis.fusion`), ``Weighted``
+- Fusions: ``Average``, ``ProbAverage``, ``Vote`` (static, :mod:`analysis.core.fusion`), ``Weighted``
   and ``MLP`` (published in-sample super-learners) and ``Weighted-OOB``, ``MLP-OOB`` (leak-free,
-  out-of-bag; :mod:`analysis.superlearner`).
+  out-of-bag; :mod:`analysis.core.superlearner`).
 - Arms: ``ce`` is the reference; ``dyn-<τ>`` carries threshold τ; ``ce-lr0.01`` is the
   learning-rate control. :func:`parse_arm` reads loss and τ from the name.
 - Every accuracy and every difference to ``ce`` / ``ce-lr0.01`` has a paired percentile bootstrap
@@ -25,9 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,18 +32,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import metrics as M
-from analysis.fusion import STATIC_FUSIONS
-from analysis.reader import ArmLogits, PresetLogits, load_preset
-from analysis.stats import bootstrap_accuracies, correlation_summary, mcnemar_test, percentile_interval
-from analysis.superlearner import SuperLearnerConfig, fit_superlearner
+from analysis.core import metrics as M
+from analysis.core.fusion import STATIC_FUSIONS
+from analysis.core.reader import ArmLogits, PresetLogits, load_preset
+from analysis.core.stats import (
+    bootstrap_accuracies,
+    correlation_summary,
+    mcnemar_test,
+    percentile_interval,
+)
+from analysis.core.superlearner import SuperLearnerConfig, fit_superlearner
+from training.cache_format import atomic_write
+from training.provenance import code_revision, versions
 
 REFERENCE_ARM = "ce"
 CONTROL_ARM = "ce-lr0.01"
 
 #: encodings of the ``ce`` arm on the τ axis for Table 2: label -> τ (None = excluded).
 #: "published" is the value that reproduces the paper's Table 2 from its Table 1 (see
-#: :mod:`analysis.published`).
+#: :mod:`analysis.audit.published`).
 TABLE2_ENCODINGS: dict[str, float | None] = {"published (ce=-1)": -1.0, "ce-limit (ce=1.0)": 1.0, "ce excluded": None}
 
 # seed streams (fixed step numbers)
@@ -68,10 +72,10 @@ class AnalysisConfig:
         subsample; None = all rows, as published, the default). The MLP (≈ 0.8 M parameters)
         costs ~5 MFLOP per row and epoch: all 60k rows take about a minute per fit on two CPU
         cores, so ``dynloss analyze`` caps fmnist-mini's MLP fits at 4,000 rows (see
-        :data:`analysis.analyze_cli.MLP_ROWS_BY_PRESET`); the cap is recorded per fit
+        :data:`analysis.core.cli.MLP_ROWS_BY_PRESET`); the cap is recorded per fit
         (``n_fit_rows``).
     superlearner_batch_size : mini-batch size of the super-learner fits (None: about 100 steps
-        per epoch, see :class:`analysis.superlearner.SuperLearnerConfig`).
+        per epoch, see :class:`analysis.core.superlearner.SuperLearnerConfig`).
     superlearner_epochs : per kind, epochs (None = published 10 / 20; tests use fewer).
     size_repeats : random member subsets per ensemble size.
     nonfinite : reader policy for members with NaN/inf logits ("drop" or "raise").
@@ -188,7 +192,7 @@ def fuse_preset(data: PresetLogits, *, config: AnalysisConfig) -> tuple[dict, pd
             outs, recs = fuse_arm(data.arms[(ds, arm)], config=config, arm_index=a_i, dataset_index=d_i)
             fused.update({(ds, arm, f): o for f, o in outs.items()})
             records.extend(recs)
-    from analysis.schema import SUPERLEARNER_GAP_COLUMNS
+    from analysis.core.schema import SUPERLEARNER_GAP_COLUMNS
 
     return fused, pd.DataFrame(records, columns=list(SUPERLEARNER_GAP_COLUMNS))
 
@@ -252,7 +256,7 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
             row.update(member_acc_mean=np.nan if s is None else s["mean"], member_acc_sd=np.nan if s is None else s["std"],
                        member_acc_min=np.nan if s is None else s["min"], member_acc_max=np.nan if s is None else s["max"])
             t1_rows.append(row)
-    from analysis.schema import BOOTSTRAP_CI_COLUMNS, TABLE1_COLUMNS
+    from analysis.core.schema import BOOTSTRAP_CI_COLUMNS, TABLE1_COLUMNS
 
     t1 = pd.DataFrame(t1_rows).reindex(columns=list(TABLE1_COLUMNS))
     t1["confidence_level"] = config.confidence
@@ -276,7 +280,7 @@ def mcnemar_table(data: PresetLogits, fused: dict) -> pd.DataFrame:
             r = mcnemar_test(a, b)
             rows.append({"dataset": ds, "arm": arm, "reference": ref, "fusion": fusion,
                          "accuracy": a.mean(), "reference_accuracy": b.mean(), **r})
-    from analysis.schema import MCNEMAR_COLUMNS
+    from analysis.core.schema import MCNEMAR_COLUMNS
 
     return pd.DataFrame(rows).reindex(columns=list(MCNEMAR_COLUMNS))
 
@@ -314,7 +318,7 @@ def table2(table1: pd.DataFrame, draws: dict | None = None, *, encodings: dict[s
                 lo, hi = np.nanquantile(r, [(1 - confidence) / 2, (1 + confidence) / 2])
                 row.update(r_boot_ci_low=lo, r_boot_ci_high=hi)
             rows.append(row)
-    from analysis.schema import TABLE2_COLUMNS
+    from analysis.core.schema import TABLE2_COLUMNS
 
     return pd.DataFrame(rows).reindex(columns=list(TABLE2_COLUMNS))
 
@@ -389,7 +393,12 @@ def calibration_tables(data: PresetLogits, fused: dict, *, config: AnalysisConfi
             logits = a.test_logits[k].astype(np.float64)
             add(ds, arm, "Single", member, a.test_labels, M.softmax(logits), logits.argmax(1), logits, "max_prob",
                 (data.datasets.index(ds), data.arm_names(ds).index(arm), 1_000 + member))
-    from analysis.schema import CALIBRATION_COLUMNS, RELIABILITY_COLUMNS, RISK_COVERAGE_COLUMNS, SELECTIVE_COLUMNS
+    from analysis.core.schema import (
+        CALIBRATION_COLUMNS,
+        RELIABILITY_COLUMNS,
+        RISK_COVERAGE_COLUMNS,
+        SELECTIVE_COLUMNS,
+    )
 
     return {"calibration": pd.DataFrame(cal).reindex(columns=list(CALIBRATION_COLUMNS)),
             "reliability": pd.DataFrame(rel).reindex(columns=list(RELIABILITY_COLUMNS)),
@@ -415,7 +424,7 @@ def ensemble_size_curves(data: PresetLogits, *, config: AnalysisConfig, sizes: l
     For each size k, ``config.size_repeats`` seeded subsets of k members (without replacement; all
     distinct subsets when fewer exist) are fused. Bands are the 5 % and 95 % quantiles over subsets.
     """
-    from analysis.fusion import average_fusion, vote_fusion
+    from analysis.core.fusion import average_fusion, vote_fusion
 
     rows = []
     for (ds, arm), a in data.arms.items():
@@ -439,7 +448,7 @@ def ensemble_size_curves(data: PresetLogits, *, config: AnalysisConfig, sizes: l
                              "accuracy_q50": np.quantile(v[:, 0], 0.5), "accuracy_q95": np.quantile(v[:, 0], 0.95),
                              "ece_mean": v[:, 1].mean(), "ece_q05": np.quantile(v[:, 1], 0.05),
                              "ece_q50": np.quantile(v[:, 1], 0.5), "ece_q95": np.quantile(v[:, 1], 0.95)})
-    from analysis.schema import ENSEMBLE_SIZE_COLUMNS
+    from analysis.core.schema import ENSEMBLE_SIZE_COLUMNS
 
     return pd.DataFrame(rows).reindex(columns=list(ENSEMBLE_SIZE_COLUMNS))
 
@@ -460,33 +469,6 @@ def _distinct_subsets(m: int, k: int, n: int, rng: np.random.Generator) -> list[
 
 
 # ----------------------------------------------------------------------------- provenance + I/O
-def code_revision(root: str | os.PathLike | None = None) -> str:
-    """``git rev-parse HEAD`` of the project, with ``+dirty`` when tracked files are modified, or
-    ``"unknown"`` outside a git checkout."""
-    root = Path(root) if root else Path(__file__).resolve().parents[1]
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if rev.returncode != 0 or not rev.stdout.strip():
-            return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
-        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "pandas", "scikit-learn", "statsmodels", "torch"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
-
-
 def provenance(data: PresetLogits, *, config: AnalysisConfig, seconds: float) -> dict:
     """Input checksums (per run and aggregate), code revision, config (seeds) and versions."""
     import hashlib
@@ -495,25 +477,8 @@ def provenance(data: PresetLogits, *, config: AnalysisConfig, seconds: float) ->
     agg = hashlib.sha256("\n".join(f"{r['dataset']}/{r['arm']}/{r['member']}:{r['arrays_sha256']}" for r in runs).encode())
     return {"preset": data.preset, "cache_root": data.root, "runs": runs, "cache_sha256": agg.hexdigest(),
             "dropped_members": data.dropped(), "code_revision": code_revision(), "config": asdict(config),
-            "seed": config.seed, "versions": _versions(), "seconds": round(seconds, 2),
+            "seed": config.seed, "versions": versions(), "seconds": round(seconds, 2),
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        # mkstemp creates the file 0600: give it the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_results(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, prov: dict | None = None) -> list[Path]:
@@ -522,21 +487,25 @@ def write_results(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, p
     paths = []
     for name, df in tables.items():
         p = out_dir / f"{name}.csv"
-        _atomic_write_text(p, df.to_csv(index=False, float_format="%.10g"))
+        atomic_write(p, df.to_csv(index=False, float_format="%.10g"))
         paths.append(p)
     if prov is not None:
         p = out_dir / "provenance.json"
-        _atomic_write_text(p, json.dumps(prov, indent=2, sort_keys=True, default=str))
+        atomic_write(p, json.dumps(prov, indent=2, sort_keys=True, default=str))
         paths.append(p)
     return paths
 
 
 def default_cache_root() -> Path:
-    return Path(__file__).resolve().parents[1] / "data" / "cache"
+    from training.paths import cache_root
+
+    return cache_root()
 
 
 def default_results_root() -> Path:
-    return Path(__file__).resolve().parents[1] / "data" / "results"
+    from training.paths import results_root
+
+    return results_root()
 
 
 def analyze_preset(
@@ -548,8 +517,8 @@ def analyze_preset(
     Parameters
     ----------
     preset : preset name (its runs live in ``cache_root/preset``).
-    cache_root : cache root (default ``<project>/data/cache``).
-    out_dir : results folder (default ``<project>/data/results/<preset>``).
+    cache_root : cache root (default :func:`training.paths.cache_root`).
+    out_dir : results folder (default :func:`training.paths.results_dir`).
     seed : root seed (ignored when ``config`` is given).
     config : all knobs; default ``AnalysisConfig(seed=seed)``.
     write : write the CSVs and ``provenance.json``.
@@ -557,16 +526,14 @@ def analyze_preset(
     Returns
     -------
     dict name → DataFrame: table1, table2, bootstrap_ci, mcnemar, calibration, reliability,
-    selective, risk_coverage, ensemble_size, member_accuracy, superlearner_gap,
-    published_table2_audit, published_encoding_search, dropped_members (columns: :mod:`analysis.schema`).
+    selective, risk_coverage, ensemble_size, member_accuracy, superlearner_gap, dropped_members (columns: :mod:`analysis.core.schema`).
 
     Raises
     ------
     FileNotFoundError
         When the preset has no cache (the message names ``dynloss train --preset NAME``).
     """
-    from analysis.published import published_table2_audit, search_none_encoding
-    from analysis.schema import DROPPED_COLUMNS
+    from analysis.core.schema import DROPPED_COLUMNS
 
     config = config or AnalysisConfig(seed=seed)
     t0 = time.perf_counter()
@@ -584,8 +551,6 @@ def analyze_preset(
         "ensemble_size": ensemble_size_curves(data, config=config),
         "member_accuracy": members,
         "superlearner_gap": gap,
-        "published_table2_audit": published_table2_audit(),
-        "published_encoding_search": search_none_encoding(),
         "dropped_members": pd.DataFrame(data.dropped(), columns=list(DROPPED_COLUMNS)),
     }
     if write:

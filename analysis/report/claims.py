@@ -1,0 +1,232 @@
+"""The claim audit as the report shows it: verdict tables, claim values, gradient curves, the
+split and published Table 2 evidence.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.report.context import ResultsMissingError, reads
+from analysis.report.markdown import Table, show
+
+#: the audit module of the loss claims (its ``CLAIMS`` ids select the loss-audit page's rows)
+LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
+
+
+METHOD_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.split_claims", "analysis.audit.table_claims")
+
+
+
+
+def audit_json_path() -> Path:
+    """Where a saved audit is looked for: :func:`training.paths.audit_file`."""
+    from training.paths import audit_file
+
+    return audit_file()
+
+
+@functools.lru_cache(maxsize=1)
+def _audit_results() -> tuple:
+    """The audited claims: read from ``<results root>/audit.json`` when ``make report`` saved it
+    (``dynloss audit --json``), else evaluated now (slower: every claim is recomputed)."""
+    from analysis.audit import ClaimResult, evaluate_all
+
+    path = audit_json_path()
+    if path.is_file():
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(ClaimResult(**{k: r[k] for k in ("id", "claim", "verdict", "evidence", "values") if k in r})
+                     for r in raw)
+    return tuple(evaluate_all())
+
+
+def _module_claim_ids(module: str) -> list[str]:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return []
+    return [spec.id for spec in mod.CLAIMS]
+
+
+@reads("audit")
+def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every audited claim (or those of ``modules``): ``id, claim, verdict, evidence``.
+
+    Raises
+    ------
+    ResultsMissingError
+        When no claim is registered (the audit is not built): run `dynloss audit`.
+    """
+    results = list(_audit_results())
+    if modules is not None:
+        keep = {i for m in modules for i in _module_claim_ids(m)}
+        results = [r for r in results if r.id in keep]
+    if not results:
+        raise ResultsMissingError(
+            f"No audited claims{' in ' + ', '.join(modules) if modules else ''}: `dynloss audit` lists none."
+        )
+    return pd.DataFrame([{"id": r.id, "claim": r.claim, "verdict": r.verdict, "evidence": r.evidence}
+                         for r in results])
+
+
+@reads("audit")
+def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True) -> Table:
+    """Claims with their verdict (bold) and, optionally, the evidence text, for display."""
+    df = claims_frame(modules=modules)
+    df["verdict"] = "**" + df["verdict"] + "**"
+    if not evidence:
+        df = df.drop(columns="evidence")
+    return show(df)
+
+
+@reads("audit")
+def verdict_counts() -> pd.DataFrame:
+    """Number of claims per verdict with their ids: ``verdict, claims, ids``."""
+    df = claims_frame()
+    out = (df.groupby("verdict", sort=False)["id"].agg(["count", lambda s: ", ".join(s)])
+           .reset_index().rename(columns={"count": "claims", "<lambda_0>": "ids"}))
+    order = {"fails": 0, "conditional": 1, "holds": 2}
+    return out.sort_values("verdict", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+@reads("audit")
+def claim_values(claim_id: str) -> dict[str, Any]:
+    """The deciding numbers of one audited claim (its ``values`` mapping)."""
+    for r in _audit_results():
+        if r.id == claim_id:
+            return dict(r.values)
+    raise KeyError(f"No audited claim {claim_id!r}; known: {[r.id for r in _audit_results()]}")
+
+
+#: display names of the emphasis curves: (loss, variant) -> (name, panel)
+CURVE_NAMES: dict[tuple[str, str], tuple[str, str]] = {
+    ("ce", "-"): ("cross-entropy", "dynamic"),
+    ("dynamic", "published"): ("dynamic, published (PyTorch)", "dynamic"),
+    ("dynamic", "soft"): ("dynamic, soft", "dynamic"),
+    ("dynamic", "keras"): ("dynamic, Keras original", "dynamic"),
+    ("poly1", "-"): ("Poly-1 (ε=1)", "related"),
+    ("polyn", "paper"): ("Poly-2, paper form", "related"),
+    ("polyn", "blog"): ("Poly-2, blog form", "related"),
+    ("focal", "-"): ("focal (γ=2)", "related"),
+    ("label_smoothing", "-"): ("label smoothing (α=0.1)", "related"),
+    ("superloss", "-"): ("SuperLoss (τ=log C)", "related"),
+    ("dm", "-"): ("derivative manipulation (β=2, λ=1; max 1)", "related"),
+}
+
+
+@reads("code:training/losses.py", "code:analysis/gradients.py")
+def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_classes: int = 10) -> pd.DataFrame:
+    """Emphasis curves of every loss and dynamic variant (from :func:`analysis.audit.gradients.emphasis_curves`)
+    with display names: ``curve, group, loss, variant, p_t, emphasis``. Cross-entropy is drawn in
+    both panels."""
+    from analysis.audit.gradients import DEFAULT_CURVE_SPECS, CurveSpec, emphasis_curves
+
+    specs = [CurveSpec(s.loss, s.variant, {**s.params, "threshold": threshold}) if s.loss == "dynamic" else s
+             for s in DEFAULT_CURVE_SPECS]
+    p_t = np.linspace(0.0025, 0.9975, n_points)
+    df = emphasis_curves(p_t, n_classes=n_classes, specs=specs)
+    # derivative manipulation normalises its weights over the batch (here: the grid), so its
+    # scale depends on the grid size: show its shape, scaled to a maximum of 1
+    dm = df["loss"] == "dm"
+    if dm.any():
+        df.loc[dm, "emphasis"] = df.loc[dm, "emphasis"] / df.loc[dm, "emphasis"].max()
+    names = df.apply(lambda r: CURVE_NAMES.get((r["loss"], r["variant"]), (f"{r['loss']} {r['variant']}", "related")),
+                     axis=1, result_type="expand")
+    df["curve"], df["group"] = names[0], names[1]
+    ce = df[df["loss"] == "ce"].assign(group="related")
+    return pd.concat([df, ce], ignore_index=True)[["curve", "group", "loss", "variant", "p_t", "emphasis"]]
+
+
+@reads("code:training/losses.py", "code:analysis/gradients.py")
+def gradient_ratio_frame(*, threshold: float = 0.7, p_t: Sequence[float] = (0.3, 0.69, 0.71, 0.9),
+                         n_classes: int = 10) -> pd.DataFrame:
+    """Ratio of each dynamic variant's logit gradient to cross-entropy's at a few ``p_t``
+    (rows: variants; columns: ``p_t = …``), from :func:`analysis.audit.gradients.emphasis_curves`."""
+    from analysis.audit.gradients import CurveSpec, emphasis_curves
+
+    specs = [CurveSpec("ce", "-")] + [CurveSpec("dynamic", v, {"threshold": threshold, "variant": v})
+                                       for v in ("published", "soft", "keras")]
+    df = emphasis_curves(np.asarray(p_t, dtype=float), n_classes=n_classes, specs=specs)
+    ce = df[df["loss"] == "ce"].set_index("p_t")["emphasis"]
+    rows = []
+    for variant, g in df[df["loss"] == "dynamic"].groupby("variant", sort=False):
+        ratio = g.set_index("p_t")["emphasis"] / ce
+        row = {"variant": CURVE_NAMES[("dynamic", variant)][0]}
+        row.update({f"p_t = {p:g}" + (" (≤ τ)" if p <= threshold else " (> τ)"): ratio[p] for p in p_t})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@reads("audit")
+def split_audit_frame() -> pd.DataFrame:
+    """Stated vs measured split fractions (claim ``split-49.4`` of the audit): ``quantity, stated,
+    measured, theory``."""
+    v = claim_values("split-49.4")
+    rows = [
+        {"quantity": "distinct original rows in the fitted 80 % of a member",
+         "stated": v["claimed_fit_distinct_fraction"], "measured": v["measured_fit_distinct_fraction"],
+         "theory": v.get("theory_fit_distinct_fraction", np.nan)},
+        {"quantity": "distinct original rows in the whole resample (fit ∪ validation)",
+         "stated": 0.98 * 0.63, "measured": v.get("measured_base_distinct_fraction", np.nan), "theory": np.nan},
+        {"quantity": "distinct validation rows that are also fitted (overlap)",
+         "stated": np.nan, "measured": v.get("fit_val_overlap_fraction", np.nan), "theory": np.nan},
+    ]
+    return pd.DataFrame(rows)
+
+
+def split_setting_note() -> str:
+    """A markdown sentence with the setting the split fractions were measured in (claim ``split-49.4``)."""
+    v = claim_values("split-49.4")
+    seeds = v.get("seeds") or []
+    return (f"Measured on n = {v.get('n_train')} training rows with k = {v.get('k')} folds, over "
+            f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}).\n")
+
+
+@reads("paper:table1_accuracy.csv", "paper:table2_pearson.csv")
+def table2_encoding_frame(preset: str | None = None) -> pd.DataFrame:
+    """Published Table 2 next to r regenerated from published Table 1 under each encoding of the
+    cross-entropy row (from ``published_table2_audit``): one row per (dataset, fusion)."""
+    from analysis.audit.published import published_table2_audit
+
+    df = published_table2_audit()
+    wide = df.pivot_table(index=["dataset", "fusion", "published_r"], columns="encoding", values="pearson_r",
+                          sort=False).reset_index()
+    wide.columns.name = None
+    return wide
+
+
+@reads("audit")
+def table2_reproduction_note() -> str:
+    """A markdown sentence: which τ for the cross-entropy row reproduces published Table 2 (from
+    the ``table2-correlation`` claim's values)."""
+    v = claim_values("table2-correlation")
+    others = v.get("named_encodings_not_reproducing")
+    tail = f"; {', '.join(others)} do not" if others else ""
+    return (f"The published correlations are reproduced ({v['cells_match_3dp']}/{v['n_cells']} cells to 3 decimals, "
+            f"max |Δr| = {v['max_abs_diff']:.4f}) when the cross-entropy row is given "
+            f"τ = {v['encoding_none_value']:g}{tail} (methods audit).\n")
+
+
+@reads("paper:table1_accuracy.csv", "paper:table2_pearson.csv")
+def table2_search_frame(preset: str | None = None) -> pd.DataFrame:
+    """Max |r − published r| for each τ given to the cross-entropy row (``published_encoding_search``)."""
+    from analysis.audit.published import search_none_encoding
+
+    return search_none_encoding()
+
+
+@reads("paper:table1_accuracy.csv", "paper:table2_pearson.csv")
+def table2_encoding_long(preset: str | None = None) -> pd.DataFrame:
+    """``published_table2_audit`` as loaded (long form), for the encoding figure."""
+    from analysis.audit.published import published_table2_audit
+
+    return published_table2_audit()

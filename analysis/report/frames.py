@@ -1,0 +1,349 @@
+"""Result tables shaped for the report pages (Tables 1-2, learning-rate control, stacking,
+calibration, selective prediction, ensemble size): frames in, frames out, no metric computed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.report.context import (
+    ResultsMissingError,
+    _cache_root,
+    load_result,
+    preset_name,
+    reads,
+)
+
+#: the paper's datasets by the names the cache uses
+PAPER_DATASETS: dict[str, str] = {
+    "fashion-mnist": "FashionMNIST", "fmnist": "FashionMNIST", "fashionmnist": "FashionMNIST",
+    "cifar10": "CIFAR10", "cifar100": "CIFAR100",
+}
+
+
+#: fusions in display order (the paper's four, then ours)
+FUSION_ORDER: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP", "ProbAverage", "Weighted-OOB", "MLP-OOB")
+
+
+#: arms in display order
+ARM_ORDER: tuple[str, ...] = ("ce", "ce-lr0.01", "dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9")
+
+
+def _order(df: pd.DataFrame, *, by: Sequence[str] = ("dataset", "arm", "fusion")) -> pd.DataFrame:
+    keys = []
+    for col in by:
+        if col == "arm":
+            keys.append(df["arm"].map(lambda a: (ARM_ORDER.index(a) if a in ARM_ORDER else len(ARM_ORDER), a)))
+        elif col == "fusion":
+            keys.append(df["fusion"].map(lambda f: (FUSION_ORDER.index(f) if f in FUSION_ORDER else len(FUSION_ORDER), f)))
+        else:
+            keys.append(df[col])
+    order = sorted(range(len(df)), key=lambda i: tuple(k.iloc[i] for k in keys))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _interval(low: pd.Series, high: pd.Series, digits: int = 4) -> pd.Series:
+    return pd.Series([("–" if pd.isna(a) or pd.isna(b) else f"[{a:.{digits}f}, {b:.{digits}f}]")
+                      for a, b in zip(low, high)], index=low.index)
+
+
+def _arm_threshold(arm: str) -> str:
+    if arm == "ce":
+        return "None"
+    if arm.startswith("dyn-"):
+        return arm.split("-", 1)[1]
+    return ""
+
+
+def _arm_lr(arm: str) -> float:
+    try:
+        from training.grid import get_arm
+
+        return float(get_arm(arm).lr)
+    except (ImportError, ValueError):
+        return float("nan")
+
+
+def _model_text(model) -> str:
+    if model.kind == "wrn":
+        return f"WideResNet-{model.depth}-{model.widen}"
+    if model.kind == "mlp":
+        return f"MLP({', '.join(map(str, model.hidden))})"
+    return model.kind.upper()
+
+
+def comparison_note(preset: str | None = None) -> str:
+    """A markdown sentence saying how the preset's training differs from the paper's (model,
+    members, epochs), so published and regenerated accuracies are not read as like for like."""
+    from training.presets import get_preset
+
+    preset = preset or preset_name()
+    try:
+        ours, paper = get_preset(preset), get_preset("paper")
+    except ValueError:
+        return ""
+    if (ours.model, ours.members, ours.epochs) == (paper.model, paper.members, paper.epochs):
+        return ""
+    return (f"Preset **{preset}** trains {_model_text(ours.model)} members ({ours.members} per arm, "
+            f"{ours.epochs} epochs), the paper {_model_text(paper.model)} ({paper.members} per arm, "
+            f"{paper.epochs} epochs): published and regenerated accuracies differ in level by design; "
+            f"compare directions and intervals, not values.\n")
+
+
+@reads("table1", "paper:table1_accuracy.csv")
+def table1_frame(preset: str | None = None, *, fusions: Sequence[str] | None = None) -> pd.DataFrame:
+    """Table 1 regenerated, next to the published accuracy of the same cell where the paper has
+    one (same dataset, τ and fusion): ``dataset, arm, fusion, published, accuracy, 95 % CI,
+    Δ vs ce, Δ 95 % CI, McNemar p vs ce``."""
+    from analysis.audit.published import load_published_table1
+
+    t1 = load_result("table1", preset)
+    if fusions is not None:
+        t1 = t1[t1["fusion"].isin(fusions)]
+    pub = load_published_table1()
+    pub_map = {(d, str(t), f): a for d, t, f, a in pub[["dataset", "threshold", "fusion", "accuracy"]].itertuples(index=False)}
+    mc = load_result("mcnemar", preset)
+    mc = mc[mc["reference"] == "ce"].set_index(["dataset", "arm", "fusion"])["pvalue"]
+    rows = []
+    for r in t1.itertuples(index=False):
+        paper_ds = PAPER_DATASETS.get(str(r.dataset).lower())
+        published = pub_map.get((paper_ds, _arm_threshold(r.arm), r.fusion), np.nan) if paper_ds else np.nan
+        rows.append({
+            "dataset": r.dataset, "arm": r.arm, "fusion": r.fusion, "published": published,
+            "accuracy": r.accuracy, "95 % CI": _interval(pd.Series([r.ci_low]), pd.Series([r.ci_high])).iloc[0],
+            "Δ vs ce": r.diff_vs_ce,
+            "Δ 95 % CI": _interval(pd.Series([r.diff_ci_low]), pd.Series([r.diff_ci_high])).iloc[0],
+            "McNemar p vs ce": mc.get((r.dataset, r.arm, r.fusion), np.nan),
+        })
+    return _order(pd.DataFrame(rows))
+
+
+@reads("paper:table1_accuracy.csv")
+def published_table1_frame() -> pd.DataFrame:
+    """Published Table 1: one row per (dataset, τ), one column per fusion."""
+    from analysis.audit.published import load_published_table1
+
+    pub = load_published_table1()
+    wide = pub.pivot_table(index=["dataset", "threshold"], columns="fusion", values="accuracy", sort=False)
+    wide.columns.name = None
+    return wide.reset_index().rename(columns={"threshold": "τ"})
+
+
+@reads("table1")
+def accuracy_vs_threshold_frame(preset: str | None = None,
+                                fusions: Sequence[str] = ("Average", "Vote", "Weighted", "MLP", "Weighted-OOB", "MLP-OOB"),
+                                ) -> pd.DataFrame:
+    """Regenerated accuracies with CIs on a τ axis: dynamic arms at τ, ``ce`` and ``ce-lr0.01``
+    to the left (columns of :func:`analysis.report.figures.accuracy_vs_threshold_figure`)."""
+    t1 = load_result("table1", preset)
+    t1 = t1[t1["fusion"].isin(fusions)].copy()
+    dyn = sorted({float(a.split("-", 1)[1]) for a in t1["arm"] if a.startswith("dyn-")})
+    step = (dyn[1] - dyn[0]) if len(dyn) > 1 else 0.1
+    start = dyn[0] if dyn else 0.6
+    pos = {"ce": start - step, "ce-lr0.01": start - 2 * step}
+    t1["tau"] = [pos.get(a, float(a.split("-", 1)[1]) if a.startswith("dyn-") else np.nan) for a in t1["arm"]]
+    t1 = t1.dropna(subset=["tau"])
+    t1["arm_label"] = [a if not a.startswith("dyn-") else a.split("-", 1)[1] for a in t1["arm"]]
+    return t1[["dataset", "fusion", "arm", "arm_label", "tau", "accuracy", "ci_low", "ci_high"]]
+
+
+@reads("table2", "paper:table2_pearson.csv")
+def table2_frame(preset: str | None = None) -> pd.DataFrame:
+    """Table 2 regenerated (r of accuracy with τ, per encoding of the ce arm) next to the published
+    r of the same dataset and fusion: intervals (Fisher z and paired bootstrap) and tests."""
+    from analysis.audit.published import load_published_table2
+
+    t2 = load_result("table2", preset)
+    pub = load_published_table2().set_index(["dataset", "fusion"])["pearson_r"]
+    out = pd.DataFrame({
+        "dataset": t2["dataset"], "fusion": t2["fusion"], "encoding": t2["encoding"], "n": t2["n"],
+        "published r": [pub.get((PAPER_DATASETS.get(str(d).lower(), ""), f), np.nan)
+                        for d, f in zip(t2["dataset"], t2["fusion"])],
+        "r": t2["pearson_r"],
+        "Fisher-z 95 % CI": _interval(t2["pearson_ci_low"], t2["pearson_ci_high"], 3),
+        "bootstrap 95 % CI": _interval(t2["r_boot_ci_low"], t2["r_boot_ci_high"], 3),
+        "permutation p": t2["perm_p_two_sided"],
+        "Spearman ρ": t2["spearman_rho"],
+    })
+    return _order(out, by=("dataset", "fusion"))
+
+
+@reads("bootstrap_ci", "mcnemar")
+def headline_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+    """Each dynamic arm against ``ce`` and against ``ce-lr0.01`` (one fusion): accuracy difference
+    with its paired bootstrap CI and McNemar's p."""
+    ci = load_result("bootstrap_ci", preset)
+    ci = ci[(ci["quantity"] == "diff") & (ci["fusion"] == fusion)]
+    mc = load_result("mcnemar", preset).set_index(["dataset", "arm", "reference", "fusion"])
+    rows = []
+    for r in ci.itertuples(index=False):
+        if not str(r.arm).startswith("dyn-"):
+            continue
+        m = mc.loc[(r.dataset, r.arm, r.reference, fusion)] if (r.dataset, r.arm, r.reference, fusion) in mc.index else None
+        rows.append({"dataset": r.dataset, "arm": r.arm, "versus": r.reference, "fusion": fusion,
+                     "Δ accuracy": r.estimate, "95 % CI": _interval(pd.Series([r.ci_low]), pd.Series([r.ci_high])).iloc[0],
+                     "McNemar p": np.nan if m is None else m["pvalue"]})
+    if not rows:
+        raise ResultsMissingError(f"bootstrap_ci of preset {preset or preset_name()!r} has no dynamic-arm differences "
+                                  f"for fusion {fusion!r}: rerun `dynloss analyze --preset {preset or preset_name()}`.")
+    return _order(pd.DataFrame(rows), by=("dataset", "versus", "arm"))
+
+
+@reads("table1")
+def lr_confound_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote")) -> pd.DataFrame:
+    """Cross-entropy at both learning rates and the dynamic arms: ``dataset, arm, loss, lr,
+    fusion, accuracy, 95 % CI, member accuracy (mean ± sd)``."""
+    t1 = load_result("table1", preset)
+    t1 = t1[t1["fusion"].isin(fusions) & t1["arm"].isin(ARM_ORDER)]
+    out = pd.DataFrame({
+        "dataset": t1["dataset"], "arm": t1["arm"], "loss": t1["loss"], "lr": [_arm_lr(a) for a in t1["arm"]],
+        "fusion": t1["fusion"], "accuracy": t1["accuracy"], "95 % CI": _interval(t1["ci_low"], t1["ci_high"]),
+        "members": [f"{m:.4f} ± {s:.4f}" for m, s in zip(t1["member_acc_mean"], t1["member_acc_sd"])],
+    })
+    return _order(out, by=("dataset", "fusion", "arm"))
+
+
+@reads("mcnemar", "bootstrap_ci")
+def lr_tests_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+    """Paired comparisons that separate the loss from the learning rate: ``ce`` vs
+    ``ce-lr0.01`` (learning rate only) and each dynamic arm vs ``ce-lr0.01`` (loss only, same
+    rate) and vs ``ce`` (both, as published)."""
+    mc = load_result("mcnemar", preset)
+    mc = mc[mc["fusion"] == fusion]
+    ci = load_result("bootstrap_ci", preset)
+    ci = ci[(ci["quantity"] == "diff") & (ci["fusion"] == fusion)].set_index(["dataset", "arm", "reference"])
+    keep = ((mc["arm"] == "ce") & (mc["reference"] == "ce-lr0.01")) | (mc["arm"].str.startswith("dyn-"))
+    mc = mc[keep]
+    what = {("ce", "ce-lr0.01"): "learning rate only"}
+    rows = []
+    for r in mc.itertuples(index=False):
+        key = (r.dataset, r.arm, r.reference)
+        d = ci.loc[key] if key in ci.index else None
+        rows.append({
+            "dataset": r.dataset, "arm": r.arm, "versus": r.reference,
+            "differs in": what.get((r.arm, r.reference), "loss only" if r.reference == "ce-lr0.01" else "loss and learning rate"),
+            "Δ accuracy": r.accuracy - r.reference_accuracy,
+            "Δ 95 % CI": "–" if d is None else _interval(pd.Series([d["ci_low"]]), pd.Series([d["ci_high"]])).iloc[0],
+            "n01": int(r.n01), "n10": int(r.n10), "McNemar p": r.pvalue,
+        })
+    return _order(pd.DataFrame(rows), by=("dataset", "versus", "arm"))
+
+
+@reads("superlearner_gap")
+def stacking_frame(preset: str | None = None) -> pd.DataFrame:
+    """Super-learners fitted on in-sample (published) vs out-of-bag (leak-free) predictions:
+    validation and test accuracy of each, per arm and kind."""
+    g = load_result("superlearner_gap", preset)
+    wide = g.pivot_table(index=["dataset", "arm", "kind"], columns="variant", values=["val_accuracy", "test_accuracy"],
+                         sort=False)
+    out = pd.DataFrame(index=wide.index)
+    for variant, label in (("in-sample", "in-sample (published)"), ("out-of-bag", "leak-free (out-of-bag)")):
+        if ("val_accuracy", variant) in wide.columns:
+            out[f"{label}: validation"] = wide[("val_accuracy", variant)]
+            out[f"{label}: test"] = wide[("test_accuracy", variant)]
+    out = out.reset_index().rename(columns={"kind": "super-learner"})
+    return _order(out, by=("dataset", "super-learner", "arm"))
+
+
+def stacking_note(preset: str | None = None) -> str:
+    """A markdown sentence: mean validation-minus-test accuracy of the in-sample and the
+    out-of-bag super-learners (``superlearner_gap``), and in how many fits the in-sample gap is larger."""
+    g = load_result("superlearner_gap", preset)
+    mean = g.groupby("variant")["gap"].mean()
+    if not {"in-sample", "out-of-bag"} <= set(mean.index):
+        return ""
+    paired = g.pivot_table(index=["dataset", "arm", "kind"], columns="variant", values="gap").dropna()
+    larger = int((paired["in-sample"] > paired["out-of-bag"]).sum())
+    return (f"Validation minus test accuracy averages {mean['in-sample']:+.4f} for the in-sample (published) "
+            f"fits and {mean['out-of-bag']:+.4f} for the out-of-bag fits; the in-sample gap is the larger one in "
+            f"{larger} of {len(paired)} (arm, super-learner) pairs.\n")
+
+
+@reads("provenance", "cache:splits")
+def preset_split_frame(preset: str | None = None) -> pd.DataFrame | None:
+    """Split fractions measured on the preset's own cached splits (one arm's members; every arm
+    shares the member splits), or ``None`` when the cache is not available."""
+    from training.cache_format import iter_run_dirs, read_run
+    from training.splits import split_stats
+
+    preset = preset or preset_name()
+    root = _cache_root(preset)
+    if root is None:
+        return None
+    rows = []
+    for dataset, arm, member, path in iter_run_dirs(root, preset):
+        if arm != "ce":
+            continue
+        rec = read_run(path, verify_checksum=False)
+        arrays = rec.arrays if hasattr(rec, "arrays") else rec
+        n_train = int(np.asarray(arrays["train_labels"]).shape[0])
+        stats = split_stats(arrays["fit_index"], arrays["val_index"], n_train)
+        rows.append({"dataset": dataset, "member": member, "n_train": n_train, **stats})
+    return pd.DataFrame(rows) if rows else None
+
+
+def preset_split_note(preset: str | None = None) -> str:
+    """A markdown sentence with the split fractions measured on the preset's cache."""
+    preset = preset or preset_name()
+    df = preset_split_frame(preset)
+    if df is None or df.empty:
+        return f"The cache of preset **{preset}** is not available here, so its own splits are not measured.\n"
+    parts = []
+    for ds, g in df.groupby("dataset", sort=False):
+        parts.append(f"{ds} (n = {int(g['n_train'].iloc[0])}, {len(g)} members): fitted distinct fraction "
+                     f"{g['fit_distinct_fraction'].mean():.4f}, whole resample {g['base_distinct_fraction'].mean():.4f}, "
+                     f"validation rows also fitted {g['val_overlap_fraction'].mean():.4f}")
+    return f"Measured on the cached splits of preset **{preset}** (mean over members): " + "; ".join(parts) + ".\n"
+
+
+@reads("calibration")
+def calibration_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
+                      ) -> pd.DataFrame:
+    """Calibration of ensembles and single members (Single: mean over members), before and after
+    temperature scaling: accuracy, ECE (equal width and equal mass), class-wise ECE, Brier, NLL, T."""
+    c = load_result("calibration", preset)
+    c = c[c["fusion"].isin(fusions)]
+    keys = ["dataset", "arm", "fusion", "scaling"]
+    metrics = ["accuracy", "ece", "ece_mass", "classwise_ece", "brier", "nll", "temperature"]
+    agg = c.groupby(keys, sort=False)[metrics].mean().reset_index()
+    agg = agg.rename(columns={"ece": "ECE", "ece_mass": "ECE (mass)", "classwise_ece": "class-wise ECE",
+                              "brier": "Brier", "nll": "NLL", "temperature": "T"})
+    return _order(agg, by=("dataset", "arm", "fusion", "scaling"))
+
+
+@reads("reliability")
+def reliability_frame(preset: str | None = None, *, fusion: str = "Average", binning: str = "width") -> pd.DataFrame:
+    """Reliability bins of one fusion (non-empty bins), before and after temperature scaling."""
+    r = load_result("reliability", preset)
+    r = r[(r["fusion"] == fusion) & (r["binning"] == binning) & (r["member"] == -1) & (r["count"] > 0)]
+    return _order(r, by=("dataset", "arm", "scaling", "bin"))
+
+
+@reads("selective")
+def selective_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
+                    ) -> pd.DataFrame:
+    """Selective prediction: accuracy, AUROC of confidence for correct vs wrong, AURC (Single:
+    mean over members)."""
+    s = load_result("selective", preset)
+    s = s[s["fusion"].isin(fusions)]
+    agg = (s.groupby(["dataset", "arm", "fusion", "confidence_kind"], sort=False)[["accuracy", "auroc", "aurc"]]
+           .mean().reset_index().rename(columns={"confidence_kind": "confidence", "auroc": "AUROC", "aurc": "AURC"}))
+    return _order(agg, by=("dataset", "arm", "fusion"))
+
+
+@reads("risk_coverage")
+def risk_coverage_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+    """Risk–coverage points of one fusion, per arm."""
+    rc = load_result("risk_coverage", preset)
+    return _order(rc[(rc["fusion"] == fusion) & (rc["member"] == -1)], by=("dataset", "arm", "coverage_target"))
+
+
+@reads("ensemble_size")
+def ensemble_size_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+    """Accuracy against ensemble size (mean and 5–95 % range over member subsets), one fusion."""
+    es = load_result("ensemble_size", preset)
+    es = _order(es[es["fusion"] == fusion], by=("dataset", "arm", "n_members"))
+    return es.rename(columns={"accuracy_mean": "accuracy", "accuracy_q05": "ci_low", "accuracy_q95": "ci_high"})

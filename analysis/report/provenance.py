@@ -1,0 +1,111 @@
+"""Reproducibility tables: which function, input checksum and code revision made every labelled
+table and figure, and the environment behind the report.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from analysis.report.claims import audit_json_path
+from analysis.report.context import (
+    HELPER_INPUTS,
+    _revision_of,
+    code_revision,
+    load_provenance,
+    preset_name,
+    project_root,
+    reads,
+    result_path,
+    results_dir,
+)
+from training.cache_format import sha256_file as file_sha256
+from training.paths import display
+from training.provenance import versions
+
+_CALL = re.compile(r"\b(claims|context|frames|figures|provenance)\.(\w+)\s*\(")
+
+
+_MODULES = {m: f"analysis.report.{m}" for m in ("claims", "context", "frames", "figures", "provenance")}
+
+
+@reads("provenance")
+def provenance_frame(preset: str | None = None) -> pd.DataFrame:
+    """For every labelled table and figure of the report: the functions its cell calls, each input
+    with its SHA-256 (first 12 hex digits), and the code revision that made it (the analysis
+    revision for result tables, the rendering revision otherwise). One row per (label, input).
+
+    Built from the report sources themselves (``_quarto.yml`` chapters and their chunks), so it
+    cannot drift from the pages.
+    """
+    from analysis.report.qmd import read_qmd
+    from analysis.report.render import load_project
+
+    preset = preset or preset_name()
+    root = project_root()
+    project = load_project(root)
+    analysis_rev = _revision_of(load_provenance(preset))
+    render_rev = code_revision(root)
+    rows = []
+    for page in project.chapters:
+        for chunk in read_qmd(page).chunks:
+            label = chunk.label
+            if not label or label.split("-", 1)[0] not in ("fig", "tbl"):
+                continue
+            calls = [(m, f) for m, f in dict.fromkeys(_CALL.findall(chunk.code)) if f != "show"]
+            # a zero-width space after the dot lets long names wrap in narrow PDF columns
+            functions = ", ".join(f"{_MODULES[m].split('.')[-1]}.\u200b{f}" for m, f in calls)
+            inputs = list(dict.fromkeys(i for _, f in calls for i in HELPER_INPUTS.get(f, ())
+                                        if i not in ("provenance",)))
+            for name in inputs or ["–"]:
+                kind = name.split(":", 1)[0] if ":" in name else {"audit": "audit", "–": "render"}.get(name, "result")
+                if name == "–":
+                    shown, digest = "–", "–"
+                elif name == "audit":
+                    shown, digest = "audit", _audit_digest()
+                else:
+                    shown, digest = _input_digest(name, preset)
+                rows.append({
+                    "label": label, "functions": functions, "input": shown,
+                    "sha256": digest,
+                    "revision": analysis_rev if kind == "result" else render_rev,
+                })
+                functions = "″"  # ditto: same cell as the row above
+    return pd.DataFrame(rows)
+
+
+def _audit_digest() -> str:
+    path = audit_json_path()
+    return file_sha256(path)[:12] if path.is_file() else "live"
+
+
+def _input_digest(name: str, preset: str) -> tuple[str, str]:
+    root = project_root()
+    if name.startswith("paper:"):
+        path = root / "data" / "paper" / name.split(":", 1)[1]
+    elif name.startswith("code:"):
+        path = root / name.split(":", 1)[1]
+    elif name.startswith("cache:"):
+        prov = load_provenance(preset)
+        return "cache (all runs)", str(prov.get("cache_sha256", "not recorded"))[:12]
+    else:
+        path = result_path(name, preset)
+    return path.name, (file_sha256(path)[:12] if path.is_file() else "missing")
+
+
+@reads("provenance")
+def environment_frame(preset: str | None = None) -> pd.DataFrame:
+    """Versions and settings behind the report: ``item, value``."""
+    preset = preset or preset_name()
+    items: list[tuple[str, str]] = [("preset", preset), ("results", display(results_dir(preset)))]
+    prov = load_provenance(preset)
+    settings = {**prov.get("config", {}), **prov}  # provenance.json keeps the knobs under "config"
+    for key in ("created_utc", "seed", "n_resamples", "confidence", "n_bins", "cache_sha256"):
+        if key in settings:
+            value = str(settings[key])
+            items.append((f"analysis {key}", value[:12] if key == "cache_sha256" else value))
+    items.append(("analysis code revision", _revision_of(prov)))
+    items.append(("render code revision", code_revision()))
+    items.extend(versions().items())
+    return pd.DataFrame(items, columns=["item", "value"])
