@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from analysis.core import metrics as M
 
@@ -36,16 +37,27 @@ def test_equal_width_calibration_error_matches_torchmetrics(labels_probs, norm, 
     assert ours(labels, probs, n_bins=n_bins) == pytest.approx(float(ref), abs=1e-6)  # torchmetrics bins in float32
 
 
-def test_brier_log_loss_and_auroc_match_scikit_learn(labels_probs):
-    from sklearn import metrics as skm
+def test_brier_nll_and_auroc_match_their_definitions_and_torchmetrics(labels_probs):
+    """The wrappers over scikit-learn against independent computations: the Brier and NLL
+    definitions in numpy, torch's nll_loss, and torchmetrics' binary AUROC (ties count 1/2)."""
+    from torchmetrics.functional.classification import binary_auroc
 
     labels, probs = labels_probs
-    c = probs.shape[1]
-    assert M.brier_score_loss(labels, probs) == pytest.approx(skm.brier_score_loss(labels, probs, labels=list(range(c))))
-    assert M.log_loss(labels, probs) == pytest.approx(skm.log_loss(labels, probs, labels=list(range(c))))
+    onehot = np.eye(probs.shape[1])[labels]
+    assert M.brier_score(labels, probs) == pytest.approx(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+    from sklearn.metrics import brier_score_loss  # agrees for C > 2 (C = 2 uses the binary form)
+
+    assert probs.shape[1] > 2
+    assert M.brier_score(labels, probs) == pytest.approx(brier_score_loss(labels, probs, labels=list(range(probs.shape[1]))))
+    ref_nll = torch.nn.functional.nll_loss(torch.log(torch.tensor(probs, dtype=torch.float64)), torch.tensor(labels))
+    assert M.nll(labels, probs) == pytest.approx(float(ref_nll))
     correct = probs.argmax(1) == labels
     conf = np.round(probs.max(1), 2)  # rounding creates ties, which both count as 1/2
-    assert M.roc_auc_score(correct, conf) == pytest.approx(skm.roc_auc_score(correct, conf))
+    pairs = conf[correct][:, None] - conf[~correct][None, :]
+    assert M.selective_auroc(correct, conf) == pytest.approx(np.mean((pairs > 0) + 0.5 * (pairs == 0)))
+    assert M.selective_auroc(correct, conf) == pytest.approx(
+        float(binary_auroc(torch.tensor(conf, dtype=torch.float64), torch.tensor(correct).long())), abs=1e-6)
+    assert np.isnan(M.selective_auroc(np.ones(3, bool), np.array([0.1, 0.2, 0.3])))
 
 
 def test_aurc_equals_mean_selective_risk_over_all_coverages():
@@ -142,8 +154,8 @@ def test_metrics_reject_bad_arguments_with_named_messages(labels_probs):
     with pytest.raises(ValueError, match="`binning` to be 'width' or 'mass'"):
         M.expected_calibration_error(labels, probs, binning="quantile")
     with pytest.raises(ValueError, match="rows to sum to 1"):
-        M.brier_score_loss(labels, probs * 0.5)
+        M.brier_score(labels, probs * 0.5)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
-        M.log_loss(labels[:-1], probs)
+        M.nll(labels[:-1], probs)
     with pytest.raises(ValueError, match=r"`labels` in \[0, 5\)"):
         M._check_labels(np.array([0, 7]), 5)

@@ -215,8 +215,10 @@ def test_duplicate_labels_are_rejected():
 
 def test_show_renders_a_pipe_table_and_refuses_empty_frames():
     md = show(pd.DataFrame({"arm": ["ce"], "accuracy": [0.91234]}), digits=4)._repr_markdown_()
-    assert md.splitlines()[0] == "| arm | accuracy |"
-    assert "0.9123" in md
+    lines = md.splitlines()
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == ["arm", "accuracy"]
+    assert lines[1].startswith("|:") and lines[1].endswith(":|")  # text left, numbers right
+    assert "0.9123" in lines[2]
     with pytest.raises(ValueError, match="empty"):
         show(pd.DataFrame({"a": []}))._repr_markdown_()
 

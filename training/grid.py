@@ -19,53 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from training.arms import ARMS, DEFAULT_ARMS, Arm, get_arm  # noqa: F401 (re-exported: the registry lives in training.arms)
+
 _TAG_PARTITION, _TAG_BOOTSTRAP, _TAG_RUN = 1, 2, 3
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One loss configuration: a :func:`training.losses.get_loss` name, its parameters, the lr.
-
-    ``loss_params`` is a tuple of (name, value) pairs so the arm stays hashable.
-    """
-
-    name: str
-    loss: str
-    lr: float
-    loss_params: tuple[tuple[str, Any], ...] = ()
-
-    def loss_kwargs(self) -> dict[str, Any]:
-        return dict(self.loss_params)
-
-
-def _dyn(tau: float, variant: str = "published", prefix: str = "dyn") -> Arm:
-    return Arm(f"{prefix}-{tau:g}", "dynamic", 0.01, (("threshold", tau), ("variant", variant)))
-
-
-#: every known arm; the paper's lr is 0.1 for cross-entropy and 0.01 for the dynamic loss, and
-#: ``ce-lr0.01`` is the control at the dynamic arms' learning rate. Related-loss arms use 0.01.
-ARMS: dict[str, Arm] = {
-    a.name: a
-    for a in [
-        Arm("ce", "ce", 0.1),
-        *(_dyn(t) for t in (0.6, 0.7, 0.8, 0.9)),
-        Arm("ce-lr0.01", "ce", 0.01),
-        _dyn(0.7, "keras", "keras"),
-        _dyn(0.7, "soft", "soft"),
-        Arm("poly1", "poly1", 0.01, (("epsilon", 1.0),)),
-        Arm("focal", "focal", 0.01, (("gamma", 2.0),)),
-        Arm("ls-0.1", "label_smoothing", 0.01, (("alpha", 0.1),)),
-        Arm("superloss", "superloss", 0.01, (("lam", 1.0),)),
-    ]
-}
-#: arms every preset trains unless told otherwise
-DEFAULT_ARMS: tuple[str, ...] = ("ce", "dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9", "ce-lr0.01")
-
-
-def get_arm(name: str) -> Arm:
-    if name not in ARMS:
-        raise ValueError(f"Unknown arm {name!r}; expected one of {sorted(ARMS)}")
-    return ARMS[name]
 
 
 def _key(name: str) -> int:

@@ -98,14 +98,10 @@ def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
-def accuracy_score(labels: np.ndarray, preds: np.ndarray) -> float:
-    """Fraction of samples whose predicted class equals the label.
+def accuracy(labels: np.ndarray, preds: np.ndarray) -> float:
+    """Fraction of samples whose predicted class equals the label (validated inputs).
 
-    Parameters
-    ----------
-    labels, preds : array-like of shape (n_samples,), integer classes.
-
-    >>> accuracy_score(np.array([0, 1, 1]), np.array([0, 1, 0]))
+    >>> accuracy(np.array([0, 1, 1]), np.array([0, 1, 0]))
     0.6666666666666666
     """
     labels = _check_labels(labels)
@@ -247,10 +243,13 @@ def classwise_calibration_error(
     return float(np.mean(errs))
 
 
-def brier_score_loss(labels: np.ndarray, probs: np.ndarray) -> float:
-    """Multiclass Brier score: mean over samples of Σ_k (p_k − 1[y = k])² (range [0, 2]).
+def brier_score(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Multiclass Brier score, mean over samples of Σ_k (p_k − 1[y = k])² (range [0, 2]).
 
-    >>> brier_score_loss(np.array([0]), np.array([[0.5, 0.5]]))
+    Computed here rather than by :func:`sklearn.metrics.brier_score_loss`, which switches to the
+    one-column binary definition when ``C = 2`` (half this value); for ``C > 2`` the two agree.
+
+    >>> brier_score(np.array([0]), np.array([[0.5, 0.5]]))
     0.5
     """
     labels = _check_labels(labels)
@@ -260,35 +259,34 @@ def brier_score_loss(labels: np.ndarray, probs: np.ndarray) -> float:
     return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
 
 
-def log_loss(labels: np.ndarray, probs: np.ndarray, *, eps: float = 1e-15) -> float:
-    """Negative log-likelihood of the labels, probabilities clipped to ``[eps, 1]``.
+def nll(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean negative log-likelihood of the labels: :func:`sklearn.metrics.log_loss` over all ``C``
+    classes (probabilities clipped at the float epsilon), after validation.
 
-    >>> round(log_loss(np.array([0]), np.array([[0.5, 0.5]])), 6)
+    >>> round(nll(np.array([0]), np.array([[0.5, 0.5]])), 6)
     0.693147
     """
+    from sklearn.metrics import log_loss
+
     labels = _check_labels(labels)
     probs = _check_probs(probs, labels)
-    p = np.clip(probs[np.arange(len(labels)), labels], eps, 1.0)
-    return float(-np.mean(np.log(p)))
+    return float(log_loss(labels, probs, labels=np.arange(probs.shape[1])))
 
 
-def roc_auc_score(correct: np.ndarray, confidence: np.ndarray) -> float:
-    """AUROC of ``confidence`` for separating correct from wrong predictions (ties count ½).
+def selective_auroc(correct: np.ndarray, confidence: np.ndarray) -> float:
+    """AUROC of ``confidence`` for separating correct from wrong predictions
+    (:func:`sklearn.metrics.roc_auc_score`; ties count ½). NaN when all predictions are correct or
+    all are wrong (the AUROC is undefined there).
 
-    Returns NaN when all predictions are correct or all are wrong.
-
-    >>> roc_auc_score(np.array([True, False]), np.array([0.9, 0.1]))
+    >>> selective_auroc(np.array([True, False]), np.array([0.9, 0.1]))
     1.0
     """
-    confidence, correct = _check_confidence(confidence, correct)
-    n_pos = int(correct.sum())
-    n_neg = correct.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    from scipy.stats import rankdata
+    from sklearn.metrics import roc_auc_score
 
-    ranks = rankdata(confidence)  # average ranks handle ties
-    return float((ranks[correct].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    confidence, correct = _check_confidence(confidence, correct)
+    if correct.all() or not correct.any():
+        return float("nan")
+    return float(roc_auc_score(correct, confidence))
 
 
 def risk_coverage_curve(correct: np.ndarray, confidence: np.ndarray) -> dict[str, np.ndarray]:
@@ -352,14 +350,14 @@ def fit_temperature(labels: np.ndarray, logits: np.ndarray, *, bounds: tuple[flo
 #: Probability metrics ``f(labels, probs) -> float`` with their invariances, used by the tests
 #: (sample permutation; class relabelling = permuting the columns of ``probs`` and the labels).
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "accuracy": lambda labels, probs: accuracy_score(labels, np.asarray(probs).argmax(axis=1)),
+    "accuracy": lambda labels, probs: accuracy(labels, np.asarray(probs).argmax(axis=1)),
     "ece": expected_calibration_error,
     "ece_mass": lambda labels, probs: expected_calibration_error(labels, probs, binning="mass"),
     "mce": maximum_calibration_error,
     "classwise_ece": classwise_calibration_error,
-    "brier": brier_score_loss,
-    "nll": log_loss,
-    "auroc": lambda labels, probs: roc_auc_score(
+    "brier": brier_score,
+    "nll": nll,
+    "auroc": lambda labels, probs: selective_auroc(
         np.asarray(probs).argmax(1) == labels, np.asarray(probs).max(1)
     ),
     "aurc": lambda labels, probs: aurc_loss(np.asarray(probs).argmax(1) == labels, np.asarray(probs).max(1)),

@@ -10,7 +10,7 @@ Conventions
   and ``MLP`` (published in-sample super-learners) and ``Weighted-OOB``, ``MLP-OOB`` (leak-free,
   out-of-bag; :mod:`analysis.core.superlearner`).
 - Arms: ``ce`` is the reference; ``dyn-<τ>`` carries threshold τ; ``ce-lr0.01`` is the
-  learning-rate control. :func:`parse_arm` reads loss and τ from the name.
+  learning-rate control. :func:`parse_arm` reads family and τ from the arm registry.
 - Every accuracy and every difference to ``ce`` / ``ce-lr0.01`` has a paired percentile bootstrap
   CI over test samples; one resample matrix per dataset is shared by all its cells.
 - Temperature scaling is cross-fitted over two seeded halves of the test set: T fitted on one half
@@ -42,11 +42,10 @@ from analysis.core.stats import (
     percentile_interval,
 )
 from analysis.core.superlearner import SuperLearnerConfig, fit_superlearner
+from training.arms import CONTROL_ARM, REFERENCE_ARM, get_arm
 from training.cache_format import atomic_write
 from training.provenance import code_revision, versions
 
-REFERENCE_ARM = "ce"
-CONTROL_ARM = "ce-lr0.01"
 
 #: encodings of the ``ce`` arm on the τ axis for Table 2: label -> τ (None = excluded).
 #: "published" is the value that reproduces the paper's Table 2 from its Table 1 (see
@@ -119,25 +118,22 @@ class FusionOutput:
 
 
 def parse_arm(arm: str) -> dict:
-    """Loss family, threshold τ and learning-rate tag of an arm name.
+    """The table columns of an arm, from the registry :mod:`training.arms`: family (``loss``
+    column), threshold τ (NaN when the arm has none) and learning-rate tag.
 
     >>> parse_arm("dyn-0.7")
     {'arm': 'dyn-0.7', 'loss': 'dyn', 'threshold': 0.7, 'lr_tag': ''}
     >>> parse_arm("ce-lr0.01")["threshold"]
     nan
+
+    Raises
+    ------
+    ValueError
+        For an arm the registry does not know (the message lists the known arms).
     """
-    parts = arm.split("-")
-    loss = parts[0]
-    thr, lr = float("nan"), ""
-    for p in parts[1:]:
-        if p.startswith("lr"):
-            lr = p
-        else:
-            try:
-                thr = float(p)
-            except ValueError:
-                pass
-    return {"arm": arm, "loss": loss, "threshold": thr, "lr_tag": lr}
+    a = get_arm(arm)
+    return {"arm": arm, "loss": a.family, "threshold": float("nan") if a.threshold is None else float(a.threshold),
+            "lr_tag": a.lr_tag}
 
 
 def _sub_seed(seed: int, *keys: int) -> int:
@@ -205,8 +201,8 @@ def member_accuracy_table(data: PresetLogits, *, n_bins: int = 15) -> pd.DataFra
         for k, member in enumerate(a.members):
             probs = M.softmax(a.test_logits[k])
             rows.append({"dataset": ds, "arm": arm, "member": member,
-                         "accuracy": M.accuracy_score(a.test_labels, probs.argmax(1)),
-                         "nll": M.log_loss(a.test_labels, probs),
+                         "accuracy": M.accuracy(a.test_labels, probs.argmax(1)),
+                         "nll": M.nll(a.test_labels, probs),
                          "ece": M.expected_calibration_error(a.test_labels, probs, n_bins=n_bins)})
     return pd.DataFrame(rows, columns=["dataset", "arm", "member", "accuracy", "nll", "ece"])
 
@@ -334,7 +330,7 @@ def _calibration_metrics(labels, probs, preds, n_bins) -> dict:
             "ece_mass": M.confidence_calibration_error(conf, correct, n_bins=n_bins, binning="mass"),
             "classwise_ece": M.classwise_calibration_error(labels, probs, n_bins=n_bins),
             "mce": M.confidence_calibration_error(conf, correct, n_bins=n_bins, norm="max"),
-            "brier": M.brier_score_loss(labels, probs), "nll": M.log_loss(labels, probs)}
+            "brier": M.brier_score(labels, probs), "nll": M.nll(labels, probs)}
 
 
 def cross_fitted_temperature(labels: np.ndarray, logits: np.ndarray, *, rng: np.random.Generator
@@ -376,7 +372,7 @@ def calibration_tables(data: PresetLogits, fused: dict, *, config: AnalysisConfi
                                     **{c: b[c][k] for c in ("bin", "lower", "upper", "count", "confidence", "accuracy")}})
             if scaling == "none":
                 sel.append({**base, "confidence_kind": conf_kind, "accuracy": correct.mean(),
-                            "auroc": M.roc_auc_score(correct, conf), "aurc": M.aurc_loss(correct, conf)})
+                            "auroc": M.selective_auroc(correct, conf), "aurc": M.aurc_loss(correct, conf)})
                 if member < 0:
                     curve = M.risk_coverage_curve(correct, conf)
                     pos = np.minimum(np.searchsorted(curve["coverage"], grid - 1e-12), curve["coverage"].size - 1)

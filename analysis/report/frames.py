@@ -16,6 +16,7 @@ from analysis.report.context import (
     preset_name,
     reads,
 )
+from training.arms import ARM_ORDER, ARMS, REFERENCE_ARM
 
 #: the paper's datasets by the names the cache uses
 PAPER_DATASETS: dict[str, str] = {
@@ -26,10 +27,6 @@ PAPER_DATASETS: dict[str, str] = {
 
 #: fusions in display order (the paper's four, then ours)
 FUSION_ORDER: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP", "ProbAverage", "Weighted-OOB", "MLP-OOB")
-
-
-#: arms in display order
-ARM_ORDER: tuple[str, ...] = ("ce", "ce-lr0.01", "dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9")
 
 
 def _order(df: pd.DataFrame, *, by: Sequence[str] = ("dataset", "arm", "fusion")) -> pd.DataFrame:
@@ -51,20 +48,15 @@ def _interval(low: pd.Series, high: pd.Series, digits: int = 4) -> pd.Series:
 
 
 def _arm_threshold(arm: str) -> str:
-    if arm == "ce":
+    """The paper's Table 1 row of an arm: ``None`` for ``ce``, τ for a dynamic arm, else empty."""
+    if arm == REFERENCE_ARM:
         return "None"
-    if arm.startswith("dyn-"):
-        return arm.split("-", 1)[1]
-    return ""
+    a = ARMS.get(arm)
+    return f"{a.threshold:g}" if a is not None and a.family == "dyn" else ""
 
 
 def _arm_lr(arm: str) -> float:
-    try:
-        from training.grid import get_arm
-
-        return float(get_arm(arm).lr)
-    except (ImportError, ValueError):
-        return float("nan")
+    return float(ARMS[arm].lr) if arm in ARMS else float("nan")
 
 
 def _model_text(model) -> str:

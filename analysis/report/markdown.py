@@ -29,15 +29,18 @@ class Table:
         cells = df.copy()
         for col in cells.columns:
             cells[col] = [_fmt_cell(v, self.digits) for v in cells[col]]
+        from tabulate import tabulate
+
         header = [_escape(str(c)) for c in cells.columns]
-        # pandoc sizes wide pipe tables by the dashes of the separator line: make them follow
-        # the longest cell (capped) so long text columns wrap instead of overflowing
-        widths = [_column_weight(h, cells[c]) for h, c in zip(header, cells.columns)]
         numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
-        align = [("-" * (w - 1) + ":") if num else (":" + "-" * (w - 1)) for w, num in zip(widths, numeric)]
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-        for row in cells.itertuples(index=False):
-            lines.append("| " + " | ".join(_escape(str(v)) for v in row) + " |")
+        rows = [[_escape(str(v)) for v in row] for row in cells.itertuples(index=False)]
+        lines = tabulate(rows, header, tablefmt="pipe", disable_numparse=True,
+                         colalign=["right" if n else "left" for n in numeric]).splitlines()
+        # pandoc sizes wide pipe tables by the dashes of the separator line: make them follow the
+        # longest cell capped at 40 characters, so long text columns wrap instead of taking the page
+        widths = [_column_weight(h, cells[c]) for h, c in zip(header, cells.columns)]
+        lines[1] = "|" + "|".join(("-" * (w - 1) + ":") if n else (":" + "-" * (w - 1))
+                                  for w, n in zip(widths, numeric)) + "|"
         return "\n".join(lines) + "\n"
 
     def _repr_markdown_(self) -> str:
