@@ -6,7 +6,7 @@ terms with ``reduction`` in ``"mean" | "sum" | "none"`` as :mod:`torch.nn.functi
 (``"mean"`` is the sum divided by ``n_samples``; no class weights, no ignore index).
 
 Each loss is built from a per-sample *term* function on log-probabilities,
-``terms(log_probs, target, **params) -> (n_samples,)``, registered in :data:`LOSS_TERMS`. The
+``terms(log_probs, target, **params) -> (n_samples,)``, registered in :data:`LOSSES`. The
 audit differentiates these terms with respect to the probabilities themselves (``log_probs =
 log(probs)`` with ``probs`` a leaf tensor), as the paper's demonstration does.
 
@@ -20,7 +20,7 @@ The two conventions differ only on a set of measure zero.
 
 Registry
 --------
-:func:`get_loss` builds a loss by name (:data:`LOSS_NAMES`) and returns a callable
+:func:`get_loss` builds a loss by name (a key of :data:`LOSSES`) and returns a callable
 ``loss(logits, target) -> Tensor``, mean-reduced unless ``reduction`` is passed.
 
 Examples
@@ -40,6 +40,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -49,8 +50,7 @@ __all__ = [
     "DYNAMIC_VARIANTS",
     "KERAS_EPSILON",
     "LOSSES",
-    "LOSS_NAMES",
-    "LOSS_TERMS",
+    "LossEntry",
     "REDUCTIONS",
     "SuperLoss",
     "cross_entropy",
@@ -232,19 +232,6 @@ def _dm_weights_from_log_probs(log_probs: Tensor, target: Tensor, *, beta: float
     p_t = logp_t.exp()
     score = beta * p_t**lam * _one_minus_p(logp_t)
     return torch.softmax(score, dim=0)
-
-
-#: name -> per-sample term function ``f(log_probs, target, **params) -> (n_samples,)``
-LOSS_TERMS: dict[str, Callable[..., Tensor]] = {
-    "ce": _ce_terms,
-    "dynamic": _dynamic_terms,
-    "poly1": lambda log_probs, target, *, epsilon=1.0: _poly_terms(log_probs, target, epsilons=[epsilon]),
-    "polyn": _poly_terms,
-    "focal": _focal_terms,
-    "label_smoothing": _label_smoothing_terms,
-    "superloss": _superloss_terms,
-    "dm": _dm_terms,
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -691,22 +678,27 @@ def derivative_manipulation_loss(
 # --------------------------------------------------------------------------------------------
 # registry
 # --------------------------------------------------------------------------------------------
-_BUILDERS: dict[str, Callable[..., Tensor]] = {
-    "ce": cross_entropy,
-    "dynamic": dynamic_loss,
-    "poly1": poly1_loss,
-    "polyn": polyn_loss,
-    "focal": focal_loss,
-    "label_smoothing": label_smoothing_loss,
-    "superloss": superloss,
-    "dm": derivative_manipulation_loss,
+@dataclass(frozen=True)
+class LossEntry:
+    """One registered loss: the public function ``loss(logits, target, **params, reduction=...)``
+    (validating) and its per-sample terms ``terms(log_probs, target, **params) -> (n_samples,)``."""
+
+    loss: Callable[..., Tensor]
+    terms: Callable[..., Tensor]
+
+
+#: the one loss registry: name -> :class:`LossEntry` (the names :func:`get_loss` accepts)
+LOSSES: dict[str, LossEntry] = {
+    "ce": LossEntry(cross_entropy, _ce_terms),
+    "dynamic": LossEntry(dynamic_loss, _dynamic_terms),
+    "poly1": LossEntry(poly1_loss, lambda log_probs, target, *, epsilon=1.0: _poly_terms(log_probs, target,
+                                                                                          epsilons=[epsilon])),
+    "polyn": LossEntry(polyn_loss, _poly_terms),
+    "focal": LossEntry(focal_loss, _focal_terms),
+    "label_smoothing": LossEntry(label_smoothing_loss, _label_smoothing_terms),
+    "superloss": LossEntry(superloss, _superloss_terms),
+    "dm": LossEntry(derivative_manipulation_loss, _dm_terms),
 }
-
-#: names accepted by :func:`get_loss`
-LOSS_NAMES: tuple[str, ...] = tuple(_BUILDERS)
-
-#: name -> the public loss function ``f(logits, target, **params, reduction=...)`` (validating)
-LOSSES: dict[str, Callable[..., Tensor]] = dict(_BUILDERS)
 
 
 def get_loss(name: str, **params) -> Callable[[Tensor, Tensor], Tensor]:
@@ -738,15 +730,15 @@ def get_loss(name: str, **params) -> Callable[[Tensor, Tensor], Tensor]:
     >>> torch.allclose(loss(logits, target), cross_entropy(logits, target))
     True
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"Expected loss `name` to be one of {LOSS_NAMES}, got {name!r}")
+    if name not in LOSSES:
+        raise ValueError(f"Expected loss `name` to be one of {tuple(LOSSES)}, got {name!r}")
     if name == "superloss":
         allowed = {"tau", "lam", "ema", "momentum", "reduction"}
         unknown = sorted(set(params) - allowed)
         if unknown:
             raise ValueError(f"Unknown parameter(s) {unknown} for loss 'superloss'; expected a subset of {sorted(allowed)}")
         return SuperLoss(**params)
-    fn = _BUILDERS[name]
+    fn = LOSSES[name].loss
     sig = inspect.signature(fn)
     allowed = {k for k, p in sig.parameters.items() if k not in ("logits", "target")}
     unknown = sorted(set(params) - allowed)

@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
             print(spec.id)
         return 0
     ids = None
+    if args.save and args.ids:
+        print("dynloss audit: --save writes the whole audit the report reads; drop --ids", file=sys.stderr)
+        return 2
     if args.ids:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]
     try:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from training.losses import LOSS_TERMS, LOSSES
+from training.losses import LOSSES
 
 __all__ = [
     "CurveSpec",
@@ -76,7 +76,7 @@ def loss_gradients(
     logits : array of shape (n_samples, n_classes)
     labels : integer array of shape (n_samples,)
     loss : str
-        A name of :data:`training.losses.LOSS_NAMES`.
+        A name of :data:`training.losses.LOSSES`.
     wrt : {"logits", "probs"}
         ``"probs"`` differentiates the loss terms evaluated on ``log(p)``, ``p = softmax(logits)``
         a leaf (see the module docstring).
@@ -117,14 +117,14 @@ def loss_gradients(
     target = torch.from_numpy(lab)
     # the public loss validates the inputs and parameters once
     with torch.no_grad():
-        LOSSES[loss](z, target, reduction="sum", **params)
+        LOSSES[loss].loss(z, target, reduction="sum", **params)
     if wrt == "logits":
         z.requires_grad_(True)
-        total = LOSSES[loss](z, target, reduction=reduction, **params)
+        total = LOSSES[loss].loss(z, target, reduction=reduction, **params)
         (grad,) = torch.autograd.grad(total, z)
     else:
         probs = torch.softmax(z, dim=1).detach().requires_grad_(True)
-        terms = LOSS_TERMS[loss](torch.log(probs), target, **params)
+        terms = LOSSES[loss].terms(torch.log(probs), target, **params)
         total = terms.sum() / (terms.shape[0] if reduction == "mean" else 1)
         (grad,) = torch.autograd.grad(total, probs)
     return grad.numpy()

@@ -26,7 +26,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +114,6 @@ class FusionOutput:
     probs: np.ndarray
     logits: np.ndarray | None
     confidence_kind: str = "max_prob"
-    extra: dict = field(default_factory=dict)
 
 
 def parse_arm(arm: str) -> dict:

@@ -269,8 +269,7 @@ def preset_split_frame(preset: str | None = None) -> pd.DataFrame | None:
     for dataset, arm, member, path in iter_run_dirs(root, preset):
         if arm != "ce":
             continue
-        rec = read_run(path, verify_checksum=False)
-        arrays = rec.arrays if hasattr(rec, "arrays") else rec
+        arrays = read_run(path, verify_checksum=False).arrays
         n_train = int(np.asarray(arrays["train_labels"]).shape[0])
         stats = split_stats(arrays["fit_index"], arrays["val_index"], n_train)
         rows.append({"dataset": dataset, "member": member, "n_train": n_train, **stats})

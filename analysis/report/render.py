@@ -184,11 +184,6 @@ def _flatten_chapters(items: list[Any]) -> list[str]:
     return out
 
 
-def _page_stem(path: Path, root: Path) -> str:
-    """Output name of a page: its file stem (``index`` stays the home page)."""
-    return path.stem
-
-
 # --------------------------------------------------------------------------------------------
 # kernel
 
@@ -601,7 +596,7 @@ def render_report(
     t0 = time.perf_counter()
     project = load_project(root)
     out_dir = Path(output_dir).resolve() if output_dir is not None else project.output_dir
-    pages = [Page(source=p, doc=read_qmd(p), stem=_page_stem(p, project.root)) for p in project.chapters]
+    pages = [Page(source=p, doc=read_qmd(p), stem=p.stem) for p in project.chapters]
     stems = [p.stem for p in pages]
     if len(set(stems)) != len(stems):
         raise RenderError(f"Two pages would write the same HTML file: {stems}")
