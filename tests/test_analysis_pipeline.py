@@ -62,6 +62,19 @@ def test_mcnemar_matches_regression_baseline(analysed, dataframe_regression):
     dataframe_regression.check(_round(mc), default_tolerance=dict(atol=1e-9))
 
 
+def test_holm_adjusted_mcnemar_p_values_follow_the_step_down_rule(analysed):
+    """Holm by hand: sort the m p-values, multiply the i-th smallest by (m - i), running max, cap 1."""
+    mc = analysed[2]["mcnemar"]
+    for _, g in mc.groupby(["dataset", "reference", "fusion"]):
+        p = g["pvalue"].to_numpy()
+        order = np.argsort(p)
+        adj = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+        expected = np.empty_like(adj)
+        expected[order] = adj
+        np.testing.assert_allclose(g["pvalue_holm"].to_numpy(), expected, rtol=1e-12)
+        assert (g["pvalue_holm"] >= g["pvalue"]).all()
+
+
 def test_mcnemar_counts_agree_with_table1_accuracies(analysed):
     mc = analysed[2]["mcnemar"]
     t1 = analysed[2]["table1"].set_index(["arm", "fusion"])

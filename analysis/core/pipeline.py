@@ -275,9 +275,15 @@ def mcnemar_table(data: PresetLogits, fused: dict) -> pd.DataFrame:
             r = mcnemar_test(a, b)
             rows.append({"dataset": ds, "arm": arm, "reference": ref, "fusion": fusion,
                          "accuracy": a.mean(), "reference_accuracy": b.mean(), **r})
+    from statsmodels.stats.multitest import multipletests
+
     from analysis.core.schema import MCNEMAR_COLUMNS
 
-    return pd.DataFrame(rows).reindex(columns=list(MCNEMAR_COLUMNS))
+    df = pd.DataFrame(rows)
+    if not df.empty:  # Holm over the arms compared with one reference, per dataset and fusion
+        df["pvalue_holm"] = df.groupby(["dataset", "reference", "fusion"], sort=False)["pvalue"].transform(
+            lambda p: multipletests(p.to_numpy(), method="holm")[1])
+    return df.reindex(columns=list(MCNEMAR_COLUMNS))
 
 
 # ----------------------------------------------------------------------------- Table 2

@@ -88,6 +88,7 @@ MCNEMAR_COLUMNS: dict[str, str] = {
     "n10": "test samples the arm gets wrong and the reference right",
     "statistic": "McNemar statistic (chi-square with continuity correction, or min(n01, n10) when exact)",
     "pvalue": "two-sided p-value (statsmodels mcnemar)",
+    "pvalue_holm": "pvalue Holm-adjusted over the arms compared with the same reference (per dataset and fusion)",
     "exact": "1.0 when the exact binomial test was used (n01 + n10 < 25), else 0.0",
 }
 
