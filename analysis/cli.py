@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cli", "train base learners of a preset into the cache of ensemble logits"),
     "analyze": ("analysis.core.cli", "fusion, tables, statistics and calibration from a preset's cache"),
     "report": ("analysis.report.cli", "render the corrected-methods report (Quarto, or the offline path)"),
+    "snapshot": ("analysis.core.snapshot_cli", "write a small versioned baseline file of a preset's results"),
+    "compare": ("analysis.audit.compare_cli", "check a results set against a baseline within its noise"),
 }
 
 

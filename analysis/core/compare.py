@@ -1,0 +1,335 @@
+"""Two results sets compared cell by cell, each difference judged against the noise both carry.
+
+Pure functions over frames: :func:`cells_from_tables` turns result tables into *cells* (one number
+each, with the interval it carries), :func:`compare_cells` applies the rule below. Reading folders
+and baseline files is :mod:`analysis.core.baseline`; the published tables enter through
+:mod:`analysis.audit.published_baseline`; ``dynloss compare`` is :mod:`analysis.audit.compare_cli`.
+
+Cells
+-----
+- ``table1`` ``accuracy`` (dataset × arm × fusion), interval ``ci_low``–``ci_high``, and
+  ``diff_vs_ce``, interval ``diff_ci_low``–``diff_ci_high`` (paired bootstrap over test samples);
+- ``table2`` ``pearson_r`` (dataset × fusion, ``detail`` = the encoding), interval
+  ``r_boot_ci_low``–``r_boot_ci_high`` (the paired bootstrap of r; the Fisher-z interval describes
+  five τ points, not the noise of a re-run);
+- ``calibration`` ``ece``, ``ece_mass``, ``classwise_ece``, ``brier``, ``nll`` (fused ensembles,
+  ``detail`` = the scaling) and ``selective`` ``auroc``, ``aurc``. These tables carry no interval
+  today; if ``<metric>_ci_low`` / ``<metric>_ci_high`` columns appear they are used.
+
+Not compared: single-member rows (one per training seed), ``mce`` (a maximum over bins) and the
+NLL of Vote's vote fractions (dominated by unanimous mistakes at the 1e-15 clip): neither has a
+stable scale.
+
+Training-seed intervals: where a table also has ``seed_<lo>`` / ``seed_<hi>`` columns (e.g. a
+two-level bootstrap's ``seed_ci_low``, ``seed_ci_high`` in table1), the wider of the two intervals
+is used for that side.
+
+The rule ("within noise")
+-------------------------
+A side's standard error is its interval's half-width on the side facing the other value, divided
+by the normal quantile of its own confidence level (``z = 1.96`` at 95 %); the whole interval's
+half-width is used when the estimate lies outside its interval. With ``d = new - baseline``::
+
+    allowed = z_level * sqrt(se_baseline**2 + se_new**2) + tolerance + (res_baseline + res_new) / 2
+
+and a cell is within noise when ``|d| <= allowed`` (plus 1e-9 for the CSVs' 10 significant digits).
+``z_level`` is the normal quantile of the comparison ``level`` (default 0.95): two independent
+estimates with honest intervals agree in about ``level`` of the cells (checked by simulation in
+``tests/test_compare.py``). ``tolerance`` (:data:`DEFAULT_TOLERANCES`, overridable) enters only
+when a side carries no interval: the published tables and today's calibration and selective
+tables. ``res`` is the resolution of printed numbers (1e-4 for the paper's accuracies).
+
+With ``adjust="holm"`` each cell also gets ``p = 2 (1 - Φ(max(|d| - tolerance, 0) / se_d))`` and
+Holm's step-down procedure at ``1 - level`` decides, so that a re-run of many cells is flagged
+with probability about ``1 - level`` in all, not per cell.
+
+Caveat: the bootstrap intervals describe test-sample noise. Two results sets of one preset share
+their test set, and when they come from the same cache (equal ``cache_sha256``) their intervals
+are not independent at all: only the seeded steps (super-learner fits, temperature halves) or the
+code can make them differ, so the rule is lenient there, and a flagged difference is real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+KEYS: tuple[str, ...] = ("table", "metric", "dataset", "arm", "fusion", "detail")
+
+#: columns of a cell frame (:func:`cells_from_tables`)
+CELL_COLUMNS: dict[str, str] = {
+    "table": "result table the cell comes from (table1, table2, calibration, selective)",
+    "metric": "the column compared (accuracy, diff_vs_ce, pearson_r, ece, ...)",
+    "dataset": "dataset name as in the cache",
+    "arm": "arm ('' for table2)",
+    "fusion": "fusion method",
+    "detail": "further key: 'encoding=...' (table2), 'scaling=...' (calibration), else ''",
+    "value": "the number",
+    "ci_low": "lower bound of its bootstrap interval (NaN when none)",
+    "ci_high": "upper bound of its bootstrap interval",
+    "seed_ci_low": "lower bound of its training-seed interval (NaN when none)",
+    "seed_ci_high": "upper bound of its training-seed interval",
+    "confidence": "level of its intervals",
+    "resolution": "rounding step of the printed value (0 when exact)",
+}
+
+#: columns of a comparison frame (:func:`compare_cells`)
+COMPARISON_COLUMNS: dict[str, str] = {
+    **{k: CELL_COLUMNS[k] for k in KEYS},
+    "baseline": "value in the baseline",
+    "new": "value in the results compared",
+    "diff": "new - baseline",
+    "se_baseline": "standard error of the baseline side (from its interval; NaN when none)",
+    "se_new": "standard error of the new side",
+    "allowed": "largest |diff| within noise at the comparison level (see the module docstring)",
+    "z": "diff / sqrt(se_baseline^2 + se_new^2) (NaN without intervals)",
+    "p_value": "two-sided normal p of |diff| beyond the tolerance (0 or 1 without intervals)",
+    "rule": "'intervals', 'interval + tolerance' (one side has none) or 'tolerance' (neither has)",
+    "status": "'agree', 'outside', 'only in baseline' or 'only in results'",
+}
+
+STATUS_ORDER = ("outside", "only in baseline", "only in results", "agree")
+
+#: tolerance added to ``allowed`` where a side carries no interval (absolute, in the metric's units)
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "accuracy": 0.005,  # half a percentage point (published Table 1 against a re-run)
+    "diff_vs_ce": 0.005,
+    "pearson_r": 0.05,  # published Table 2
+    "ece": 0.02,
+    "ece_mass": 0.02,
+    "classwise_ece": 0.005,
+    "brier": 0.02,
+    "nll": 0.05,
+    "auroc": 0.03,
+    "aurc": 0.01,
+}
+
+_ATOL = 1e-9  # results CSVs keep 10 significant digits
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Where a metric's cells live in a result table and which columns hold its interval."""
+
+    table: str
+    metric: str
+    keys: tuple[str, ...]
+    interval: tuple[str, str]
+    detail: str | None = None  # column whose value becomes ``detail`` ("encoding", "scaling")
+
+
+_T1 = ("dataset", "arm", "fusion")
+CALIBRATION_METRICS = ("ece", "ece_mass", "classwise_ece", "brier", "nll")
+SELECTIVE_METRICS = ("auroc", "aurc")
+
+CELL_SPECS: tuple[CellSpec, ...] = (
+    CellSpec("table1", "accuracy", _T1, ("ci_low", "ci_high")),
+    CellSpec("table1", "diff_vs_ce", _T1, ("diff_ci_low", "diff_ci_high")),
+    CellSpec("table2", "pearson_r", ("dataset", "fusion"), ("r_boot_ci_low", "r_boot_ci_high"), "encoding"),
+    *(CellSpec("calibration", m, _T1, (f"{m}_ci_low", f"{m}_ci_high"), "scaling") for m in CALIBRATION_METRICS),
+    *(CellSpec("selective", m, _T1, (f"{m}_ci_low", f"{m}_ci_high")) for m in SELECTIVE_METRICS),
+)
+
+#: result tables read for cells
+CELL_TABLES: tuple[str, ...] = tuple(dict.fromkeys(s.table for s in CELL_SPECS))
+
+
+def _col(df: pd.DataFrame, name: str) -> np.ndarray:
+    return df[name].to_numpy(dtype=float) if name in df.columns else np.full(len(df), np.nan)
+
+
+def cells_from_table(name: str, df: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+    """The cells of one result table (columns :data:`CELL_COLUMNS`).
+
+    ``confidence`` is used where the table has no ``confidence_level`` column (table2).
+
+    >>> t1 = pd.DataFrame({"dataset": ["d"], "arm": ["ce"], "fusion": ["Vote"], "accuracy": [0.9],
+    ...                    "ci_low": [0.88], "ci_high": [0.92], "diff_vs_ce": [np.nan]})
+    >>> cells_from_table("table1", t1)[["metric", "value", "ci_high"]].to_dict("records")
+    [{'metric': 'accuracy', 'value': 0.9, 'ci_high': 0.92}]
+    """
+    frames = []
+    if "member" in df.columns:  # calibration / selective: fused ensembles only
+        df = df[df["member"] < 0]
+    for spec in (s for s in CELL_SPECS if s.table == name):
+        if spec.metric not in df.columns:
+            continue
+        sub = df
+        if spec.metric == "nll" and "confidence_kind" in df.columns:
+            sub = df[df["confidence_kind"] != "vote_fraction"]
+        sub = sub[np.isfinite(sub[spec.metric].to_numpy(dtype=float))]
+        lo, hi = spec.interval
+        conf = _col(sub, "confidence_level") if "confidence_level" in sub.columns else np.full(len(sub), confidence)
+        frames.append(pd.DataFrame({
+            "table": name, "metric": spec.metric,
+            "dataset": sub["dataset"].astype(str).to_numpy(),
+            "arm": sub["arm"].astype(str).to_numpy() if "arm" in spec.keys else "",
+            "fusion": sub["fusion"].astype(str).to_numpy(),
+            "detail": [f"{spec.detail}={v}" for v in sub[spec.detail]] if spec.detail else "",
+            "value": _col(sub, spec.metric), "ci_low": _col(sub, lo), "ci_high": _col(sub, hi),
+            "seed_ci_low": _col(sub, "seed_" + lo), "seed_ci_high": _col(sub, "seed_" + hi),
+            "confidence": conf, "resolution": 0.0,
+        }))
+    if not frames:
+        return pd.DataFrame(columns=list(CELL_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(CELL_COLUMNS)]
+
+
+def cells_from_tables(tables: Mapping[str, pd.DataFrame], *, confidence: float = 0.95) -> pd.DataFrame:
+    """Every cell of a results set: the tables of :data:`CELL_TABLES` that are present."""
+    frames = [cells_from_table(n, tables[n], confidence=confidence) for n in CELL_TABLES if n in tables]
+    frames = [f for f in frames if len(f)]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(CELL_COLUMNS))
+    dup = out.duplicated(list(KEYS), keep=False)
+    if dup.any():
+        first = out[dup].iloc[0]
+        raise ValueError(f"Duplicate cell {'/'.join(str(first[k]) for k in KEYS)} in the result tables")
+    return out
+
+
+def side_se(value, ci_low, ci_high, confidence, toward) -> np.ndarray:
+    """Standard error of one side from its interval: the half-width facing ``toward`` (the other
+    side's value) over the normal quantile of ``confidence``; the whole interval's half-width when
+    the estimate lies outside it. NaN where there is no interval.
+
+    >>> side_se([0.9], [0.85], [0.92], [0.95], [0.8]).round(4).tolist()  # lower half: 0.05 / 1.96
+    [0.0255]
+    """
+    v, lo, hi, c, t = (np.asarray(a, dtype=float) for a in (value, ci_low, ci_high, confidence, toward))
+    z = norm.ppf((1 + c) / 2)
+    half = np.where(t >= v, hi - v, v - lo)
+    inside = (lo <= v) & (v <= hi) & (half > 0)
+    return np.where(inside, half, (hi - lo) / 2) / z
+
+
+def _se(cells: pd.DataFrame, toward: np.ndarray) -> np.ndarray:
+    args = (cells["value"], cells["confidence"], toward)
+    boot = side_se(args[0], cells["ci_low"], cells["ci_high"], args[1], args[2])
+    seed = side_se(args[0], cells["seed_ci_low"], cells["seed_ci_high"], args[1], args[2])
+    with np.errstate(invalid="ignore"):
+        return np.fmax(boot, seed)  # the wider interval; NaN only when neither exists
+
+
+def holm_reject(p: np.ndarray, alpha: float) -> np.ndarray:
+    """Holm's step-down: True where the hypothesis "equal within noise" is rejected.
+
+    >>> holm_reject(np.array([0.01, 0.04, 0.03]), 0.05).tolist()
+    [True, False, False]
+    """
+    p = np.asarray(p, dtype=float)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    passed = p[order] <= alpha / (m - np.arange(m))
+    stop = np.argmin(passed) if not passed.all() else m
+    reject = np.zeros(m, dtype=bool)
+    reject[order[:stop]] = True
+    return reject
+
+
+def compare_cells(
+    baseline: pd.DataFrame, new: pd.DataFrame, *, level: float = 0.95,
+    tolerances: Mapping[str, float] | None = None, adjust: str = "none",
+) -> pd.DataFrame:
+    """Every cell of either side with the verdict of the rule (module docstring).
+
+    Parameters
+    ----------
+    baseline, new : cell frames (:data:`CELL_COLUMNS`).
+    level : comparison level in (0, 1): share of cells two independent estimates agree in.
+    tolerances : metric -> tolerance where a side has no interval (default
+        :data:`DEFAULT_TOLERANCES`; a metric absent here gets 0).
+    adjust : ``"none"`` (each cell at ``level``) or ``"holm"`` (family-wise over the compared cells).
+
+    Returns
+    -------
+    DataFrame with :data:`COMPARISON_COLUMNS`, cells outside noise first (largest |z| first),
+    then cells on one side only, then the agreeing cells.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"Expected `level` in (0, 1), got {level}")
+    if adjust not in ("none", "holm"):
+        raise ValueError(f"Expected `adjust` to be 'none' or 'holm', got {adjust!r}")
+    tol_by_metric = dict(DEFAULT_TOLERANCES if tolerances is None else tolerances)
+    m = baseline.merge(new, on=list(KEYS), how="outer", suffixes=("_b", "_n"), indicator=True)
+    both = (m["_merge"] == "both").to_numpy()
+    vb, vn = m["value_b"].to_numpy(dtype=float), m["value_n"].to_numpy(dtype=float)
+    side_b = m[[c for c in m.columns if c.endswith("_b")]].rename(columns=lambda c: c[:-2])
+    side_n = m[[c for c in m.columns if c.endswith("_n")]].rename(columns=lambda c: c[:-2])
+    se_b, se_n = _se(side_b, vn), _se(side_n, vb)
+    has_b, has_n = np.isfinite(se_b), np.isfinite(se_n)
+    se_d = np.sqrt(np.nan_to_num(se_b) ** 2 + np.nan_to_num(se_n) ** 2)
+    stated = np.array([tol_by_metric.get(x, 0.0) for x in m["metric"]], dtype=float)
+    res = np.nan_to_num(side_b["resolution"].to_numpy(dtype=float)) + np.nan_to_num(side_n["resolution"].to_numpy(dtype=float))
+    tol = np.where(has_b & has_n, 0.0, stated) + res / 2 + _ATOL
+    z_level = norm.ppf((1 + level) / 2)
+    d = vn - vb
+    allowed = z_level * se_d + tol
+    excess = np.maximum(np.abs(d) - tol, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(se_d > 0, d / se_d, np.nan)
+        p = np.where(se_d > 0, 2 * norm.sf(excess / np.where(se_d > 0, se_d, 1.0)), np.where(excess > 0, 0.0, 1.0))
+    outside = np.abs(d) > allowed
+    if adjust == "holm" and both.any():
+        outside = np.zeros_like(outside)
+        outside[both] = holm_reject(p[both], 1 - level)
+    status = np.where(both, np.where(outside, "outside", "agree"),
+                      np.where(m["_merge"] == "left_only", "only in baseline", "only in results"))
+    rule = np.where(has_b & has_n, "intervals", np.where(has_b | has_n, "interval + tolerance", "tolerance"))
+    out = pd.DataFrame({
+        **{k: m[k].to_numpy() for k in KEYS}, "baseline": vb, "new": vn, "diff": d,
+        "se_baseline": se_b, "se_new": se_n, "allowed": allowed, "z": z, "p_value": p,
+        "rule": np.where(both, rule, ""), "status": status,
+    })
+    for c in ("allowed", "z", "p_value", "se_baseline", "se_new", "diff"):
+        out.loc[~both, c] = np.nan
+    return outside_first(out)
+
+
+def outside_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by status (:data:`STATUS_ORDER`), outside cells by decreasing ``|diff| / allowed``."""
+    rank = frame["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        severity = -(frame["diff"].abs() / frame["allowed"]).fillna(0.0)
+    order = np.lexsort((frame.index.to_numpy(), severity.to_numpy(), rank.to_numpy()))
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def summary_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per table: cells compared, agreeing, outside noise, and on one side only."""
+    rows = []
+    for table in dict.fromkeys([*CELL_TABLES, *frame["table"]]):
+        g = frame[frame["table"] == table]
+        if g.empty:
+            continue
+        s = g["status"]
+        rows.append({"table": table, "compared": int(s.isin(["agree", "outside"]).sum()),
+                     "agree": int((s == "agree").sum()), "outside": int((s == "outside").sum()),
+                     "only in baseline": int((s == "only in baseline").sum()),
+                     "only in results": int((s == "only in results").sum())})
+    return pd.DataFrame(rows, columns=["table", "compared", "agree", "outside", "only in baseline", "only in results"])
+
+
+def cell_label(row) -> str:
+    """``dataset/arm/fusion detail`` of a comparison row, for messages."""
+    parts = [str(row["dataset"]), str(row["arm"]), str(row["fusion"])]
+    label = "/".join(p for p in parts if p)
+    return f"{label} [{row['detail']}]" if row["detail"] else label
+
+
+def failure_lines(frame: pd.DataFrame, *, statuses=("outside",), limit: int = 30) -> list[str]:
+    """One line per failing cell: ``table metric cell: baseline -> new (diff, allowed ±a)``."""
+    lines = []
+    bad = frame[frame["status"].isin(statuses)]
+    for _, r in bad.head(limit).iterrows():
+        if r["status"] == "outside":
+            lines.append(f"{r['table']} {r['metric']} {cell_label(r)}: {r['baseline']:.6g} -> {r['new']:.6g} "
+                         f"(diff {r['diff']:+.4g}, allowed ±{r['allowed']:.4g}, {r['rule']})")
+        else:
+            lines.append(f"{r['table']} {r['metric']} {cell_label(r)}: {r['status']}")
+    if len(bad) > limit:
+        lines.append(f"... and {len(bad) - limit} more")
+    return lines

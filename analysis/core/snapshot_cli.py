@@ -1,0 +1,40 @@
+"""``dynloss snapshot``: a small, versioned baseline file of a preset's results, to commit.
+
+``dynloss snapshot --preset NAME --out FILE`` reads ``<data root>/results/NAME`` (or ``--results
+DIR``) and writes the cells ``dynloss compare`` uses (values, intervals), their provenance and the
+SHA-256 of the files read (layout: :mod:`analysis.core.baseline`). Exit status 2 when the results
+are missing or of another preset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.ArgumentParser:  # noqa: A002
+    p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
+    p.add_argument("--preset", required=True, help="preset whose results are snapshot (e.g. fmnist-mini)")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="baseline file to write (JSON)")
+    p.add_argument("--results", type=Path, default=None, metavar="DIR",
+                   help="results folder (default: <data root>/results/<preset>; see dynloss --data-dir)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.core.baseline import UnusableInput, load_results, write_snapshot
+    from training.paths import results_dir
+
+    folder = args.results or results_dir(args.preset)
+    try:
+        preset = load_results(folder).meta.get("preset")
+        if preset != args.preset:
+            raise UnusableInput(f"{folder / 'provenance.json'}: results of preset {preset!r}, not {args.preset!r}")
+        doc = write_snapshot(folder, args.out)
+    except UnusableInput as e:
+        print(f"dynloss snapshot: {e}", file=sys.stderr)
+        return 2
+    print(f"dynloss snapshot: {len(doc['cells'])} cells of preset {args.preset} written to {args.out}")
+    return 0
