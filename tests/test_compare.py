@@ -385,3 +385,13 @@ def test_two_independent_resamples_of_one_cache_agree_in_about_the_nominal_share
         # about 600 accuracy and 480 difference cells per level: sd of a share <= 0.017
         assert share["accuracy"] == pytest.approx(level, abs=0.035)
         assert share["diff_vs_ce"] == pytest.approx(level, abs=0.035)
+
+
+@pytest.mark.parametrize("name", ["analysis.core.compare", "analysis.audit.published_baseline",
+                                  "analysis.audit.regression"])
+def test_docstring_examples_hold(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

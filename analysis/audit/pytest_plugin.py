@@ -8,11 +8,11 @@
 ``check(results, baseline=None, **options)`` asserts that the results folder agrees with the
 baseline within noise (:func:`analysis.audit.regression.assert_within_noise`; the options are its
 keywords: ``level``, ``adjust``, ``tolerances``, ``fail_on``); the assertion message lists the
-failing cells. Without ``baseline`` it follows pytest-regressions' conventions: the baseline is
-``<test dir>/<test module>/<test name>.json``; when that file is absent, or pytest-regressions'
-``--force-regen`` / ``--regen-all`` is given, the snapshot of the results is written there and the
-test fails once asking for a rerun. ``baseline`` may be a snapshot file, a results folder or
-``"published"``.
+failing cells. ``baseline`` may be a snapshot file, a results folder or ``"published"``; without
+it, pytest-regressions' conventions hold: the file is ``<test dir>/<test module>/<test name>.json``,
+written from the results (and the test failing once, asking for a check and a rerun) when absent;
+with pytest-regressions active, ``--force-regen`` rewrites a snapshot baseline the results disagree
+with (the test fails) and ``--regen-all`` rewrites every one (the tests pass).
 
 Only the standard library and pytest are imported here (the plugin loads with every pytest run
 where dynloss is installed); the comparison is imported when a test uses the fixture.
@@ -32,9 +32,9 @@ class DynlossRegression:
     def __init__(self, request: pytest.FixtureRequest):
         self._request = request
 
-    def _regen(self) -> bool:
-        cfg = self._request.config
-        return bool(cfg.getoption("force_regen", default=False) or cfg.getoption("regen_all", default=False))
+    def _option(self, name: str) -> bool:
+        # pytest-regressions' options, when that plugin is active (absent options read as False)
+        return bool(self._request.config.getoption(name, default=False))
 
     def default_path(self) -> Path:
         from analysis.audit.regression import default_baseline_path
@@ -42,22 +42,33 @@ class DynlossRegression:
         return default_baseline_path(self._request.node.path, self._request.node.name)
 
     def check(self, results: str | os.PathLike, baseline: str | os.PathLike | None = None, **options):
-        """Assert ``results`` agree with ``baseline`` within noise; return the comparison."""
-        from analysis.audit.regression import PUBLISHED, assert_within_noise
+        """Assert ``results`` agree with ``baseline`` within noise; return the comparison (None
+        when the baseline was just written with ``--regen-all``)."""
+        __tracebackhide__ = True  # failures point at the user's test, not at this helper
+        from analysis.audit.regression import PUBLISHED, compare_results
         from analysis.core.baseline import UnusableInput, write_snapshot
 
         path = self.default_path() if baseline is None else baseline
-        if not (isinstance(path, str) and path == PUBLISHED):
-            path = Path(path)
-            if path.suffix == ".json" and (not path.exists() or self._regen()):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_snapshot(results, path)
-                pytest.fail(f"dynloss baseline written to {path} from {results}: check it, commit it and rerun",
+        snapshot_file = not (isinstance(path, str) and path == PUBLISHED) and Path(path).suffix == ".json"
+
+        def write(why: str) -> None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write_snapshot(results, path)
+            if not self._option("regen_all"):
+                pytest.fail(f"dynloss baseline {path} written from {results} ({why}): check it, commit it and rerun",
                             pytrace=False)
+
+        if snapshot_file and (not Path(path).exists() or self._option("regen_all")):
+            write("it did not exist" if not Path(path).exists() else "--regen-all")
+            return None
         try:
-            return assert_within_noise(results, path, **options)
+            cmp = compare_results(results, path, **options)
         except UnusableInput as e:
             pytest.fail(f"dynloss compare: {e}", pytrace=False)
+        if not cmp.ok and snapshot_file and self._option("force_regen"):
+            write(f"--force-regen; it disagreed:\n{cmp.message()}")
+        assert cmp.ok, cmp.message()
+        return cmp
 
 
 @pytest.fixture
