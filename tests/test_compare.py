@@ -14,9 +14,18 @@ from scipy.stats import norm
 from synthetic import SyntheticSpec, synthetic_logits, write_synthetic_preset
 
 from analysis.audit.published import load_published_table1, load_published_table2
-from analysis.audit.regression import assert_within_noise, compare_results, parse_fail_on
+from analysis.audit.regression import (
+    assert_within_noise,
+    compare_results,
+    parse_fail_on,
+)
 from analysis.cli import main
-from analysis.core.baseline import UnusableInput, load_results, read_snapshot, write_snapshot
+from analysis.core.baseline import (
+    UnusableInput,
+    load_results,
+    read_snapshot,
+    write_snapshot,
+)
 from analysis.core.compare import cells_from_table, compare_cells, holm_reject, side_se
 from analysis.core.pipeline import AnalysisConfig, analyze_preset
 from analysis.core.stats import bootstrap_accuracies, percentile_interval
@@ -386,6 +395,45 @@ def test_two_independent_resamples_of_one_cache_agree_in_about_the_nominal_share
         assert share["accuracy"] == pytest.approx(level, abs=0.035)
         assert share["diff_vs_ce"] == pytest.approx(level, abs=0.035)
 
+
+@pytest.mark.slow
+def test_two_resampled_caches_analysed_end_to_end_agree_in_about_the_nominal_share(tmp_path):
+    """The same check through `dynloss analyze` and `compare_results`, Table 2's r included: the
+    test sets of one synthetic cache are resampled twice per pair (run files rewritten through the
+    cache format), each analysed on its own."""
+    from training.cache_format import (
+        iter_run_dirs,
+        read_meta,
+        read_run,
+        run_dir,
+        write_run,
+    )
+
+    n_test = 300
+    write_synthetic_preset(tmp_path / "orig", "syn", SyntheticSpec(n_members=3, n_train=60, n_test=n_test, n_classes=10))
+    rng = np.random.default_rng(1)
+    cfg = AnalysisConfig(n_resamples=1000, superlearners=False, size_repeats=2)
+    frames = []
+    for r in range(6):
+        outs = []
+        for s in (0, 1):
+            idx, cache = rng.integers(0, n_test, n_test), tmp_path / f"r{r}s{s}"
+            for ds, arm, k, path in iter_run_dirs(tmp_path / "orig", "syn"):
+                a = dict(read_run(path).arrays)
+                order = np.argsort(a["test_ids"])[idx]
+                a.update(test_logits=a["test_logits"][order], test_labels=a["test_labels"][order],
+                         test_ids=np.arange(n_test, dtype=np.int64))
+                write_run(run_dir(cache, "syn", ds, arm, k), a, read_meta(path))
+            analyze_preset("syn", cache, cache / "results" / "syn", config=cfg)
+            outs.append(cache / "results" / "syn")
+        f = compare_results(outs[1], outs[0]).frame
+        frames.append(f[f["rule"] == "intervals"])
+    f = pd.concat(frames)
+    share = (f["status"] == "agree").mean()
+    print(f"share agreeing over {len(f)} cells: {share:.3f}; by metric "
+          f"{f.groupby('metric')['status'].apply(lambda s: round((s == 'agree').mean(), 3)).to_dict()}")
+    assert set(f["metric"]) == {"accuracy", "diff_vs_ce", "pearson_r"} and len(f) == 6 * (18 + 15 + 9)
+    assert share == pytest.approx(0.95, abs=0.04)
 
 @pytest.mark.parametrize("name", ["analysis.core.compare", "analysis.audit.published_baseline",
                                   "analysis.audit.regression"])

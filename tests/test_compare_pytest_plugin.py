@@ -29,7 +29,7 @@ def _pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "pytest", "-p", "analysis.audit.pytest_plugin", "-p", "no:cacheprovider",
            "-q", "--rootdir", str(folder), "-c", str(folder / "pytest.ini"), *args, str(folder / "test_user.py")]
-    return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_the_fixture_writes_a_baseline_then_passes_then_names_the_cells_that_moved(tmp_path):

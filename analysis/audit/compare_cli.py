@@ -11,6 +11,7 @@ The rule is documented in :mod:`analysis.core.compare`.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -20,7 +21,7 @@ SHOWN = 40
 COLOURS = {"agree": GREEN, "outside": RED, "only in baseline": YELLOW, "only in results": YELLOW}
 
 
-def register(sub, *, name: str = "compare", help: str = "") -> argparse.ArgumentParser:  # noqa: A002
+def register(sub, *, name: str = "compare", help: str = "") -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=(
         "Compare a results set with a baseline cell by cell (Table 1 accuracies and differences to ce, "
         "Table 2 correlations, calibration and selective metrics). A difference is within noise when "
@@ -79,7 +80,7 @@ def format_table(frame, *, colour: bool = False, limit: int | None = None) -> st
     rows = []
     for _, r in (frame if limit is None else frame.head(limit)).iterrows():
         def num(x, fmt):
-            return "–" if x != x else format(x, fmt)  # NaN -> dash
+            return "–" if math.isnan(x) else format(x, fmt)
         rows.append([r["status"], r["table"], r["metric"], cell_label(r), num(r["baseline"], ".4f"),
                      num(r["new"], ".4f"), num(r["diff"], "+.4f"), num(r["allowed"], ".4f"), num(r["z"], "+.2f")])
     widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(head)]

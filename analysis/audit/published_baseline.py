@@ -28,7 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.audit.published import PAPER_DIR, load_published_table1, load_published_table2
+from analysis.audit.published import (
+    PAPER_DIR,
+    load_published_table1,
+    load_published_table2,
+)
 from analysis.core.baseline import CellSet, UnusableInput
 from analysis.core.compare import CELL_COLUMNS, KEYS
 

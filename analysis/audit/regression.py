@@ -21,7 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.core.baseline import CellSet, UnusableInput, check_comparable, load_cellset
+from analysis.core.baseline import (
+    CellSet,
+    UnusableInput,
+    check_comparable,
+    load_cellset,
+)
 from analysis.core.compare import (
     CELL_TABLES,
     DEFAULT_TOLERANCES,

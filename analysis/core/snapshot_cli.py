@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 
-def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.ArgumentParser:  # noqa: A002
+def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
     p.add_argument("--preset", required=True, help="preset whose results are snapshot (e.g. fmnist-mini)")
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="baseline file to write (JSON)")
