@@ -2,38 +2,64 @@
 
 A claim module exposes ``CLAIMS``: a list of :class:`ClaimSpec`. :func:`evaluate_all` runs every
 registered evaluator and returns :class:`ClaimResult` objects in registry order.
+
+Every claim names its **source** (:data:`SOURCES`): where the statement or the evidence comes
+from. Claims whose source is "our caches" read the analysed results of one preset
+(``<results root>/<preset>/*.csv``, written by ``dynloss analyze``); they list the result tables
+they need in ``ClaimSpec.reads``, take the preset as their one argument, and are left out of the
+audit while that preset has no such results (:func:`missing_results`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 Verdict = Literal["holds", "fails", "conditional"]
 VERDICTS: tuple[str, ...] = ("holds", "fails", "conditional")
+
+#: where a claim comes from: the paper's text (methods, results), its corrections note on the loss,
+#: the authors' public code, the authors' own evaluation records (data/authors/), or our own caches
+SOURCES: tuple[str, ...] = ("paper text", "corrections note", "authors' code", "authors' records", "our caches")
 
 #: modules holding ``CLAIMS``, in the order the audit lists them
 CLAIM_MODULES: tuple[str, ...] = (
     "analysis.audit.loss_claims",
     "analysis.audit.split_claims",
     "analysis.audit.table_claims",
+    "analysis.audit.authors_claims",
+    "analysis.audit.cache_claims",
 )
+
+
+def _check_source(source: str, claim_id: str) -> None:
+    if source not in SOURCES:
+        raise ValueError(f"Expected `source` in {SOURCES}, got {source!r} for claim {claim_id!r}")
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """A claim with its computed verdict, evidence text and the deciding numbers."""
+    """A claim with its computed verdict, evidence text, source and the deciding numbers.
+
+    ``source`` may be left empty by an evaluator: :func:`evaluate_all` fills it from the claim's
+    :class:`ClaimSpec`.
+    """
 
     id: str
     claim: str
     verdict: Verdict
     evidence: str
+    source: str = ""
     values: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"Expected `verdict` in {VERDICTS}, got {self.verdict!r} for claim {self.id!r}")
+        if self.source:
+            _check_source(self.source, self.id)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,11 +67,20 @@ class ClaimResult:
 
 @dataclass(frozen=True)
 class ClaimSpec:
-    """A registered claim: its id, the paper's statement, and the function that evaluates it."""
+    """A registered claim: its id, the statement, its source, and the function that evaluates it.
+
+    ``reads`` names the result tables of a preset the claim is computed from (e.g. ``("table1",)``);
+    such a claim's ``evaluate`` takes the preset name. Claims with empty ``reads`` take no argument.
+    """
 
     id: str
     claim: str
-    evaluate: Callable[[], ClaimResult]
+    source: str
+    evaluate: Callable[..., ClaimResult]
+    reads: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_source(self.source, self.id)
 
 
 def registered_claims() -> list[ClaimSpec]:
@@ -59,8 +94,38 @@ def registered_claims() -> list[ClaimSpec]:
     return specs
 
 
-def evaluate_all(ids: list[str] | None = None) -> list[ClaimResult]:
-    """Evaluate the registered claims (all, or those in ``ids``) in registry order."""
+def missing_results(spec: ClaimSpec, preset: str) -> list[Path]:
+    """The result files ``spec`` reads that the preset's results folder lacks (empty: evaluable)."""
+    from training.paths import results_dir
+
+    folder = results_dir(preset)
+    return [folder / f"{name}.csv" for name in spec.reads if not (folder / f"{name}.csv").is_file()]
+
+
+def _run(spec: ClaimSpec, preset: str) -> ClaimResult:
+    result = spec.evaluate(preset) if spec.reads else spec.evaluate()
+    if result.id != spec.id:
+        raise RuntimeError(f"Claim {spec.id!r} evaluated to a result with id {result.id!r}")
+    if result.source and result.source != spec.source:
+        raise RuntimeError(f"Claim {spec.id!r}: result source {result.source!r} differs from {spec.source!r}")
+    return dataclasses.replace(result, source=spec.source)
+
+
+def evaluate_all(ids: list[str] | None = None, *, preset: str | None = None) -> list[ClaimResult]:
+    """Evaluate the registered claims (all, or those in ``ids``) in registry order.
+
+    Claims that read a preset's results use ``preset`` (default :func:`training.paths.preset_name`);
+    they are left out when its results are missing, unless asked for by id, which is an error.
+
+    Raises
+    ------
+    ValueError
+        For unknown ids, or a requested claim whose preset has no results (the message names the
+        missing file and the command that writes it).
+    """
+    from training.paths import preset_name
+
+    preset = preset or preset_name()
     specs = registered_claims()
     if ids is not None:
         known = {s.id for s in specs}
@@ -68,4 +133,9 @@ def evaluate_all(ids: list[str] | None = None) -> list[ClaimResult]:
         if unknown:
             raise ValueError(f"Unknown claim ids {unknown}; known: {sorted(known)}")
         specs = [s for s in specs if s.id in ids]
-    return [s.evaluate() for s in specs]
+        for s in specs:
+            missing = missing_results(s, preset)
+            if missing:
+                raise ValueError(f"Claim {s.id!r} reads the analysed results of preset {preset!r}, but "
+                                 f"{missing[0]} is missing: run `dynloss analyze --preset {preset}`")
+    return [_run(s, preset) for s in specs if not missing_results(s, preset)]

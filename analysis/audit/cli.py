@@ -2,8 +2,12 @@
 
 ``dynloss audit`` prints one block per claim (id, verdict, claim, evidence), wrapped to the
 terminal width. ``dynloss audit --json`` prints a JSON list of objects with the keys ``id``,
-``claim``, ``verdict``, ``evidence`` and ``values``. ``--ids a,b`` restricts the audit to those
-claims; ``--list`` prints the registered ids only.
+``claim``, ``verdict``, ``evidence``, ``source`` and ``values``. ``--ids a,b`` restricts the audit to
+those claims; ``--list`` prints the registered ids only.
+
+Claims from our caches read the analysed results of one preset: ``--preset NAME``, else
+``$DYNLOSS_PRESET``, else the default preset. The audit says on stderr which preset it used, or,
+when that preset has no results, that those claims are left out.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import shutil
 import sys
 import textwrap
 
-from analysis.audit import ClaimResult, evaluate_all, registered_claims
+from analysis.audit import ClaimResult, evaluate_all, missing_results, registered_claims
 
 __all__ = ["format_table", "register", "run"]
 
@@ -43,6 +47,8 @@ def format_table(results: list[ClaimResult], *, width: int = 100) -> str:
         lines.append(f"{r.id:<{id_w}}{r.verdict:<{verdict_w}}{claim[0]}")
         lines.extend(indent + c for c in claim[1:])
         lines.extend(indent + e for e in textwrap.wrap("-> " + r.evidence, text_w, subsequent_indent="   "))
+        if r.source:
+            lines.append(indent + f"   [source: {r.source}]")
         lines.append("")
     counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "conditional")}
     lines.append(
@@ -51,7 +57,23 @@ def format_table(results: list[ClaimResult], *, width: int = 100) -> str:
     return "\n".join(lines)
 
 
+def preset_note(preset: str, ids: list[str] | None = None) -> str:
+    """One line naming the preset the cache claims read, or saying they are left out and why."""
+    from training.paths import display, results_dir
+
+    specs = [s for s in registered_claims() if s.reads and (ids is None or s.id in ids)]
+    if not specs:
+        return ""
+    names = ", ".join(s.id for s in specs)
+    if any(missing_results(s, preset) for s in specs):
+        return (f"dynloss audit: no analysed results of preset {preset!r} in {display(results_dir(preset))}: "
+                f"claims {names} left out (run `dynloss analyze --preset {preset}`, or pass --preset)")
+    return f"dynloss audit: claims {names} from the results of preset {preset!r} ({display(results_dir(preset))})"
+
+
 def run(args: argparse.Namespace) -> int:
+    from training.paths import preset_name
+
     if args.list:
         for spec in registered_claims():
             print(spec.id)
@@ -62,11 +84,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.ids:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+    preset = args.preset or preset_name()
     try:
-        results = evaluate_all(ids)
+        results = evaluate_all(ids, preset=preset)
     except ValueError as e:
         print(f"dynloss audit: {e}", file=sys.stderr)
         return 2
+    note = preset_note(preset, ids)
+    if note:
+        print(note, file=sys.stderr)
     if args.save:
         from training.cache_format import atomic_write
         from training.paths import audit_file
@@ -85,8 +111,11 @@ def run(args: argparse.Namespace) -> int:
 def register(sub, *, name: str, help: str) -> None:  # noqa: A002 - argparse's own name
     """Add the ``audit`` command to the ``dynloss`` sub-parsers."""
     p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
-    p.add_argument("--json", action="store_true", help="print a JSON list of {id, claim, verdict, evidence, values}")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {id, claim, verdict, evidence, source, values}")
     p.add_argument("--ids", default=None, help="comma-separated claim ids to evaluate (default: all)")
+    p.add_argument("--preset", default=None,
+                   help="preset whose analysed results the claims from our caches read "
+                        "(default: $DYNLOSS_PRESET, else the default preset)")
     p.add_argument("--save", action="store_true",
                    help="also write the JSON to <data root>/results/audit.json, which the report reads")
     p.add_argument("--list", action="store_true", help="print the registered claim ids and exit")

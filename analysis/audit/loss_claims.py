@@ -480,12 +480,12 @@ _CLAIM_TEXT = {
 }
 
 CLAIMS: list[ClaimSpec] = [
-    ClaimSpec("sign", _CLAIM_TEXT["sign"], _eval_sign),
-    ClaimSpec("fill-irrelevant", _CLAIM_TEXT["fill-irrelevant"], _eval_fill),
-    ClaimSpec("scale-2.3", _CLAIM_TEXT["scale-2.3"], _eval_scale),
-    ClaimSpec("zero-above", _CLAIM_TEXT["zero-above"], _eval_zero_above),
-    ClaimSpec("soft-0.1", _CLAIM_TEXT["soft-0.1"], _eval_soft),
-    ClaimSpec("relu-analogy", _CLAIM_TEXT["relu-analogy"], _eval_relu),
-    ClaimSpec("demo", _CLAIM_TEXT["demo"], _eval_demo),
-    ClaimSpec("prose-0.7", _CLAIM_TEXT["prose-0.7"], _eval_prose),
+    ClaimSpec("sign", _CLAIM_TEXT["sign"], source="corrections note", evaluate=_eval_sign),
+    ClaimSpec("fill-irrelevant", _CLAIM_TEXT["fill-irrelevant"], source="corrections note", evaluate=_eval_fill),
+    ClaimSpec("scale-2.3", _CLAIM_TEXT["scale-2.3"], source="corrections note", evaluate=_eval_scale),
+    ClaimSpec("zero-above", _CLAIM_TEXT["zero-above"], source="corrections note", evaluate=_eval_zero_above),
+    ClaimSpec("soft-0.1", _CLAIM_TEXT["soft-0.1"], source="corrections note", evaluate=_eval_soft),
+    ClaimSpec("relu-analogy", _CLAIM_TEXT["relu-analogy"], source="corrections note", evaluate=_eval_relu),
+    ClaimSpec("demo", _CLAIM_TEXT["demo"], source="corrections note", evaluate=_eval_demo),
+    ClaimSpec("prose-0.7", _CLAIM_TEXT["prose-0.7"], source="paper text", evaluate=_eval_prose),
 ]

@@ -71,4 +71,4 @@ def evaluate_split_49_4() -> ClaimResult:
     )
 
 
-CLAIMS: list[ClaimSpec] = [ClaimSpec(id="split-49.4", claim=CLAIM_TEXT, evaluate=evaluate_split_49_4)]
+CLAIMS: list[ClaimSpec] = [ClaimSpec(id="split-49.4", claim=CLAIM_TEXT, source="paper text", evaluate=evaluate_split_49_4)]

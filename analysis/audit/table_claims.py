@@ -98,6 +98,7 @@ CLAIMS: list[ClaimSpec] = [
     ClaimSpec(
         id="table2-correlation",
         claim="Ensemble performance correlates strongly and positively with the dynamic-loss threshold (Table 2).",
+        source="paper text",
         evaluate=evaluate_table2_correlation,
     ),
 ]

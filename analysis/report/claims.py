@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.report.context import ResultsMissingError, reads
+from analysis.report.context import ResultsMissingError, preset_name, reads
 from analysis.report.markdown import Table, show
 
 #: the audit module of the loss claims (its ``CLAIMS`` ids select the loss-audit page's rows)
@@ -22,6 +22,9 @@ LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
 
 
 METHOD_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.split_claims", "analysis.audit.table_claims")
+
+#: the claims of the page on the authors' own results (their records, and our caches beside them)
+AUTHORS_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.authors_claims", "analysis.audit.cache_claims")
 
 
 
@@ -36,15 +39,34 @@ def audit_json_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def _audit_results() -> tuple:
     """The audited claims: read from ``<results root>/audit.json`` when ``make report`` saved it
-    (``dynloss audit --json``), else evaluated now (slower: every claim is recomputed)."""
-    from analysis.audit import ClaimResult, evaluate_all
+    (``dynloss audit --save``), else evaluated now (slower: every claim is recomputed).
 
+    Claims from our caches always describe the preset shown (:func:`training.paths.preset_name`):
+    saved ones made from another preset's results are evaluated again for it, and left out when
+    it has no results.
+    """
+    from analysis.audit import ClaimResult, evaluate_all, missing_results, registered_claims
+
+    preset = preset_name()
     path = audit_json_path()
-    if path.is_file():
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return tuple(ClaimResult(**{k: r[k] for k in ("id", "claim", "verdict", "evidence", "values") if k in r})
-                     for r in raw)
-    return tuple(evaluate_all())
+    if not path.is_file():
+        return tuple(evaluate_all(preset=preset))
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    keys = ("id", "claim", "verdict", "evidence", "source", "values")
+    saved = {r["id"]: ClaimResult(**{k: r[k] for k in keys if k in r}) for r in raw}
+    specs = registered_claims()
+    fresh_ids = [s.id for s in specs if s.reads and not missing_results(s, preset)
+                 and (s.id not in saved or saved[s.id].values.get("preset") != preset)]
+    fresh = {r.id: r for r in evaluate_all(fresh_ids, preset=preset)} if fresh_ids else {}
+    out = []
+    for s in specs:
+        if s.id in fresh:
+            out.append(fresh[s.id])
+        elif s.id in saved and not (s.reads and (missing_results(s, preset)
+                                                 or saved[s.id].values.get("preset") != preset)):
+            out.append(saved[s.id])
+    out.extend(r for i, r in saved.items() if i not in {s.id for s in specs})
+    return tuple(out)
 
 
 def _module_claim_ids(module: str) -> list[str]:
@@ -54,7 +76,7 @@ def _module_claim_ids(module: str) -> list[str]:
 
 @reads("audit")
 def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every audited claim (or those of ``modules``): ``id, claim, verdict, evidence``.
+    """Every audited claim (or those of ``modules``): ``id, claim, verdict, source, evidence``.
 
     Raises
     ------
@@ -69,13 +91,13 @@ def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
         raise ResultsMissingError(
             f"No audited claims{' in ' + ', '.join(modules) if modules else ''}: `dynloss audit` lists none."
         )
-    return pd.DataFrame([{"id": r.id, "claim": r.claim, "verdict": r.verdict, "evidence": r.evidence}
-                         for r in results])
+    return pd.DataFrame([{"id": r.id, "claim": r.claim, "verdict": r.verdict, "source": r.source,
+                          "evidence": r.evidence} for r in results])
 
 
 @reads("audit")
 def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True) -> Table:
-    """Claims with their verdict (bold) and, optionally, the evidence text, for display."""
+    """Claims with their verdict (bold), source and, optionally, the evidence text, for display."""
     df = claims_frame(modules=modules)
     df["verdict"] = "**" + df["verdict"] + "**"
     if not evidence:

@@ -236,3 +236,41 @@ def ensemble_size_figure(es: pd.DataFrame) -> Figure:
             ax.set_ylabel("test accuracy")
             ax.legend(title=None, fontsize=7)
     return fig
+
+
+def validation_test_figure(vt: pd.DataFrame) -> Figure:
+    """Validation against test accuracy of super-learner fits, one panel per dataset, with the
+    line y = x: points above it validated better than they tested.
+
+    Parameters
+    ----------
+    vt : DataFrame with ``dataset``, ``fusion``, ``variant``, ``test_best``, ``val_best``; rows with
+        a true ``failed`` column are left out (their accuracies are at chance).
+    """
+    _check_columns(vt, ["dataset", "fusion", "variant", "test_best", "val_best"], name="vt")
+    if "failed" in vt.columns:
+        vt = vt[~vt["failed"].astype(bool)]
+    datasets = sorted(vt["dataset"].unique())
+    fusions = list(dict.fromkeys(vt["fusion"]))
+    variants = list(dict.fromkeys(vt["variant"]))
+    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
+        fig, axes = _figure(len(datasets), width=min(3.6 * len(datasets), 11.0), height=3.6)
+        for i, (ax, ds) in enumerate(zip(axes[0], datasets)):
+            sub = vt[vt["dataset"] == ds]
+            sns.scatterplot(data=sub, x="test_best", y="val_best", hue="fusion", hue_order=fusions, style="variant",
+                            style_order=variants, palette="colorblind", s=28, alpha=0.85, ax=ax,
+                            legend=i == len(datasets) - 1)
+            lo = float(min(sub["test_best"].min(), sub["val_best"].min()))
+            hi = float(max(sub["test_best"].max(), sub["val_best"].max()))
+            pad = 0.05 * (hi - lo) + 1e-3
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.4", linestyle="--", linewidth=1,
+                    label="y = x")
+            ax.set_xlim(lo - pad, hi + pad)
+            ax.set_ylim(lo - pad, hi + pad)
+            ax.set_aspect("equal")
+            ax.set_title(str(ds))
+            ax.set_xlabel("test accuracy")
+            ax.set_ylabel("validation accuracy" if i == 0 else "")
+        if len(datasets):
+            axes[0][-1].legend(fontsize=7, loc="lower right")
+    return fig

@@ -24,10 +24,10 @@ from training.cache_format import sha256_file as file_sha256
 from training.paths import display
 from training.provenance import versions
 
-_CALL = re.compile(r"\b(claims|context|frames|figures|provenance)\.(\w+)\s*\(")
+_CALL = re.compile(r"\b(authors|claims|context|frames|figures|provenance)\.(\w+)\s*\(")
 
 
-_MODULES = {m: f"analysis.report.{m}" for m in ("claims", "context", "frames", "figures", "provenance")}
+_MODULES = {m: f"analysis.report.{m}" for m in ("authors", "claims", "context", "frames", "figures", "provenance")}
 
 
 @reads("provenance")
@@ -86,6 +86,10 @@ def _input_digest(name: str, preset: str) -> tuple[str, str]:
         path = root / "data" / "paper" / name.split(":", 1)[1]
     elif name.startswith("code:"):
         path = root / name.split(":", 1)[1]
+    elif name.startswith("authors:"):
+        from analysis.audit.authors import read_authors_records, records_digest
+
+        return f"data/authors ({len(read_authors_records())} records)", records_digest()[:12]
     elif name.startswith("cache:"):
         prov = load_provenance(preset)
         return "cache (all runs)", str(prov.get("cache_sha256", "not recorded"))[:12]

@@ -1,0 +1,178 @@
+"""Frames built from the authors' records (:mod:`analysis.audit.authors`): which record gives each
+published Table 1 cell, validation against test accuracy of the super-learners, and the pooled and
+member-shuffled evaluations next to the published (member-ordered) ones.
+
+Pure functions of frames: the records frame of :func:`analysis.audit.authors.read_authors_records`
+and published Table 1 (``dataset, fusion, threshold, accuracy``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.audit.authors import tau_label
+
+#: a record gives a printed cell when it rounds to it: |value − printed| ≤ half a unit of the 4th decimal
+PRINTED_HALF_UNIT = 0.5e-4
+EPOCH_FIELDS: dict[str, str] = {"best": "acc_test_best", "last": "acc_test_last"}
+#: the weight decay of the authors' pooled and shuffled evaluations (their ordered twins share it)
+VARIANT_WD = 0.05
+
+
+def gives(value: float, printed: float) -> bool:
+    """True when ``value`` prints as ``printed`` at 4 decimals (within half a unit, plus float noise).
+
+    >>> gives(0.9047999978, 0.9048), gives(0.90474, 0.9048)
+    (True, False)
+    """
+    return bool(np.isfinite(value) and abs(value - printed) <= PRINTED_HALF_UNIT + 1e-9)
+
+
+def _with_labels(records: pd.DataFrame) -> pd.DataFrame:
+    out = records.copy()
+    out["threshold"] = out["tau"].map(tau_label)
+    out["variant"] = np.where(out["pooled"], "pooled", np.where(out["shuffled"], "shuffled", "ordered"))
+    return out
+
+
+def ordered_learned(records: pd.DataFrame) -> pd.DataFrame:
+    """Learned evaluations as published (member-ordered: not pooled, not shuffled) that did not fail;
+    where a failed evaluation was rerun, the rerun."""
+    r = _with_labels(records)
+    return r[(r["kind"] == "learned") & (r["variant"] == "ordered") & ~r["failed"]]
+
+
+def rule_candidates(records: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Every selection rule "weight decay = wd, epoch = best|last" of the ordered learned
+    evaluations, scored by the published learned cells it reproduces.
+
+    Returns
+    -------
+    DataFrame ``wd, epoch, cells_given, n_cells``, best first.
+    """
+    learned = ordered_learned(records)
+    pub = published[published["fusion"].isin(learned["fusion"].unique())]
+    rows = []
+    for wd in sorted(learned["wd"].unique()):
+        sub = learned[learned["wd"] == wd].set_index(["dataset", "fusion", "threshold"])
+        for epoch, field in EPOCH_FIELDS.items():
+            n = sum(gives(float(sub.loc[key, field]), p) if key in sub.index else False
+                    for key, p in zip(zip(pub["dataset"], pub["fusion"], pub["threshold"]), pub["accuracy"]))
+            rows.append({"wd": float(wd), "epoch": epoch, "cells_given": int(n), "n_cells": len(pub)})
+    return pd.DataFrame(rows).sort_values(["cells_given", "epoch"], ascending=[False, True],
+                                          kind="stable").reset_index(drop=True)
+
+
+def table1_provenance(records: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """For every published Table 1 cell, the record(s) that give it to the printed precision.
+
+    Static cells (Average, Vote) have one record each (test accuracy in the ``best`` fields). For
+    the learned cells the rule is the best of :func:`rule_candidates`; the frame also says whether
+    the printed value is the best test accuracy any setting and epoch reached (a per-cell pick
+    would give that), and what the rule "best validation accuracy across settings" would print.
+
+    Returns
+    -------
+    DataFrame, one row per published cell: ``dataset, fusion, threshold, published, record,
+    setting, value, given`` (the rule's record gives the cell), ``n_records`` (evaluations of the
+    cell in the records), ``n_giving`` (record × epoch pairs that give it), ``also_given_by``,
+    ``max_test`` (best test accuracy over settings and epochs), ``is_max_test``,
+    ``best_val_pick`` (test accuracy of the setting with the best validation accuracy),
+    ``wd_spread`` (max − min test accuracy at the best epoch over weight decays; NaN for static).
+    """
+    r = _with_labels(records)
+    learned = ordered_learned(records)
+    rules = rule_candidates(records, published)
+    rule = rules.iloc[0] if len(rules) else None
+    rows = []
+    for cell in published.itertuples(index=False):
+        key = (r["dataset"] == cell.dataset) & (r["fusion"] == cell.fusion) & (r["threshold"] == cell.threshold)
+        all_cell = r[key]
+        giving = [f"{x.record} ({x.variant}, wd={x.wd:g}, {epoch})" for x in all_cell.itertuples()
+                  for epoch, field in EPOCH_FIELDS.items() if gives(getattr(x, field), cell.accuracy)]
+        row = {"dataset": cell.dataset, "fusion": cell.fusion, "threshold": cell.threshold,
+               "published": float(cell.accuracy), "n_records": int(len(all_cell)), "n_giving": len(giving)}
+        if (all_cell["kind"] == "static").all():
+            pick = all_cell.iloc[0] if len(all_cell) == 1 else None
+            setting, field = "static fusion", "acc_test_best"
+            row.update(max_test=np.nan, is_max_test=np.nan, best_val_pick=np.nan, wd_spread=np.nan)
+        else:
+            cands = learned[(learned["dataset"] == cell.dataset) & (learned["fusion"] == cell.fusion)
+                            & (learned["threshold"] == cell.threshold)]
+            field = EPOCH_FIELDS[rule["epoch"]]
+            chosen = cands[np.isclose(cands["wd"], rule["wd"])]
+            pick = chosen.iloc[0] if len(chosen) == 1 else None
+            setting = f"wd={rule['wd']:g}, {rule['epoch']} epoch"
+            both = cands[["acc_test_best", "acc_test_last"]].to_numpy(dtype=float)
+            best_val = cands.loc[cands["acc_val_best"].idxmax()] if len(cands) else None
+            row.update(max_test=float(np.nanmax(both)),
+                       is_max_test=bool(gives(float(np.nanmax(both)), cell.accuracy)),
+                       best_val_pick=float(best_val["acc_test_best"]) if best_val is not None else np.nan,
+                       wd_spread=float(cands["acc_test_best"].max() - cands["acc_test_best"].min()))
+        value = float(pick[field]) if pick is not None else np.nan
+        row.update(record=pick["record"] if pick is not None else "", setting=setting, value=value,
+                   given=gives(value, cell.accuracy),
+                   also_given_by="; ".join(g for g in giving if pick is None or not g.startswith(pick["record"]))
+                   if giving else "")
+        rows.append(row)
+    cols = ["dataset", "fusion", "threshold", "published", "record", "setting", "value", "given", "n_records",
+            "n_giving", "also_given_by", "max_test", "is_max_test", "best_val_pick", "wd_spread"]
+    return pd.DataFrame(rows)[cols]
+
+
+def validation_vs_test(records: pd.DataFrame) -> pd.DataFrame:
+    """Validation and test accuracy of every learned evaluation, at the best and the last epoch.
+
+    Returns
+    -------
+    DataFrame ``record, dataset, fusion, threshold, variant, wd, failed, val_best, test_best,
+    gap_best, val_last, test_last, gap_last`` (gap = validation − test accuracy).
+    """
+    r = _with_labels(records)
+    r = r[r["kind"] == "learned"]
+    out = pd.DataFrame({
+        "record": r["record"], "dataset": r["dataset"], "fusion": r["fusion"], "threshold": r["threshold"],
+        "variant": r["variant"], "wd": r["wd"], "failed": r["failed"],
+        "val_best": r["acc_val_best"], "test_best": r["acc_test_best"],
+        "val_last": r["acc_val_last"], "test_last": r["acc_test_last"],
+    })
+    out["gap_best"] = out["val_best"] - out["test_best"]
+    out["gap_last"] = out["val_last"] - out["test_last"]
+    cols = ["record", "dataset", "fusion", "threshold", "variant", "wd", "failed", "val_best", "test_best",
+            "gap_best", "val_last", "test_last", "gap_last"]
+    return out[cols].reset_index(drop=True)
+
+
+def pooled_shuffled_comparison(records: pd.DataFrame) -> pd.DataFrame:
+    """Each pooled or member-shuffled evaluation next to its member-ordered twin (same dataset,
+    fusion, threshold and weight decay), with its own gain over the cross-entropy row of the same
+    variant. Failed evaluations stay, flagged, with NaN accuracies.
+
+    Returns
+    -------
+    DataFrame ``dataset, fusion, threshold, variant, record, failed, test, ordered_test,
+    diff_vs_ordered, variant_ce_test, diff_vs_ce, ordered_diff_vs_ce`` (``diff_vs_ce`` = test
+    accuracy minus the same variant's cross-entropy evaluation; NaN for the ce row itself or when
+    either failed).
+    """
+    r = _with_labels(records)
+    learned = r[(r["kind"] == "learned") & np.isclose(r["wd"], VARIANT_WD)]
+    ok = learned[~learned["failed"]]
+    ordered = ok[ok["variant"] == "ordered"].set_index(["dataset", "fusion", "threshold"])["acc_test_best"]
+    rows = []
+    for x in learned[learned["variant"] != "ordered"].itertuples():
+        key = (x.dataset, x.fusion, x.threshold)
+        same = ok[(ok["variant"] == x.variant) & (ok["dataset"] == x.dataset) & (ok["fusion"] == x.fusion)]
+        ce = same.loc[same["threshold"] == "None", "acc_test_best"]
+        test = np.nan if x.failed else float(x.acc_test_best)
+        ordered_test = float(ordered.get(key, np.nan))
+        ce_test = float(ce.iloc[0]) if len(ce) else np.nan
+        ordered_ce = float(ordered.get((x.dataset, x.fusion, "None"), np.nan))
+        is_ce = x.threshold == "None"
+        rows.append({"dataset": x.dataset, "fusion": x.fusion, "threshold": x.threshold, "variant": x.variant,
+                     "record": x.record, "failed": bool(x.failed), "test": test, "ordered_test": ordered_test,
+                     "diff_vs_ordered": test - ordered_test, "variant_ce_test": ce_test,
+                     "diff_vs_ce": np.nan if is_ce else test - ce_test,
+                     "ordered_diff_vs_ce": np.nan if is_ce else ordered_test - ordered_ce})
+    return pd.DataFrame(rows)

@@ -1,0 +1,223 @@
+"""Claims decided from our own caches: the analysed results of one preset
+(``<results root>/<preset>/*.csv``, written by ``dynloss analyze``; columns in
+:mod:`analysis.core.schema`).
+
+- ``lr-confound``: each dynamic arm against ``ce`` (the published comparison: loss and learning
+  rate both change) and against ``ce-lr0.01`` (cross-entropy at the dynamic arms' learning rate:
+  the loss alone changes), with the paired bootstrap CIs of ``bootstrap_ci.csv`` and McNemar's p of
+  ``mcnemar.csv``, Holm-adjusted across the dynamic arms of one dataset × fusion × reference.
+- ``stacking-leak``: validation against test accuracy of the in-sample (published) and the
+  out-of-bag (leak-free) super-learners of ``superlearner_gap.csv``.
+
+These claims exist only once the preset is analysed (:func:`analysis.audit.missing_results`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from analysis.audit import ClaimResult, ClaimSpec
+from training.paths import display, results_dir
+
+ALPHA = 0.05
+#: the paper's four fusions: the lr-confound verdict is taken over these
+PAPER_FUSIONS: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP")
+REFERENCES: tuple[str, ...] = ("ce", "ce-lr0.01")
+
+LR_TEXT = "The dynamic loss improves ensemble accuracy over cross-entropy (Table 1: every dynamic row above the None row)."
+LEAK_TEXT = ("Super-learners fitted on the base learners' in-sample training predictions (as published) reach on the "
+             "test set the validation accuracy they were selected by.")
+
+
+def _load(preset: str, name: str) -> pd.DataFrame:
+    path = results_dir(preset) / f"{name}.csv"
+    df = pd.read_csv(path)
+    if df.empty:
+        raise ValueError(f"{path} holds no rows: rerun `dynloss analyze --preset {preset}`")
+    return df
+
+
+def _r(x: float, digits: int = 6) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), digits)
+
+
+def holm_adjust(pvalues) -> np.ndarray:
+    """Holm step-down adjusted p-values (``statsmodels.stats.multitest.multipletests``, method "holm").
+
+    >>> holm_adjust([0.01, 0.04, 0.03]).round(4).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(pvalues, dtype=float)
+    return multipletests(p, method="holm")[1] if p.size else p
+
+
+def dynamic_vs_references(ci: pd.DataFrame, mc: pd.DataFrame, *, fusions=PAPER_FUSIONS) -> pd.DataFrame:
+    """Each dynamic arm against each reference arm, per dataset and fusion.
+
+    Parameters
+    ----------
+    ci : ``bootstrap_ci.csv`` (rows with ``quantity == "diff"`` are used).
+    mc : ``mcnemar.csv``.
+
+    Returns
+    -------
+    DataFrame ``dataset, fusion, reference, arm, diff, ci_low, ci_high, n01, n10, pvalue, p_holm,
+    significant, direction`` (``p_holm``: Holm-adjusted over the dynamic arms of one dataset ×
+    fusion × reference; ``direction``: ``better``/``worse`` when significant, else ``n.s.``).
+    """
+    d = ci[(ci["quantity"] == "diff") & ci["arm"].str.startswith("dyn-") & ci["reference"].isin(REFERENCES)
+           & ci["fusion"].isin(fusions)]
+    keys = ["dataset", "arm", "reference", "fusion"]
+    m = d.merge(mc[keys + ["n01", "n10", "pvalue"]], on=keys, how="left", validate="one_to_one")
+    if m["pvalue"].isna().any():
+        miss = m.loc[m["pvalue"].isna(), keys].to_dict("records")
+        raise ValueError(f"mcnemar.csv lacks the tests of {miss[:3]}: rerun `dynloss analyze`")
+    m = m.rename(columns={"estimate": "diff"})
+    m["p_holm"] = np.nan
+    for _, idx in m.groupby(["dataset", "fusion", "reference"]).groups.items():
+        m.loc[idx, "p_holm"] = holm_adjust(m.loc[idx, "pvalue"].to_numpy())
+    m["significant"] = m["p_holm"] < ALPHA
+    m["direction"] = np.where(~m["significant"], "n.s.", np.where(m["diff"] > 0, "better", "worse"))
+    cols = ["dataset", "fusion", "reference", "arm", "diff", "ci_low", "ci_high", "n01", "n10", "pvalue", "p_holm",
+            "significant", "direction"]
+    order = {f: i for i, f in enumerate(fusions)}
+    return (m[cols].assign(_f=m["fusion"].map(order)).sort_values(["dataset", "reference", "_f", "arm"])
+            .drop(columns="_f").reset_index(drop=True))
+
+
+def _model_text(model) -> str:
+    if model.kind == "wrn":
+        return f"WideResNet-{model.depth}-{model.widen}"
+    if model.kind == "mlp":
+        return f"MLP({', '.join(map(str, model.hidden))})"
+    return model.kind.upper()
+
+
+def preset_scope(preset: str) -> str:
+    """What the preset trains, next to the paper's setting, and what it therefore cannot settle."""
+    from training.presets import get_preset
+
+    try:
+        ours, paper = get_preset(preset), get_preset("paper")
+    except ValueError:
+        return f"Preset {preset} is not a registered preset; its training is unknown here."
+    if (ours.model, ours.members, ours.epochs, ours.datasets) == (paper.model, paper.members, paper.epochs,
+                                                                   paper.datasets):
+        return f"Preset {preset} trains the paper's setting."
+    return (f"Preset {preset} trains {_model_text(ours.model)} members ({ours.members} per arm, {ours.epochs} epochs, "
+            f"{', '.join(ours.datasets)}); the paper trained {_model_text(paper.model)} ({paper.members} per arm, "
+            f"{paper.epochs} "
+            f"epochs, {', '.join(paper.datasets)}). It cannot settle whether lr 0.1 also hurts those networks at 50 "
+            f"epochs with warm-up, whether the dynamic loss helps on CIFAR-10/100 at the published learning rates, nor "
+            f"how a 50-member ensemble changes the differences; that needs the paper preset.")
+
+
+def evaluate_lr_confound(preset: str) -> ClaimResult:
+    ci, mc = _load(preset, "bootstrap_ci"), _load(preset, "mcnemar")
+    scope = preset_scope(preset)
+    t = dynamic_vs_references(ci, mc)
+    base = {"preset": preset, "results": display(results_dir(preset)), "fusions": list(PAPER_FUSIONS),
+            "alpha": ALPHA, "scope": scope}
+    if not {"ce", "ce-lr0.01"} <= set(t["reference"]):
+        return ClaimResult(id="lr-confound", claim=LR_TEXT, verdict="conditional", values=base,
+                           evidence=f"Preset {preset} has no ce-lr0.01 control arm: the learning rate and the loss "
+                                    f"cannot be separated. {scope}")
+    per_ref = {}
+    for ref, g in t.groupby("reference", sort=False):
+        per_ref[ref] = {"n_cells": int(len(g)), "n_better": int((g["direction"] == "better").sum()),
+                        "n_worse": int((g["direction"] == "worse").sum()), "n_ns": int((g["direction"] == "n.s.").sum()),
+                        "mean_diff": _r(g["diff"].mean()), "n_positive": int((g["diff"] > 0).sum())}
+    lr_only = ci[(ci["quantity"] == "diff") & (ci["arm"] == "ce-lr0.01") & (ci["reference"] == "ce")
+                 & ci["fusion"].isin(PAPER_FUSIONS)]
+    fair = per_ref["ce-lr0.01"]
+    verdict = ("holds" if fair["n_better"] >= fair["n_cells"] / 2 and fair["n_worse"] == 0 else
+               "fails" if fair["n_better"] == 0 else "conditional")
+    values = {
+        **base, "per_reference": per_ref,
+        "lr_only_diff": {f"{r.dataset}/{r.fusion}": [_r(r.estimate), _r(r.ci_low), _r(r.ci_high)]
+                         for r in lr_only.itertuples()},
+        "cells": [{"dataset": r.dataset, "fusion": r.fusion, "reference": r.reference, "arm": r.arm,
+                   "diff": _r(r.diff), "ci": [_r(r.ci_low), _r(r.ci_high)], "p": _r(r.pvalue, 8),
+                   "p_holm": _r(r.p_holm, 8), "direction": r.direction} for r in t.itertuples()],
+        "rule": f"against ce-lr0.01 (same learning rate), over the dynamic arms × {'/'.join(PAPER_FUSIONS)}: holds if "
+                f"at least half are better with Holm-adjusted McNemar p < {ALPHA} and none worse; fails if none is "
+                f"better; conditional otherwise",
+    }
+    naive = per_ref["ce"]
+    lr_text = ", ".join(f"{k} {v[0]:+.4f} [{v[1]:+.4f}, {v[2]:+.4f}]" for k, v in values["lr_only_diff"].items())
+    evidence = (
+        f"Preset {preset} ({values['results']}). Against ce (lr 0.1, the published comparison): mean difference "
+        f"{naive['mean_diff']:+.4f}, {naive['n_better']}/{naive['n_cells']} dynamic arm × fusion cells significantly "
+        f"better, {naive['n_worse']} worse (paired bootstrap 95 % CIs; McNemar, Holm across the dynamic arms). "
+        f"Against ce-lr0.01 (same learning rate as the dynamic arms): mean {fair['mean_diff']:+.4f}, "
+        f"{fair['n_better']}/{fair['n_cells']} better, {fair['n_worse']} worse, {fair['n_ns']} not significant. "
+        f"Learning rate alone (ce-lr0.01 − ce): {lr_text}. {scope}"
+    )
+    return ClaimResult(id="lr-confound", claim=LR_TEXT, verdict=verdict, evidence=evidence, values=values)
+
+
+def paired_gaps(gap: pd.DataFrame) -> pd.DataFrame:
+    """``superlearner_gap.csv`` as one row per (dataset, arm, kind): ``gap_in_sample``,
+    ``gap_out_of_bag`` (validation − test accuracy) and their difference ``leak``."""
+    wide = gap.pivot_table(index=["dataset", "arm", "kind"], columns="variant", values="gap").dropna()
+    if not {"in-sample", "out-of-bag"} <= set(wide.columns):
+        raise ValueError("superlearner_gap.csv needs both 'in-sample' and 'out-of-bag' rows")
+    out = pd.DataFrame({"gap_in_sample": wide["in-sample"], "gap_out_of_bag": wide["out-of-bag"]})
+    out["leak"] = out["gap_in_sample"] - out["gap_out_of_bag"]
+    return out.reset_index()
+
+
+def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
+    x = np.asarray(x, dtype=float)
+    if x.size < 2:
+        return float(x.mean()) if x.size else np.nan, np.nan, np.nan
+    lo, hi = stats.ttest_1samp(x, 0.0).confidence_interval(1 - ALPHA)
+    return float(x.mean()), float(lo), float(hi)
+
+
+def evaluate_stacking_leak(preset: str) -> ClaimResult:
+    from analysis.audit.authors import read_authors_records
+    from analysis.audit.authors_claims import gap_summary
+    from analysis.audit.authors_tables import validation_vs_test
+
+    p = paired_gaps(_load(preset, "superlearner_gap"))
+    ins, oob, leak = (_mean_ci(p[c].to_numpy()) for c in ("gap_in_sample", "gap_out_of_bag", "leak"))
+    wil = stats.wilcoxon(p["leak"]) if len(p) >= 2 and (p["leak"] != 0).any() else None
+    in_sig, leak_sig = ins[1] > 0, leak[1] > 0
+    verdict = "fails" if in_sig and leak_sig else ("holds" if not (in_sig or leak_sig) else "conditional")
+    authors = gap_summary(validation_vs_test(read_authors_records()))
+    values = {
+        "preset": preset, "results": display(results_dir(preset)), "n_pairs": int(len(p)),
+        "gap_in_sample": [_r(v) for v in ins], "gap_out_of_bag": [_r(v) for v in oob], "leak": [_r(v) for v in leak],
+        "n_in_sample_larger": int((p["leak"] > 0).sum()),
+        "wilcoxon_p": None if wil is None else _r(float(wil.pvalue), 8),
+        "per_kind": {k: {"gap_in_sample": _r(g["gap_in_sample"].mean()), "gap_out_of_bag": _r(g["gap_out_of_bag"].mean())}
+                     for k, g in p.groupby("kind")},
+        "authors_gap_by_dataset": {r.dataset: _r(r.gap_best_mean) for r in authors.itertuples()},
+        "rule": f"mean validation − test accuracy over (dataset, arm, super-learner) with a 95 % t-interval: fails if "
+                f"the in-sample gap is above 0 and above the out-of-bag gap (paired) at 95 %; holds if neither; "
+                f"conditional otherwise",
+    }
+    authors_text = ", ".join(f"{k} {v:+.4f}" for k, v in values["authors_gap_by_dataset"].items())
+    evidence = (
+        f"Preset {preset} ({values['results']}), {len(p)} (dataset, arm, super-learner) pairs: validation − test "
+        f"accuracy {ins[0]:+.4f} [{ins[1]:+.4f}, {ins[2]:+.4f}] in-sample (published) and {oob[0]:+.4f} "
+        f"[{oob[1]:+.4f}, {oob[2]:+.4f}] out-of-bag (leak-free); in-sample minus out-of-bag {leak[0]:+.4f} "
+        f"[{leak[1]:+.4f}, {leak[2]:+.4f}], larger in-sample in {values['n_in_sample_larger']}/{len(p)} pairs"
+        f"{'' if wil is None else f' (Wilcoxon p = {wil.pvalue:.3g})'}. The authors' records (claim "
+        f"stacking-validation) show in-sample gaps of {authors_text} on the paper's WideResNets, which fit their "
+        f"training rows far more tightly than this preset's members; a small preset understates the leak. "
+        f"{preset_scope(preset).split('. ')[0]}."
+    )
+    return ClaimResult(id="stacking-leak", claim=LEAK_TEXT, verdict=verdict, evidence=evidence, values=values)
+
+
+CLAIMS: list[ClaimSpec] = [
+    ClaimSpec(id="lr-confound", claim=LR_TEXT, source="our caches", evaluate=evaluate_lr_confound,
+              reads=("bootstrap_ci", "mcnemar")),
+    ClaimSpec(id="stacking-leak", claim=LEAK_TEXT, source="our caches", evaluate=evaluate_stacking_leak,
+              reads=("superlearner_gap",)),
+]
