@@ -41,12 +41,12 @@ render: setup
 	$(DYNLOSS) report --preset $(PRESET)
 
 audit: setup
-	$(DYNLOSS) audit
+	$(DYNLOSS) audit --preset $(PRESET)
 
 report: setup data
-	$(DYNLOSS) audit --save > /dev/null
 	$(DYNLOSS) train --preset $(PRESET)
 	$(DYNLOSS) analyze --preset $(PRESET)
+	$(DYNLOSS) audit --save --preset $(PRESET) > /dev/null
 	$(DYNLOSS) report --preset $(PRESET)
 
 bench: setup

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from analysis import cli
-from analysis.audit import VERDICTS, evaluate_all, registered_claims
+from analysis.audit import SOURCES, VERDICTS, evaluate_all, registered_claims
 from analysis.audit.loss_claims import CLAIMS, DEMO_PRINTED
 
 LOSS_IDS = [c.id for c in CLAIMS]
@@ -109,7 +109,8 @@ def test_audit_json_lists_objects_with_the_contract_keys(capsys):
     out = json.loads(capsys.readouterr().out)
     assert [o["id"] for o in out] == ["scale-2.3", "demo"]
     for o in out:
-        assert set(o) == {"id", "claim", "verdict", "evidence", "values"}
+        assert set(o) == {"id", "claim", "verdict", "evidence", "source", "values"}
+        assert o["source"] in SOURCES
 
 
 def test_audit_table_shows_ids_verdicts_and_wrapped_evidence(capsys):

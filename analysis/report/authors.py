@@ -35,15 +35,20 @@ def source_note() -> str:
 @reads("authors:records", "paper:table1_accuracy.csv")
 def provenance_table() -> pd.DataFrame:
     """Every published Table 1 cell with the record that gives it and that record's setting:
-    ``dataset, fusion, τ, published, record, setting, record value, other records giving it``."""
+    ``cell`` (dataset, fusion, τ), ``published``, ``record`` (its file name without ``.json``),
+    ``setting``, ``record value`` (6 decimals), ``also printed by`` (records of other settings)."""
     from analysis.audit.authors_tables import table1_provenance
     from analysis.audit.published import load_published_table1
 
     p = table1_provenance(_records(), load_published_table1())
+    # "<record> (ordered, wd=0.05, best)" -> "wd 0.05, best": the record ids are in the claim's values
+    also = p["also_given_by"].str.replace(r"\S+ \((?:ordered, )?wd=([^,]+), (\w+)\)", r"wd \1, \2", regex=True)
     return pd.DataFrame({
-        "dataset": p["dataset"], "fusion": p["fusion"], "τ": p["threshold"], "published": p["published"],
-        "record": p["record"], "setting": p["setting"], "record value": p["value"],
-        "other records giving it": p["also_given_by"].replace("", "–"),
+        "cell": p["dataset"] + " " + p["fusion"] + " " + p["threshold"], "published": p["published"],
+        "record": p["record"],
+        "setting": p["setting"].str.replace("static fusion", "static", regex=False)
+                               .str.replace(r"wd=(\S+), (\w+) epoch", r"wd \1, \2", regex=True),
+        "record value": p["value"].map(lambda v: f"{v:.6f}"), "also printed by": also.replace("", "–"),
     })
 
 
@@ -100,8 +105,8 @@ def pooled_shuffled_table() -> pd.DataFrame:
     return pd.DataFrame({
         "variant": c["variant"], "dataset": c["dataset"], "fusion": c["fusion"], "τ": c["threshold"],
         "test": c["test"].where(~c["failed"]), "failed": c["failed"].map({True: "yes", False: ""}),
-        "ordered test": c["ordered_test"], "Δ vs ordered": c["diff_vs_ordered"],
-        "Δ vs CE (this variant)": c["diff_vs_ce"], "Δ vs CE (ordered)": c["ordered_diff_vs_ce"],
+        "ordered test": c["ordered_test"], "Δ vs ordered": c["diff_vs_ordered"].round(4),
+        "Δ vs CE (this variant)": c["diff_vs_ce"].round(4), "Δ vs CE (ordered)": c["ordered_diff_vs_ce"].round(4),
     })
 
 

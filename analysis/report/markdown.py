@@ -83,11 +83,16 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$^~|#@])")
 
 def _escape(text: str) -> str:
     """Escape markdown syntax in a cell (claims quote formulas such as ``y_i*log(0.1*p)``); a
-    cell that is exactly ``**bold**`` stays bold."""
+    cell that is exactly ``**bold**`` stays bold. A double hyphen stays two hyphens (pandoc's
+    smart punctuation would print an en dash, e.g. in record names such as ``2022.12.12--04-59``).
+
+    >>> _escape("a_b--c")
+    'a\\\\_b-\\\\-c'
+    """
     text = text.replace("\n", " ")
     if _BOLD.match(text):
         return text
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("--", "-\\-")
 
 
 def show(frame: pd.DataFrame, *, digits: int = 3, index: bool = False) -> Table:
