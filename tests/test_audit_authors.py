@@ -89,7 +89,7 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def _first(root: Path, kind: str = "learned") -> Path:
-    return sorted((records_root(root) / kind / "each").glob("*.json"))[0]
+    return min((records_root(root) / kind / "each").glob("*.json"))
 
 
 def _edit(path: Path, field: str, value) -> None:

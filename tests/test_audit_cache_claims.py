@@ -11,11 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
-import analysis.audit as audit
-from analysis import cli
-from analysis.audit.cache_claims import dynamic_vs_references, holm_adjust, paired_gaps
+from analysis import audit, cli
+from analysis.audit.cache_claims import dynamic_vs_references, paired_gaps
 
 PRESET = "digits-tiny"
 ARMS = ("dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9")
@@ -60,8 +58,11 @@ def _write_results(root, *, vs_ce: float, vs_lr: float, p_ce: float, p_lr: list[
                             "kind": kind, "variant": variant, "val_accuracy": 0.9 + gg, "test_accuracy": 0.9,
                             "gap": gg, "best_epoch": 5, "epochs": 10, "n_fit_rows": 100, "n_val_rows": 10,
                             "fit_seconds": 0.1})
+    mc = pd.DataFrame(mc)
+    mc["pvalue_holm"] = mc.groupby(["dataset", "reference", "fusion"])["pvalue"].transform(
+        lambda p: _holm_by_hand(p.tolist()))
     pd.DataFrame(ci).to_csv(out / "bootstrap_ci.csv", index=False)
-    pd.DataFrame(mc).to_csv(out / "mcnemar.csv", index=False)
+    mc.to_csv(out / "mcnemar.csv", index=False)
     pd.DataFrame(gap).to_csv(out / "superlearner_gap.csv", index=False)
 
 
@@ -81,12 +82,21 @@ def _results():
     return {r.id: r for r in audit.evaluate_all(preset=PRESET)}
 
 
-def test_holm_adjustment_equals_a_hand_computation_and_statsmodels():
+def test_hand_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
     rng = np.random.default_rng(1)
     for m in (1, 2, 4, 7):
         p = rng.uniform(0, 0.2, m).tolist()
-        assert holm_adjust(p) == pytest.approx(_holm_by_hand(p), abs=1e-12)
-        assert holm_adjust(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-12)
+        assert _holm_by_hand(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-12)
+
+
+def test_lr_confound_needs_the_holm_column_of_the_results(data_root):
+    _write_results(data_root, vs_ce=0.03, vs_lr=0.0, p_ce=1e-6, p_lr=[0.5] * 4, gap_in=0.0, gap_oob=0.0)
+    path = data_root / "results" / PRESET / "mcnemar.csv"
+    pd.read_csv(path).drop(columns="pvalue_holm").to_csv(path, index=False)
+    with pytest.raises(ValueError, match="pvalue_holm.*rerun `dynloss analyze`"):
+        audit.evaluate_all(preset=PRESET)
 
 
 def test_lr_confound_fails_when_the_gain_over_ce_vanishes_against_ce_lr001(data_root):
@@ -97,7 +107,8 @@ def test_lr_confound_fails_when_the_gain_over_ce_vanishes_against_ce_lr001(data_
     v = r.values
     assert v["per_reference"]["ce"]["n_better"] == 16 and v["per_reference"]["ce-lr0.01"]["n_better"] == 0
     assert v["preset"] == PRESET and "digits-tiny" in r.evidence and "paper preset" in r.evidence
-    # p = 0.02 is significant alone, not after Holm over the four arms: 4 × 0.02 = 0.08
+    # p = 0.02 is significant alone, not after Holm over the four arms (4 × 0.02 = 0.08): the claim
+    # decides on the results' Holm-adjusted p
     adjusted = {(c["fusion"], c["arm"]): c["p_holm"] for c in v["cells"] if c["reference"] == "ce-lr0.01"}
     for f in FUSIONS:
         assert [adjusted[(f, a)] for a in ARMS] == pytest.approx(_holm_by_hand([0.02, 0.3, 0.5, 0.9]))

@@ -26,7 +26,7 @@ def test_validation_figure_has_a_panel_per_dataset_with_the_identity_line():
     axes = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in axes] == ["CIFAR10", "CIFAR100", "FashionMNIST"]
     for ax in axes:
-        line = [ln for ln in ax.get_lines() if ln.get_label() == "y = x"][0]
+        line = next(ln for ln in ax.get_lines() if ln.get_label() == "y = x")
         x, y = line.get_data()
         assert np.allclose(x, y)
         pts = np.vstack([c.get_offsets() for c in ax.collections])

@@ -64,7 +64,7 @@ def _records() -> pd.DataFrame:
 
 def _common_values() -> dict:
     rec = _records()
-    return {"n_records": int(len(rec)), "n_static": int((rec["kind"] == "static").sum()),
+    return {"n_records": len(rec), "n_static": int((rec["kind"] == "static").sum()),
             "n_learned": int((rec["kind"] == "learned").sum()), "records_sha256": records_digest()[:16]}
 
 
@@ -92,7 +92,7 @@ def evaluate_table1_provenance() -> ClaimResult:
     n_small = int(sum(abs(r.published - ce_pub[(r.dataset, r.fusion)]) < r.wd_spread for r in dyn_cells.itertuples()))
     values = {
         **_common_values(),
-        "n_cells": int(len(prov)), "n_traced": int(traced.sum()), "n_static_traced": int(static["given"].sum()),
+        "n_cells": len(prov), "n_traced": int(traced.sum()), "n_static_traced": int(static["given"].sum()),
         "n_learned_traced": int(learned["given"].sum()), "untraced": untraced,
         "selection_rule": {"wd": float(best["wd"]), "epoch": str(best["epoch"]),
                            "cells_given": int(best["cells_given"]), "n_cells": int(best["n_cells"])},
@@ -170,7 +170,7 @@ def evaluate_stacking_validation() -> ClaimResult:
                           "sign_p": float(f"{r.sign_p:.6g}")} for r in summ.itertuples()}
     values = {
         **_common_values(),
-        "n_learned_evaluations": int(len(vt)), "n_evaluated": int((~vt["failed"]).sum()),
+        "n_learned_evaluations": len(vt), "n_evaluated": int((~vt["failed"]).sum()),
         "n_gap_positive": int((vt.loc[~vt["failed"], "gap_best"] > 0).sum()),
         "per_dataset": per_ds,
         "failed": [{"record": r.record, "dataset": r.dataset, "fusion": r.fusion, "threshold": r.threshold,
@@ -212,9 +212,9 @@ def evaluate_pooled_shuffled() -> ClaimResult:
         ok = gd[~gd["failed"]]
         cells = sorted({f"{r.dataset}/{r.fusion}" for r in g.itertuples()})
         per_variant[variant] = {
-            "n_evaluations": int(len(g)), "n_failed": int(g["failed"].sum()), "cells": cells,
+            "n_evaluations": len(g), "n_failed": int(g["failed"].sum()), "cells": cells,
             "thresholds": sorted(set(g["threshold"]), key=lambda t: -1.0 if t == "None" else float(t)),
-            "n_dynamic_compared": int(len(ok)), "n_dynamic_above_ce": int((ok["diff_vs_ce"] > 0).sum()),
+            "n_dynamic_compared": len(ok), "n_dynamic_above_ce": int((ok["diff_vs_ce"] > 0).sum()),
             "mean_diff_vs_ce": _r(ok["diff_vs_ce"].mean()),
             "mean_ordered_diff_vs_ce": _r(ok["ordered_diff_vs_ce"].mean()),
             "n_below_ordered": int((g.loc[~g["failed"], "diff_vs_ordered"] < 0).sum()),
@@ -230,7 +230,7 @@ def evaluate_pooled_shuffled() -> ClaimResult:
                "fails" if agree.mean() < 0.5 else "conditional")
     values = {
         **_common_values(),
-        "per_variant": per_variant, "n_compared": int(len(covered)), "n_sign_agrees_with_ordered": int(agree.sum()),
+        "per_variant": per_variant, "n_compared": len(covered), "n_sign_agrees_with_ordered": int(agree.sum()),
         "n_possible": 2 * n_possible, "n_not_decidable": int(missing),
         "rule": "holds: the sign of (dynamic − cross-entropy) under pooling and shuffling agrees with the ordered "
                 "evaluation in every threshold × fusion × dataset, none failed or missing; fails: it agrees in "

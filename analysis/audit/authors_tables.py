@@ -92,7 +92,7 @@ def table1_provenance(records: pd.DataFrame, published: pd.DataFrame) -> pd.Data
         giving = [f"{x.record} ({x.variant}, wd={x.wd:g}, {epoch})" for x in all_cell.itertuples()
                   for epoch, field in EPOCH_FIELDS.items() if gives(getattr(x, field), cell.accuracy)]
         row = {"dataset": cell.dataset, "fusion": cell.fusion, "threshold": cell.threshold,
-               "published": float(cell.accuracy), "n_records": int(len(all_cell)), "n_giving": len(giving)}
+               "published": float(cell.accuracy), "n_records": len(all_cell), "n_giving": len(giving)}
         if (all_cell["kind"] == "static").all():
             pick = all_cell.iloc[0] if len(all_cell) == 1 else None
             setting, field = "static fusion", "acc_test_best"

@@ -5,7 +5,8 @@
 - ``lr-confound``: each dynamic arm against ``ce`` (the published comparison: loss and learning
   rate both change) and against ``ce-lr0.01`` (cross-entropy at the dynamic arms' learning rate:
   the loss alone changes), with the paired bootstrap CIs of ``bootstrap_ci.csv`` and McNemar's p of
-  ``mcnemar.csv``, Holm-adjusted across the dynamic arms of one dataset × fusion × reference.
+  ``mcnemar.csv`` Holm-adjusted across the arms compared with one reference (its ``pvalue_holm``,
+  per dataset and fusion).
 - ``stacking-leak``: validation against test accuracy of the in-sample (published) and the
   out-of-bag (leak-free) super-learners of ``superlearner_gap.csv``.
 
@@ -17,15 +18,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from analysis.audit import ClaimResult, ClaimSpec
+from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
 from training.paths import display, results_dir
 
 ALPHA = 0.05
 #: the paper's four fusions: the lr-confound verdict is taken over these
 PAPER_FUSIONS: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP")
-REFERENCES: tuple[str, ...] = ("ce", "ce-lr0.01")
+REFERENCES: tuple[str, ...] = (REFERENCE_ARM, CONTROL_ARM)
+
+
+def is_dynamic(arm: str) -> bool:
+    """True for the published dynamic-loss arms (family ``dyn`` of :mod:`training.arms`)."""
+    return arm in ARMS and ARMS[arm].family == "dyn"
+
 
 LR_TEXT = "The dynamic loss improves ensemble accuracy over cross-entropy (Table 1: every dynamic row above the None row)."
 LEAK_TEXT = ("Super-learners fitted on the base learners' in-sample training predictions (as published) reach on the "
@@ -44,16 +51,6 @@ def _r(x: float, digits: int = 6) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), digits)
 
 
-def holm_adjust(pvalues) -> np.ndarray:
-    """Holm step-down adjusted p-values (``statsmodels.stats.multitest.multipletests``, method "holm").
-
-    >>> holm_adjust([0.01, 0.04, 0.03]).round(4).tolist()
-    [0.03, 0.06, 0.06]
-    """
-    p = np.asarray(pvalues, dtype=float)
-    return multipletests(p, method="holm")[1] if p.size else p
-
-
 def dynamic_vs_references(ci: pd.DataFrame, mc: pd.DataFrame, *, fusions=PAPER_FUSIONS) -> pd.DataFrame:
     """Each dynamic arm against each reference arm, per dataset and fusion.
 
@@ -65,20 +62,25 @@ def dynamic_vs_references(ci: pd.DataFrame, mc: pd.DataFrame, *, fusions=PAPER_F
     Returns
     -------
     DataFrame ``dataset, fusion, reference, arm, diff, ci_low, ci_high, n01, n10, pvalue, p_holm,
-    significant, direction`` (``p_holm``: Holm-adjusted over the dynamic arms of one dataset ×
-    fusion × reference; ``direction``: ``better``/``worse`` when significant, else ``n.s.``).
+    significant, direction`` (``p_holm``: ``mcnemar.csv``'s ``pvalue_holm``, Holm-adjusted over
+    the arms compared with the same reference per dataset and fusion; ``direction``:
+    ``better``/``worse`` when ``p_holm`` < :data:`ALPHA`, else ``n.s.``).
+
+    Raises
+    ------
+    ValueError
+        When ``mcnemar.csv`` lacks a test or the ``pvalue_holm`` column (results of an older analysis).
     """
-    d = ci[(ci["quantity"] == "diff") & ci["arm"].str.startswith("dyn-") & ci["reference"].isin(REFERENCES)
+    if "pvalue_holm" not in mc.columns:
+        raise ValueError("mcnemar.csv has no pvalue_holm column (written by an older analysis): rerun `dynloss analyze`")
+    d = ci[(ci["quantity"] == "diff") & ci["arm"].map(is_dynamic) & ci["reference"].isin(REFERENCES)
            & ci["fusion"].isin(fusions)]
     keys = ["dataset", "arm", "reference", "fusion"]
-    m = d.merge(mc[keys + ["n01", "n10", "pvalue"]], on=keys, how="left", validate="one_to_one")
+    m = d.merge(mc[keys + ["n01", "n10", "pvalue", "pvalue_holm"]], on=keys, how="left", validate="one_to_one")
     if m["pvalue"].isna().any():
         miss = m.loc[m["pvalue"].isna(), keys].to_dict("records")
         raise ValueError(f"mcnemar.csv lacks the tests of {miss[:3]}: rerun `dynloss analyze`")
-    m = m.rename(columns={"estimate": "diff"})
-    m["p_holm"] = np.nan
-    for _, idx in m.groupby(["dataset", "fusion", "reference"]).groups.items():
-        m.loc[idx, "p_holm"] = holm_adjust(m.loc[idx, "pvalue"].to_numpy())
+    m = m.rename(columns={"estimate": "diff", "pvalue_holm": "p_holm"})
     m["significant"] = m["p_holm"] < ALPHA
     m["direction"] = np.where(~m["significant"], "n.s.", np.where(m["diff"] > 0, "better", "worse"))
     cols = ["dataset", "fusion", "reference", "arm", "diff", "ci_low", "ci_high", "n01", "n10", "pvalue", "p_holm",
@@ -121,18 +123,18 @@ def evaluate_lr_confound(preset: str) -> ClaimResult:
     t = dynamic_vs_references(ci, mc)
     base = {"preset": preset, "results": display(results_dir(preset)), "fusions": list(PAPER_FUSIONS),
             "alpha": ALPHA, "scope": scope}
-    if not {"ce", "ce-lr0.01"} <= set(t["reference"]):
+    if not set(REFERENCES) <= set(t["reference"]):
         return ClaimResult(id="lr-confound", claim=LR_TEXT, verdict="conditional", values=base,
                            evidence=f"Preset {preset} has no ce-lr0.01 control arm: the learning rate and the loss "
                                     f"cannot be separated. {scope}")
     per_ref = {}
     for ref, g in t.groupby("reference", sort=False):
-        per_ref[ref] = {"n_cells": int(len(g)), "n_better": int((g["direction"] == "better").sum()),
+        per_ref[ref] = {"n_cells": len(g), "n_better": int((g["direction"] == "better").sum()),
                         "n_worse": int((g["direction"] == "worse").sum()), "n_ns": int((g["direction"] == "n.s.").sum()),
                         "mean_diff": _r(g["diff"].mean()), "n_positive": int((g["diff"] > 0).sum())}
-    lr_only = ci[(ci["quantity"] == "diff") & (ci["arm"] == "ce-lr0.01") & (ci["reference"] == "ce")
+    lr_only = ci[(ci["quantity"] == "diff") & (ci["arm"] == CONTROL_ARM) & (ci["reference"] == REFERENCE_ARM)
                  & ci["fusion"].isin(PAPER_FUSIONS)]
-    fair = per_ref["ce-lr0.01"]
+    fair = per_ref[CONTROL_ARM]
     verdict = ("holds" if fair["n_better"] >= fair["n_cells"] / 2 and fair["n_worse"] == 0 else
                "fails" if fair["n_better"] == 0 else "conditional")
     values = {
@@ -146,15 +148,16 @@ def evaluate_lr_confound(preset: str) -> ClaimResult:
                 f"at least half are better with Holm-adjusted McNemar p < {ALPHA} and none worse; fails if none is "
                 f"better; conditional otherwise",
     }
-    naive = per_ref["ce"]
+    naive = per_ref[REFERENCE_ARM]
     lr_text = ", ".join(f"{k} {v[0]:+.4f} [{v[1]:+.4f}, {v[2]:+.4f}]" for k, v in values["lr_only_diff"].items())
     evidence = (
-        f"Preset {preset} ({values['results']}). Against ce (lr 0.1, the published comparison): mean difference "
+        f"Preset {preset} ({values['results']}). Against {REFERENCE_ARM} (lr {ARMS[REFERENCE_ARM].lr:g}, the published "
+        f"comparison): mean difference "
         f"{naive['mean_diff']:+.4f}, {naive['n_better']}/{naive['n_cells']} dynamic arm × fusion cells significantly "
-        f"better, {naive['n_worse']} worse (paired bootstrap 95 % CIs; McNemar, Holm across the dynamic arms). "
-        f"Against ce-lr0.01 (same learning rate as the dynamic arms): mean {fair['mean_diff']:+.4f}, "
+        f"better, {naive['n_worse']} worse (paired bootstrap 95 % CIs; McNemar, Holm across the arms compared). "
+        f"Against {CONTROL_ARM} (same learning rate as the dynamic arms): mean {fair['mean_diff']:+.4f}, "
         f"{fair['n_better']}/{fair['n_cells']} better, {fair['n_worse']} worse, {fair['n_ns']} not significant. "
-        f"Learning rate alone (ce-lr0.01 − ce): {lr_text}. {scope}"
+        f"Learning rate alone ({CONTROL_ARM} − {REFERENCE_ARM}): {lr_text}. {scope}"
     )
     return ClaimResult(id="lr-confound", claim=LR_TEXT, verdict=verdict, evidence=evidence, values=values)
 
@@ -190,16 +193,16 @@ def evaluate_stacking_leak(preset: str) -> ClaimResult:
     verdict = "fails" if in_sig and leak_sig else ("holds" if not (in_sig or leak_sig) else "conditional")
     authors = gap_summary(validation_vs_test(read_authors_records()))
     values = {
-        "preset": preset, "results": display(results_dir(preset)), "n_pairs": int(len(p)),
+        "preset": preset, "results": display(results_dir(preset)), "n_pairs": len(p),
         "gap_in_sample": [_r(v) for v in ins], "gap_out_of_bag": [_r(v) for v in oob], "leak": [_r(v) for v in leak],
         "n_in_sample_larger": int((p["leak"] > 0).sum()),
         "wilcoxon_p": None if wil is None else _r(float(wil.pvalue), 8),
         "per_kind": {k: {"gap_in_sample": _r(g["gap_in_sample"].mean()), "gap_out_of_bag": _r(g["gap_out_of_bag"].mean())}
                      for k, g in p.groupby("kind")},
         "authors_gap_by_dataset": {r.dataset: _r(r.gap_best_mean) for r in authors.itertuples()},
-        "rule": f"mean validation − test accuracy over (dataset, arm, super-learner) with a 95 % t-interval: fails if "
-                f"the in-sample gap is above 0 and above the out-of-bag gap (paired) at 95 %; holds if neither; "
-                f"conditional otherwise",
+        "rule": "mean validation − test accuracy over (dataset, arm, super-learner) with a 95 % t-interval: fails if "
+                "the in-sample gap is above 0 and above the out-of-bag gap (paired) at 95 %; holds if neither; "
+                "conditional otherwise",
     }
     oob_text = (" The out-of-bag gap is itself above 0, so part of the optimism is not the leak (the best epoch "
                 "is selected on the validation split itself, and its rows are training rows, not test rows)."
