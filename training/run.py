@@ -111,22 +111,36 @@ class _Group:
 
     ``x`` is (G, B, C, H, W) (each member its own batch) or (B, C, H, W) (the same batch for all);
     the output is (G, B, num_classes).
+
+    A batchable model (``vmap=True``) always goes through ``vmap``, even alone, and each member
+    keeps its own parameter tensors (leaves), stacked anew at every forward. The optimiser thus
+    updates every member's tensors on their own: CPU kernels vectorise a tensor from its first
+    element, so an element's arithmetic (vector lanes or scalar tail) depends on its position in
+    the tensor, and a stacked (G, ...) leaf would make a member's bits depend on G and on its slot.
+    With per-member leaves, a member's result is bit-identical in any group (and when resumed).
     """
 
-    def __init__(self, models: list[torch.nn.Module], device: torch.device, channels_last: bool):
+    def __init__(self, models: list[torch.nn.Module], device: torch.device, channels_last: bool,
+                 vmap: bool | None = None):
         self.n = len(models)
         self.channels_last = channels_last
-        if self.n == 1:
+        self.vmap = self.n > 1 if vmap is None else vmap
+        if self.n > 1 and not self.vmap:
+            raise ValueError("A group of several members trains under vmap")
+        if not self.vmap:
             self.model = models[0].to(device)
             if channels_last:
                 self.model = self.model.to(memory_format=torch.channels_last)
             self.params = list(self.model.parameters())
         else:
-            from torch.func import functional_call, stack_module_state
+            from torch.func import functional_call
 
-            params, buffers = stack_module_state(models)
-            self.stacked = {k: v.to(device).detach().requires_grad_() for k, v in params.items()}
-            self.buffers = {k: v.to(device) for k, v in buffers.items()}
+            self.names = [k for k, _ in models[0].named_parameters()]
+            self.member_params = [
+                [p.detach().to(device).clone().requires_grad_() for _, p in m.named_parameters()] for m in models
+            ]
+            self.buffers = {k: torch.stack([dict(m.named_buffers())[k] for m in models]).to(device)
+                            for k, _ in models[0].named_buffers()}
             base = models[0].to("meta")
 
             def f(p, b, x):
@@ -134,21 +148,24 @@ class _Group:
 
             self._each = torch.vmap(f, in_dims=(0, 0, 0))
             self._shared = torch.vmap(f, in_dims=(0, 0, None))
-            self.params = list(self.stacked.values())
+            self.params = [p for ps in self.member_params for p in ps]
+
+    def _stacked(self) -> dict[str, torch.Tensor]:
+        return {k: torch.stack([ps[i] for ps in self.member_params]) for i, k in enumerate(self.names)}
 
     def train(self, mode: bool) -> None:
-        if self.n == 1:
+        if not self.vmap:
             self.model.train(mode)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.n == 1:
+        if not self.vmap:
             x = x[0] if x.ndim == 5 else x
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             return self.model(x)[None]
         if x.ndim == 5:
-            return self._each(self.stacked, self.buffers, x)
-        return self._shared(self.stacked, self.buffers, x)
+            return self._each(self._stacked(), self.buffers, x)
+        return self._shared(self._stacked(), self.buffers, x)
 
 
 class _AugmentedRows(torch.utils.data.Dataset):
@@ -205,7 +222,10 @@ def train_group(
     device = torch.device(device) if device is not None else default_device()
     data = data if data is not None and data.name == ds else load_dataset(ds, data_root, download=download)
     t0 = time.perf_counter()
-    with _compute_mode(device, preset.cpu_threads):
+    rng_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with _compute_mode(device, preset.cpu_threads), torch.random.fork_rng(devices=rng_devices):
+        # the global generator (dropout) starts from the run's seed, whatever ran before in this process
+        torch.manual_seed(specs[0].seed + 4)
         result = _train(preset, specs, data, device, progress)
         threads = torch.get_num_threads()
     t_all = time.perf_counter() - t0
@@ -233,7 +253,7 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
             torch.manual_seed(s.seed)
             models.append(build_model(preset.model, in_channels=data.in_channels, image_size=data.image_size,
                                       num_classes=data.num_classes))
-    group = _Group(models, device, channels_last=cuda)
+    group = _Group(models, device, channels_last=cuda, vmap=preset.model.batchable)
     opt = torch.optim.AdamW(group.params, lr=preset.lr_start, weight_decay=preset.weight_decay, fused=True)
     losses = [get_loss(arm.loss, **arm.loss_kwargs()) for _ in specs]
     # stateless losses are evaluated once on all members' samples (per-sample terms, mean per member);
