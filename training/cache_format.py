@@ -113,8 +113,8 @@ def _pid_alive(pid: int) -> bool:
 
 def orphaned_temporaries(folder: str | os.PathLike, *, max_age_s: float = 86_400.0) -> list[Path]:
     """Temporary files/folders (``.*.tmp``) in ``folder`` left by writers that are gone: written by a
-    process of this host that no longer exists, or (other hosts, older names) untouched for
-    ``max_age_s``. A live writer's temporary file is never listed.
+    process of this host that no longer exists, by another host and untouched for ``max_age_s``, or
+    named without a writer (older versions). A live writer's temporary file is never listed.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -126,7 +126,9 @@ def orphaned_temporaries(folder: str | os.PathLike, *, max_age_s: float = 86_400
             age = now - p.lstat().st_mtime
         except FileNotFoundError:
             continue
-        if m and m["host"] == host:
+        if m is None:
+            out.append(p)
+        elif m["host"] == host:
             if not _pid_alive(int(m["pid"])):
                 out.append(p)
         elif age > max_age_s:
