@@ -561,6 +561,11 @@ def analyze_preset(
     config = config or AnalysisConfig(seed=seed)
     t0 = time.perf_counter()
     cache_root = Path(cache_root) if cache_root is not None else default_cache_root()
+    out = Path(out_dir) if out_dir is not None else default_results_root() / preset
+    if write:  # a results folder that cannot take the set fails now, not after minutes of fitting
+        from analysis.core.results_set import check_target
+
+        check_target(out)
     data = load_preset(cache_root, preset, nonfinite=config.nonfinite, allow_partial=config.allow_partial,
                        allow_stale=config.allow_stale)
     fused, gap = fuse_preset(data, config=config)
@@ -579,6 +584,5 @@ def analyze_preset(
         "cache_status": cache_status_table(data),
     }
     if write:
-        out = Path(out_dir) if out_dir is not None else default_results_root() / preset
         write_results(tables, out, provenance(data, config=config, seconds=time.perf_counter() - t0))
     return tables

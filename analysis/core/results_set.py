@@ -78,7 +78,8 @@ def result_names() -> set[str]:
     return {f"{n}.csv" for n in RESULT_FILES} | {PROVENANCE}
 
 
-def _check_target(out_dir: Path) -> None:
+def check_target(out_dir: Path) -> None:
+    """Refuse a results folder that is a file or holds files other than results (it is replaced whole)."""
     if os.path.lexists(out_dir) and not out_dir.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "a file where the results folder should be", str(out_dir))
     if out_dir.is_dir():
@@ -94,7 +95,7 @@ def write_set(files: dict[str, Callable[[Any], Any]], out_dir: str | os.PathLike
     """Write ``files`` (name -> function writing to a binary file) and ``provenance.json`` (``prov``
     plus ``files``: name -> SHA-256) into a temporary folder, then swap it in as ``out_dir``."""
     out_dir = Path(out_dir)
-    _check_target(out_dir)
+    check_target(out_dir)
     tmp: Path | None = None
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -81,13 +81,20 @@ _BOLD = re.compile(r"^\*\*[^*]+\*\*$")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$^~|#@])")
 
 
+_CODE = re.compile(r"(`[^`|]+`)")
+
+
 def _escape(text: str) -> str:
     """Escape markdown syntax in a cell (claims quote formulas such as ``y_i*log(0.1*p)``); a
-    cell that is exactly ``**bold**`` stays bold."""
+    cell that is exactly ``**bold**`` stays bold, and `code` spans (commands) stay code.
+
+    >>> print(_escape("run `dynloss analyze` for y_i*p"))
+    run `dynloss analyze` for y\\_i\\*p
+    """
     text = text.replace("\n", " ")
     if _BOLD.match(text):
         return text
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return "".join(part if _CODE.fullmatch(part) else _MD_SPECIAL.sub(r"\\\1", part) for part in _CODE.split(text))
 
 
 def show(frame: pd.DataFrame, *, digits: int = 3, index: bool = False) -> Table:
