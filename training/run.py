@@ -112,12 +112,14 @@ class _Group:
     ``x`` is (G, B, C, H, W) (each member its own batch) or (B, C, H, W) (the same batch for all);
     the output is (G, B, num_classes).
 
-    A batchable model (``vmap=True``) always goes through ``vmap``, even alone, and each member
-    keeps its own parameter tensors (leaves), stacked anew at every forward. The optimiser thus
-    updates every member's tensors on their own: CPU kernels vectorise a tensor from its first
+    A batchable model (``vmap=True``) always goes through ``vmap``, even alone. Its parameters are
+    stacked (G, ...) leaves for the forward and backward passes, while the optimiser gets one leaf
+    per member and parameter, a view sharing the stacked storage (``params``), with the member's
+    slice of the gradient (:meth:`share_grads`). CPU kernels vectorise a tensor from its first
     element, so an element's arithmetic (vector lanes or scalar tail) depends on its position in
-    the tensor, and a stacked (G, ...) leaf would make a member's bits depend on G and on its slot.
-    With per-member leaves, a member's result is bit-identical in any group (and when resumed).
+    the tensor: updating the stacked tensors as a whole would make a member's bits depend on the
+    group size and its slot. Updated one member at a time, a member's result is bit-identical in
+    any group, alone, or resumed.
     """
 
     def __init__(self, models: list[torch.nn.Module], device: torch.device, channels_last: bool,
@@ -133,14 +135,13 @@ class _Group:
                 self.model = self.model.to(memory_format=torch.channels_last)
             self.params = list(self.model.parameters())
         else:
-            from torch.func import functional_call
+            from torch.func import functional_call, stack_module_state
 
-            self.names = [k for k, _ in models[0].named_parameters()]
-            self.member_params = [
-                [p.detach().to(device).clone().requires_grad_() for _, p in m.named_parameters()] for m in models
-            ]
-            self.buffers = {k: torch.stack([dict(m.named_buffers())[k] for m in models]).to(device)
-                            for k, _ in models[0].named_buffers()}
+            params, buffers = stack_module_state(models)
+            self.stacked = {k: v.to(device).detach().requires_grad_() for k, v in params.items()}
+            self.buffers = {k: v.to(device) for k, v in buffers.items()}
+            self.member_params = [[v.detach()[g].requires_grad_() for v in self.stacked.values()]
+                                  for g in range(self.n)]
             base = models[0].to("meta")
 
             def f(p, b, x):
@@ -150,8 +151,17 @@ class _Group:
             self._shared = torch.vmap(f, in_dims=(0, 0, None))
             self.params = [p for ps in self.member_params for p in ps]
 
-    def _stacked(self) -> dict[str, torch.Tensor]:
-        return {k: torch.stack([ps[i] for ps in self.member_params]) for i, k in enumerate(self.names)}
+    def zero_grad(self) -> None:
+        if self.vmap:
+            for v in self.stacked.values():
+                v.grad = None
+
+    def share_grads(self) -> None:
+        """Give each member's optimiser leaf its slice of the stacked gradient (a view, no copy)."""
+        if self.vmap:
+            for g, ps in enumerate(self.member_params):
+                for p, v in zip(ps, self.stacked.values()):
+                    p.grad = None if v.grad is None else v.grad[g]
 
     def train(self, mode: bool) -> None:
         if not self.vmap:
@@ -164,8 +174,8 @@ class _Group:
                 x = x.contiguous(memory_format=torch.channels_last)
             return self.model(x)[None]
         if x.ndim == 5:
-            return self._each(self._stacked(), self.buffers, x)
-        return self._shared(self._stacked(), self.buffers, x)
+            return self._each(self.stacked, self.buffers, x)
+        return self._shared(self.stacked, self.buffers, x)
 
 
 class _AugmentedRows(torch.utils.data.Dataset):
@@ -333,8 +343,10 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
                     per_member.append(losses[g](out[g], yb[g]))
             per_member = torch.stack(per_member)
         opt.zero_grad(set_to_none=True)
+        group.zero_grad()
         if not all(diverged):
             per_member.sum().backward()
+            group.share_grads()
             opt.step()
         loss_sum += per_member.detach().double().cpu()
         with torch.no_grad():
