@@ -525,13 +525,13 @@ def test_labels_out_of_range_or_not_integers_are_refused_as_scikit_learn_does():
     for labels in (np.array([0, -1]), np.array([0, 2])):
         with pytest.raises(ValueError):
             sk_log_loss(labels, probs, labels=[0, 1])
-        for f in (M.log_loss, M.brier_score_loss, M.expected_calibration_error, M.classwise_calibration_error):
+        for f in (M.nll, M.brier_score, M.expected_calibration_error, M.classwise_calibration_error):
             with pytest.raises(ValueError, match="labels"):
                 f(labels, probs)
         with pytest.raises(ValueError, match="labels"):
             M.fit_temperature(labels, np.log(probs))
     with pytest.raises(ValueError, match="integer `labels`"):
-        M.log_loss(np.array([0.0, 1.0]), probs)
+        M.nll(np.array([0.0, 1.0]), probs)
 
 
 def test_non_finite_logits_and_invalid_correctness_or_confidence_are_refused():
@@ -544,7 +544,7 @@ def test_non_finite_logits_and_invalid_correctness_or_confidence_are_refused():
     with pytest.raises(ValueError, match="boolean `correct`"):
         M.confidence_calibration_error(conf, np.array([1.0, np.nan, 0.0]))
     with pytest.raises(ValueError, match="boolean `correct`"):
-        M.roc_auc_score(np.array([1, 2, 0]), conf)
+        M.selective_auroc(np.array([1, 2, 0]), conf)
     for f in (M.confidence_calibration_error, M.reliability_bins):
         with pytest.raises(ValueError, match=r"`confidence` in \[0, 1\]"):
             f(np.array([1.2, 0.5, -0.1]), np.array([True, False, True]))
