@@ -268,7 +268,7 @@ def test_sigterm_stops_with_one_line_and_leaves_no_partial_run(tmp_path):
 
     proc, family = _start_train(tmp_path / "cache")
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert _one_line(err).startswith("dynloss train: stopped by SIGTERM")
     assert not _wait_gone(family)
@@ -433,10 +433,10 @@ def small_tmpfs(tmp_path):
     target = tmp_path / "tmpfs"
     target.mkdir()
     ok = sys.platform.startswith("linux") and shutil.which("mount") and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(target)], capture_output=True).returncode == 0
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(target)], capture_output=True, check=False).returncode == 0
     yield target if ok else None
     if ok:
-        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+        subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
 
 
 def test_a_full_disk_during_training_is_one_line_with_exit_3(tmp_path, capsys, monkeypatch, small_tmpfs):

@@ -22,7 +22,6 @@ Conventions
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -43,7 +42,6 @@ from analysis.core.stats import (
 )
 from analysis.core.superlearner import SuperLearnerConfig, fit_superlearner
 from training.arms import CONTROL_ARM, REFERENCE_ARM, get_arm
-from training.cache_format import atomic_write
 from training.provenance import code_revision, versions
 
 

@@ -92,7 +92,7 @@ class PresetLogits:
     root: str
     arms: dict[tuple[str, str], ArmLogits]
     runs: tuple[dict, ...]
-    status: "CacheStatus | None" = None
+    status: CacheStatus | None = None
 
     @property
     def datasets(self) -> list[str]:

@@ -17,8 +17,9 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from training.cache_format import _named, orphaned_temporaries, sha256_file, temp_prefix
 

@@ -6,7 +6,6 @@ the preset shown (set by ``dynloss report --preset``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
