@@ -344,6 +344,7 @@ def test_resuming_in_the_middle_of_a_group_gives_the_uninterrupted_checksums(tra
         train_preset(get_preset(PRESET), cache_root=tmp_path, arms=("ce",), progress=False)
     monkeypatch.setattr(cf, "write_run", real_write)
     assert set(_sha(tmp_path)) == {"ce/0"}
+    assert not (tmp_path / PRESET / "_grid.json").exists()  # the grid is recorded once its runs are complete
     assert train_preset(get_preset(PRESET), cache_root=tmp_path, arms=("ce",), progress=False).trained == 2
     assert _sha(tmp_path) == reference
     shutil.rmtree(_runs(tmp_path) / "member-002")

@@ -17,8 +17,9 @@ Anything else under ``<cache>/<preset>/`` (a folder that is not a dataset, arm o
 ``member-0`` beside ``member-000``, a stray file) is an **unexpected entry**. Names starting with
 ``_`` or ``.`` belong to the tools (``_grid.json``, ``_train.lock``, ``_slurm_logs``, temporary files).
 
-The grid is, first match wins: ``_grid.json`` (written by ``dynloss train``: per dataset and arm, the
-most members any ``train`` call asked for), the registered preset's own grid, or, for a preset that
+The grid is, first match wins: ``_grid.json`` (written by ``dynloss train`` once all it was asked
+for is complete: per dataset and arm, the most members any such call asked for; delete it to fall
+back to the preset's grid), the registered preset's own grid, or, for a preset that
 is not registered (synthetic test caches), the arms found per dataset with members ``0..max``.
 Unregistered presets have no settings to compare, so their runs are never ``stale``.
 

@@ -251,8 +251,8 @@ def train_preset(
     on_wait=None,
 ) -> TrainSummary:
     """Train every run of a preset that is not complete into the cache (the library call behind
-    ``dynloss train``): under the preset's lock, check each run (checksum included), record the
-    grid in ``_grid.json``, retrain the missing, incomplete, corrupt and stale runs.
+    ``dynloss train``): under the preset's lock, check each run (checksum included), retrain the
+    missing, incomplete, corrupt and stale runs, then record the grid in ``_grid.json``.
 
     Parameters
     ----------
@@ -277,7 +277,6 @@ def train_preset(
     specs = expand(p, members=members, arms=arms, datasets=datasets)
     folder = Path(cache_root) / p.name
     with preset_lock(folder, wait=wait_for_lock, on_wait=on_wait):
-        record_grid(folder, preset_grid(p, members=members, arms=arms, datasets=datasets))
         states = {(r.dataset, r.arm, r.member): r.state for r in _scan_specs(specs, cache_root, True).runs}
         todo = specs if force else [s for s in specs if states[s.key] != "complete"]
         for s in todo:
@@ -294,5 +293,8 @@ def train_preset(
         else:
             written = run_slurm(p, jobs, cache_root=cache_root, data_root=data_root, download=download,
                                 cluster=cluster, progress=progress)
+        # recorded once every run asked for is complete: an interrupted (or mistaken) extension of the
+        # grid does not become what analyze expects
+        record_grid(folder, preset_grid(p, members=members, arms=arms, datasets=datasets))
     return TrainSummary(preset=p.name, total=len(specs), skipped=len(specs) - len(todo), trained=len(todo),
                         written=sorted(written), repaired=repaired)
