@@ -9,6 +9,7 @@ inside ``func``, after the arguments are parsed, so ``dynloss --help`` is quick.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -16,6 +17,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("analysis.audit.cli", "evaluate every claim of the paper's corrections by computation"),
     "train": ("training.cli", "train base learners of a preset into the cache of ensemble logits"),
+    "cache": ("training.cache_cli", "check a preset's cache run by run (complete, missing, corrupt, stale), read only"),
     "analyze": ("analysis.core.cli", "fusion, tables, statistics and calibration from a preset's cache"),
     "report": ("analysis.report.cli", "render the corrected-methods report (Quarto, or the offline path)"),
     "snapshot": ("analysis.core.snapshot_cli", "write a small versioned baseline file of a preset's results"),
@@ -42,14 +44,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: errno values that mean "the path given is wrong" (exit status 2); other OSErrors are failures of
+#: the environment (full disk, read-only folder, permissions: exit status 3)
+_BAD_PATH = {errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP}
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for an OSError: what failed, on which path, and what to do.
+
+    >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device", "/data/x.csv"))
+    '/data/x.csv: no space left on device (free some space, then rerun the same command)'
+    """
+    hints = {
+        errno.ENOSPC: "free some space, then rerun the same command",
+        errno.EDQUOT: "free some space, then rerun the same command",
+        errno.EROFS: "the file system is read-only: choose a writable folder (dynloss --data-dir DIR)",
+        errno.EACCES: "permission denied: choose a folder you can write (dynloss --data-dir DIR)",
+        errno.EPERM: "operation not permitted: choose a folder you can write (dynloss --data-dir DIR)",
+        errno.ENOTDIR: "a file stands where a folder is expected: move it away",
+    }
+    what = (e.strerror or str(e)).rstrip(".")
+    what = what[:1].lower() + what[1:]
+    where = f"{e.filename}: " if e.filename else ""
+    hint = hints.get(e.errno or -1)
+    return f"{where}{what}" + (f" ({hint})" if hint else "")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Failures of the environment and interruptions are reported in one line
+    (no traceback): exit status 2 for a bad path, 3 for the environment, 130 for Ctrl-C."""
     from training import paths
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.data_dir is not None:
-        paths.set_data_dir(args.data_dir)
-    return int(args.func(args) or 0)
+    try:
+        if args.data_dir is not None:
+            paths.set_data_dir(args.data_dir)
+        return int(args.func(args) or 0)
+    except OSError as e:
+        print(f"dynloss {args.command}: {describe_os_error(e)}", file=sys.stderr)
+        return 2 if e.errno in _BAD_PATH else 3
+    except KeyboardInterrupt:
+        print(f"dynloss {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

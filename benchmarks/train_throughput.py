@@ -66,7 +66,9 @@ def member_training_rates(spec: ModelSpec, *, members: int, batch: int, steps: i
         out = group(x)
         per_member = loss(out.flatten(0, 1), y.flatten()).view(members, -1).mean(1)
         opt.zero_grad(set_to_none=True)
+        group.zero_grad()
         per_member.sum().backward()
+        group.share_grads()  # each member's optimiser leaf gets its gradient slice, as in training
         opt.step()
 
     torch.manual_seed(0)

@@ -7,7 +7,8 @@ optimism of in-sample predictions that the published super-learners were trained
 the paper's scheme in miniature: member k's fit rows are the first 80 % of a bootstrap resample of
 the training rows outside fold k; the last 20 % are its internal validation rows.
 
-Written through :func:`training.cache_format.write_run`, so the files obey the cache contract.
+Written through :func:`training.cache_format.write_run`, so the files obey the cache contract; the grid
+written is recorded in `_grid.json` (:func:`training.cache_state.record_grid`), as `dynloss train` does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from training.cache_format import run_dir, write_run
+from training.cache_state import record_grid
 
 DEFAULT_ARMS: dict[str, float] = {
     "ce": 1.6, "dyn-0.6": 1.7, "dyn-0.7": 1.75, "dyn-0.8": 1.8, "dyn-0.9": 1.85, "ce-lr0.01": 1.65,
@@ -116,4 +118,5 @@ def write_synthetic_preset(
                 meta = {"preset": preset, "dataset": ds, "arm": arm, "member": k,
                         "seed": int(spec.seed * 1_000_003 + d_i * 1009 + a_i * 101 + k), "synthetic": True}
                 write_run(run_dir(root, preset, ds, arm, k), arrays, meta)
+    record_grid(Path(root) / preset, {(ds, arm): spec.n_members for ds in spec.datasets for arm, _ in spec.arms})
     return Path(root) / preset

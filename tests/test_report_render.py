@@ -176,7 +176,7 @@ def test_render_time_is_within_budget(rendered):
 
 def test_missing_results_stop_the_render_naming_the_command(tmp_path, capsys):
     assert main(["report", "--preset", "digits-tiny", "--results-dir", str(tmp_path), "--engine", "offline",
-                 "--output-dir", str(tmp_path / "out")]) == 1
+                 "--output-dir", str(tmp_path / "out")]) == 2
     assert "dynloss analyze --preset digits-tiny" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 

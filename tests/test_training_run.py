@@ -72,14 +72,14 @@ def test_two_fresh_runs_give_identical_arrays(tmp_path, tiny):
 
 @pytest.mark.slow
 def test_member_result_does_not_depend_on_its_group(tmp_path, tiny):
-    """A member trained alone matches the same member trained in a vmap group (same split, seed)."""
+    """A member trained alone is bit-identical to the same member trained in a vmap group."""
     train_preset(tiny, cache_root=tmp_path / "g", arms=("ce",), progress=False)
     train_preset(with_overrides(tiny, group_size=1), cache_root=tmp_path / "s", arms=("ce",), progress=False)
     for k in range(2):
         a = cf.read_run(cf.run_dir(tmp_path / "g", tiny.name, "digits", "ce", k)).arrays
         b = cf.read_run(cf.run_dir(tmp_path / "s", tiny.name, "digits", "ce", k)).arrays
-        assert np.array_equal(a["fit_index"], b["fit_index"])
-        np.testing.assert_allclose(a["test_logits"], b["test_logits"], rtol=1e-3, atol=1e-3)
+        for name in a:
+            assert np.array_equal(a[name], b[name]), name
 
 
 @pytest.mark.slow
@@ -100,7 +100,7 @@ def test_interrupted_grid_finishes_on_rerun_without_corrupt_runs(tmp_path, tiny)
 
     shutil.rmtree(dirs[("ce", 1)])
     specs = expand(tiny, arms=ARMS)
-    assert sorted(run_status(s, tmp_path) for s in specs) == ["complete", "incomplete", "incomplete", "incomplete"]
+    assert sorted(run_status(s, tmp_path) for s in specs) == ["complete", "incomplete", "incomplete", "missing"]
 
     summary = train_preset(tiny, cache_root=tmp_path, arms=ARMS, progress=False)
     assert (summary.total, summary.skipped, summary.trained) == (4, 1, 3)
@@ -300,14 +300,14 @@ def test_batch_normalised_loss_does_not_couple_the_members_of_a_group(tmp_path, 
     for k in range(2):
         a = cf.read_run(cf.run_dir(tmp_path / "g", tiny.name, "digits", "dm", k)).arrays
         b = cf.read_run(cf.run_dir(tmp_path / "s", tiny.name, "digits", "dm", k)).arrays
-        np.testing.assert_allclose(a["test_logits"], b["test_logits"], rtol=1e-3, atol=1e-3)
+        assert np.array_equal(a["test_logits"], b["test_logits"])
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--arms", "ce,dyn-0.5"], r"Unknown arm 'dyn-0.5'"),
-        (["--members", "0"], r"Expected `members` >= 1, got 0"),
+        (["--arms", "ce,dyn-0.5"], r"--arms: unknown name 'dyn-0.5'"),
+        (["--members", "0"], r"--members: expected >= 1, got 0"),
     ],
 )
 def test_train_cli_reports_bad_arguments_with_exit_code_2(tmp_path, capsys, args, message):

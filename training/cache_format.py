@@ -18,10 +18,14 @@ standard library, so both sides can use it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -84,29 +88,94 @@ def _umask() -> int:
     return mask
 
 
+def temp_prefix(name: str) -> str:
+    """Prefix of a temporary file or folder beside ``name``: ``.<name>.<pid>@<host>.`` (the writer's
+    process and host, so that a later writer can tell a dead process's leftovers from a live write).
+
+    >>> temp_prefix("arrays.npz").startswith(".arrays.npz.")
+    True
+    """
+    return f".{name}.{os.getpid()}@{socket.gethostname()}."
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>.+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphaned_temporaries(folder: str | os.PathLike, *, max_age_s: float = 86_400.0) -> list[Path]:
+    """Temporary files/folders (``.*.tmp``) in ``folder`` left by writers that are gone: written by a
+    process of this host that no longer exists, by another host and untouched for ``max_age_s``, or
+    named without a writer (older versions). A live writer's temporary file is never listed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    host, now, out = socket.gethostname(), time.time(), []
+    for p in folder.glob(".*.tmp"):
+        m = _TEMP.match(p.name)
+        try:
+            age = now - p.lstat().st_mtime
+        except FileNotFoundError:
+            continue
+        if m is None:
+            out.append(p)
+        elif m["host"] == host:
+            if not _pid_alive(int(m["pid"])):
+                out.append(p)
+        elif age > max_age_s:
+            out.append(p)
+    return sorted(out)
+
+
+def _named(e: OSError, path: Path) -> OSError:
+    """``e`` with ``path`` as its file name when it has none (a failed write names no file)."""
+    if e.filename is None and e.errno is not None:
+        return type(e)(e.errno, e.strerror or os.strerror(e.errno), str(path))
+    return e
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Any], Any]) -> None:
     """The project's one atomic writer: ``data`` (bytes, text, or a function writing to a binary
     file object) goes to a temporary file beside ``path``, is fsynced, gets the permissions a plain
     ``open()`` would give (mkstemp's are 0600), and is renamed over ``path``. Readers see the old
-    file or the new one, never half of one; on any error the temporary file is removed.
+    file or the new one, never half of one; on any error the temporary file is removed, and an
+    ``OSError`` (full disk, read-only folder, ...) names ``path``.
     """
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
     write = (lambda f: f.write(data)) if isinstance(data, bytes) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as e:
+        _discard(tmp)
+        raise _named(e, path) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:

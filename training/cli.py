@@ -1,9 +1,23 @@
-"""``dynloss train``: parse arguments and call :func:`training.executors.train_preset`."""
+"""``dynloss train``: parse and check arguments, call :func:`training.executors.train_preset`.
+
+SIGINT and SIGTERM stop the training with one line on stderr (exit status 130 / 143): worker
+processes are killed, complete runs are kept and no partial run is left (``run.json`` is written
+last). Errors are one line naming the argument or path: exit status 2 for bad input, 3 for the
+environment (full disk, read-only folder, permissions, the cache locked by another process).
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+
+#: above this many members per arm, ``--members`` needs ``--many-members`` (the paper trains 50)
+MAX_MEMBERS = 1000
+
+
+class Stopped(BaseException):
+    """SIGTERM received (SIGINT arrives as KeyboardInterrupt)."""
 
 
 def register(sub, *, name: str, help: str) -> None:
@@ -21,23 +35,74 @@ def register(sub, *, name: str, help: str) -> None:
                    help="never download: fail with instructions when a dataset is missing (default: torchvision "
                         "downloads missing datasets into --data-root; Fashion-MNIST is first looked for in the "
                         "Debian package dataset-fashion-mnist)")
-    p.add_argument("--members", type=int, default=None, help="members per arm (default: the preset's)")
+    p.add_argument("--members", type=int, default=None,
+                   help=f"members per arm (default: the preset's; more than {MAX_MEMBERS} needs --many-members)")
+    p.add_argument("--many-members", action="store_true",
+                   help=f"confirm a --members above {MAX_MEMBERS} (a grid that large takes a long time to plan and train)")
     p.add_argument("--arms", default=None,
                    help=f"comma-separated arms (default: the preset's); known: {','.join(ARMS)}")
     p.add_argument("--datasets", default=None, help="comma-separated datasets (default: the preset's)")
     p.add_argument("--force", action="store_true", help="redo complete runs too")
     p.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: the preset's; fmnist-mini uses 2)")
+                   help="local worker processes, >= 1 (default: the preset's; fmnist-mini uses 2)")
+    p.add_argument("--wait", action="store_true",
+                   help="wait while another `dynloss train` of this preset holds its cache (default: stop, naming it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
 
-def _split(s: str | None) -> tuple[str, ...] | None:
-    return None if s is None else tuple(x.strip() for x in s.split(",") if x.strip())
+def parse_list(option: str, value: str | None, known: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
+    """A comma-separated option as a tuple: None stays None; an empty list, a repeated or (with
+    ``known``) an unknown name raise ``ValueError`` naming the option.
+
+    >>> parse_list("--arms", "ce, dyn-0.7")
+    ('ce', 'dyn-0.7')
+    """
+    if value is None:
+        return None
+    items = tuple(x.strip() for x in value.split(","))
+    if not any(items) or any(not x for x in items):
+        raise ValueError(f"{option}: expected a comma-separated list of names, got {value!r}")
+    seen: set[str] = set()
+    for x in items:
+        if x in seen:
+            raise ValueError(f"{option}: {x!r} is given twice")
+        seen.add(x)
+        if known is not None and x not in known:
+            raise ValueError(f"{option}: unknown name {x!r}; expected some of {', '.join(known)}")
+    return items
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse bad arguments before anything is read or trained (``ValueError`` naming the option)."""
+    from training.datasets import DATASETS
+    from training.grid import ARMS
+
+    args.arms_t = parse_list("--arms", args.arms, tuple(ARMS))
+    args.datasets_t = parse_list("--datasets", args.datasets, DATASETS)
+    if args.members is not None:
+        if args.members < 1:
+            raise ValueError(f"--members: expected >= 1, got {args.members}")
+        if args.members > MAX_MEMBERS and not args.many_members:
+            raise ValueError(f"--members {args.members} is above {MAX_MEMBERS} per arm (the paper trains 50); "
+                             f"pass --many-members to confirm")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers: expected >= 1 worker process, got {args.workers}")
+
+
+def _on_sigterm(signum, frame):
+    raise Stopped()
 
 
 def _run(args: argparse.Namespace) -> int:
     from training import paths
+
+    try:
+        check_args(args)
+    except ValueError as e:
+        print(f"dynloss train: {e}", file=sys.stderr)
+        return 2
+    from training.cache_lock import CacheLockedError
     from training.datasets import DataMissingError
     from training.executors import train_preset
 
@@ -45,16 +110,29 @@ def _run(args: argparse.Namespace) -> int:
         args.cache = str(paths.cache_root())
     if args.data_root is None:
         args.data_root = str(paths.raw_dir())
-
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         summary = train_preset(
             args.preset, executor=args.executor, cache_root=args.cache, members=args.members,
-            arms=_split(args.arms), datasets=_split(args.datasets), force=args.force, workers=args.workers,
+            arms=args.arms_t, datasets=args.datasets_t, force=args.force, workers=args.workers,
             data_root=args.data_root, download=args.download, progress=not args.quiet,
+            wait_for_lock=args.wait, on_wait=lambda m: print(f"dynloss train: {m}", file=sys.stderr),
         )
     except (DataMissingError, ValueError) as e:
         print(f"dynloss train: {e}", file=sys.stderr)
         return 2
+    except CacheLockedError as e:
+        print(f"dynloss train: {e}", file=sys.stderr)
+        return 3
+    except (KeyboardInterrupt, Stopped) as e:
+        name = "SIGTERM" if isinstance(e, Stopped) else "SIGINT"
+        print(f"dynloss train: stopped by {name}; complete runs are kept and no partial run was written: "
+              f"rerun the same command to finish", file=sys.stderr)
+        return 143 if isinstance(e, Stopped) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    repaired = "".join(f", {n} {state}" for state, n in sorted(summary.repaired.items()))
     print(f"dynloss train --preset {summary.preset}: {summary.total} runs, {summary.skipped} already complete, "
-          f"{summary.trained} trained; cache {args.cache}/{summary.preset}")
+          f"{summary.trained} trained{' (redone: ' + repaired[2:] + ')' if repaired else ''}; "
+          f"cache {args.cache}/{summary.preset}")
     return 0

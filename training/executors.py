@@ -1,18 +1,29 @@
-"""Run a preset's grid: skip complete runs, train the rest locally or on slurm (submitit).
+"""Run a preset's grid: check every run, train the missing or broken ones locally or on slurm.
 
-Idempotent: a run whose directory holds ``run.json`` with the same spec hash is skipped; an
-incomplete run (no ``run.json``, e.g. interrupted while writing) is redone; ``force`` redoes all.
+Idempotent and self-repairing: under the preset's cache lock (:mod:`training.cache_lock`), every
+run of the grid is checked (:func:`training.cache_state.scan`, SHA-256 included); complete runs are
+skipped, and missing, incomplete, corrupt (truncated, failing its checksum, copied from another
+folder, a file in place of the folder) and stale runs are trained again; ``force`` redoes all.
+Local worker processes die with their parent (``PR_SET_PDEATHSIG`` on Linux, a watchdog thread
+elsewhere); SIGINT / SIGTERM stop the workers and leave no partial run (``run.json`` is written
+last, atomically).
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import shutil
+import signal
+import sys
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from training import cache_format
+from training.cache_lock import preset_lock
+from training.cache_state import CacheScan, preset_grid, record_grid
 from training.grid import RunSpec
 from training.presets import Preset, expand, get_preset, group_runs
 
@@ -22,38 +33,51 @@ DEFAULT_CACHE = Path("data/cache")
 
 @dataclass
 class TrainSummary:
-    """What :func:`train_preset` did: counts and the run.json paths written."""
+    """What :func:`train_preset` did: counts, the run.json paths written and the states found."""
 
     preset: str
     total: int
     skipped: int
     trained: int
     written: list[str] = field(default_factory=list)
+    repaired: dict[str, int] = field(default_factory=dict)  # state found -> runs redone (missing excluded)
 
 
-def run_status(spec: RunSpec, cache_root: str | os.PathLike) -> str:
-    """"complete" (same spec hash), "stale" (complete for another spec) or "incomplete"."""
+def run_status(spec: RunSpec, cache_root: str | os.PathLike, *, checksum: bool = True) -> str:
+    """The state of one run (:data:`training.cache_state.STATES`): "complete", "missing",
+    "incomplete", "corrupt" or "stale"."""
+    from training.cache_state import inspect_run
+
     path = cache_format.run_dir(cache_root, spec.preset, spec.dataset, spec.arm.name, spec.member)
-    if not cache_format.is_complete(path):
-        return "incomplete"
-    try:
-        meta = cache_format.read_meta(path)
-    except cache_format.CacheError:
-        return "incomplete"
-    return "complete" if meta.get("spec_hash") == spec.spec_hash() else "stale"
+    return inspect_run(path, spec.preset, spec.dataset, spec.arm.name, spec.member, spec_hash=spec.spec_hash(),
+                       checksum=checksum).state
 
 
-def pending_runs(specs: list[RunSpec], cache_root: str | os.PathLike, *, force: bool = False) -> list[RunSpec]:
-    """Runs that must be (re)done; removes leftover temporary files of interrupted writes."""
+def pending_runs(specs: list[RunSpec], cache_root: str | os.PathLike, *, force: bool = False,
+                 checksum: bool = True) -> list[RunSpec]:
+    """Runs that must be (re)done: every run that is not complete (or all with ``force``).
+
+    Each pending run's folder is made ready for a fresh write: a file in its place is removed and
+    temporary files left by dead writers are deleted; a live writer's temporary files are never
+    touched (:func:`training.cache_format.orphaned_temporaries`). Callers hold the preset's lock.
+    """
     todo = []
     for s in specs:
-        if force or run_status(s, cache_root) != "complete":
-            path = cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member)
-            if path.is_dir():
-                for tmp in path.glob(".*.tmp"):
-                    tmp.unlink(missing_ok=True)
+        if force or run_status(s, cache_root, checksum=checksum) != "complete":
+            _prepare(cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member))
             todo.append(s)
     return todo
+
+
+def _prepare(path: Path) -> None:
+    if os.path.lexists(path) and not path.is_dir():
+        path.unlink()
+    if path.is_dir():
+        for tmp in cache_format.orphaned_temporaries(path):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
 
 def _job(preset: Preset, specs: list[RunSpec], cache_root: str, data_root: str, download: bool,
@@ -70,36 +94,91 @@ def _job(preset: Preset, specs: list[RunSpec], cache_root: str, data_root: str, 
     return [str(p) for p in paths]
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initialiser: exit when the parent process dies (even by ``kill -9``) and leave
+    Ctrl-C to the parent, which stops the workers itself.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``. Elsewhere (no prctl): a daemon thread polls the
+    parent id once a second and exits the worker when it changes.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    armed = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        def watch() -> None:
+            import time
+
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="dynloss-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the watch was set up
+        os._exit(1)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes now (their partial work is only temporary files)."""
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        if proc.is_alive():
+            proc.kill()
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.join(5)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def run_local(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_root="data/raw", download=False,
               workers: int = 1, progress: bool = True) -> list[str]:
-    """Train jobs in this process (``workers=1``) or in ``workers`` spawned processes."""
+    """Train jobs in this process (``workers=1``) or in ``workers`` spawned processes that die with
+    this one. On any exception here (KeyboardInterrupt, a signal turned into an exception, a
+    failing job) the workers are killed before it propagates."""
     from tqdm.auto import tqdm
 
+    if workers < 1:
+        raise ValueError(f"Expected `workers` >= 1, got {workers}")
     n_runs = sum(len(j) for j in jobs)
     written: list[str] = []
     bar = tqdm(total=n_runs, desc=f"train {preset.name}", unit="run", disable=not progress)
-    if workers <= 1:
-        from training.datasets import load_dataset
-        from training.run import train_group
+    try:
+        if workers <= 1 or not jobs:
+            from training.datasets import load_dataset
+            from training.run import train_group
 
-        data = None
-        for job in jobs:
-            if data is None or data.name != job[0].dataset:
-                data = load_dataset(job[0].dataset, data_root, download=download)
-            paths = train_group(preset, job, cache_root=cache_root, data=data, progress=progress)
-            written += [str(p) for p in paths]
-            bar.update(len(job))
-    else:
-        import multiprocessing as mp
+            data = None
+            for job in jobs:
+                if data is None or data.name != job[0].dataset:
+                    data = load_dataset(job[0].dataset, data_root, download=download)
+                paths = train_group(preset, job, cache_root=cache_root, data=data, progress=progress)
+                written += [str(p) for p in paths]
+                bar.update(len(job))
+        else:
+            import multiprocessing as mp
 
-        threads = preset.cpu_threads or max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            futs = {pool.submit(_job, preset, job, str(cache_root), str(data_root), download, threads, False): job
-                    for job in jobs}
-            for f in as_completed(futs):
-                written += f.result()
-                bar.update(len(futs[f]))
-    bar.close()
+            threads = preset.cpu_threads or max(1, (os.cpu_count() or 1) // workers)
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
+                                       initializer=_die_with_parent, initargs=(os.getpid(),))
+            try:
+                futs = {pool.submit(_job, preset, job, str(cache_root), str(data_root), download, threads, False): job
+                        for job in jobs}
+                pending = set(futs)
+                while pending:
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                    for f in done:
+                        written += f.result()
+                        bar.update(len(futs[f]))
+            except BaseException:
+                _stop(pool)
+                raise
+            pool.shutdown(wait=True)
+    finally:
+        bar.close()
     return written
 
 
@@ -140,6 +219,20 @@ def run_slurm(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_roo
     return written
 
 
+def _scan_specs(specs: list[RunSpec], cache_root, checksum: bool) -> CacheScan:
+    """The state of each run of ``specs`` (their own spec hashes: a preset object changed with
+    :func:`training.presets.with_overrides` is checked against its own settings)."""
+    from training.cache_state import inspect_run
+
+    runs = [inspect_run(cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member), s.preset,
+                        s.dataset, s.arm.name, s.member, spec_hash=s.spec_hash(), checksum=checksum) for s in specs]
+    grid: dict[tuple[str, str], int] = {}
+    for s in specs:
+        grid[(s.dataset, s.arm.name)] = max(grid.get((s.dataset, s.arm.name), 0), s.member + 1)
+    return CacheScan(preset=specs[0].preset if specs else "", root=Path(cache_root), grid=grid, grid_source="requested",
+                     runs=runs)
+
+
 def train_preset(
     preset: str | Preset,
     *,
@@ -154,8 +247,12 @@ def train_preset(
     download: bool = False,
     cluster: str | None = None,
     progress: bool = True,
+    wait_for_lock: bool = False,
+    on_wait=None,
 ) -> TrainSummary:
-    """Train every missing run of a preset into the cache (the library call behind ``dynloss train``).
+    """Train every run of a preset that is not complete into the cache (the library call behind
+    ``dynloss train``): under the preset's lock, check each run (checksum included), retrain the
+    missing, incomplete, corrupt and stale runs, then record the grid in ``_grid.json``.
 
     Parameters
     ----------
@@ -164,6 +261,8 @@ def train_preset(
     members, arms, datasets : restrict or extend the preset's grid.
     force : redo complete runs too.
     workers : local worker processes, each training whole groups (None: the preset's ``local_workers``).
+    wait_for_lock : wait while another process trains this preset (else raise
+        :class:`training.cache_lock.CacheLockedError` naming it); ``on_wait`` gets a message first.
 
     Returns
     -------
@@ -172,15 +271,30 @@ def train_preset(
     p = get_preset(preset) if isinstance(preset, str) else preset
     if executor not in EXECUTORS:
         raise ValueError(f"Expected `executor` in {EXECUTORS}, got {executor!r}")
+    workers = p.local_workers if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"Expected `workers` >= 1, got {workers}")
     specs = expand(p, members=members, arms=arms, datasets=datasets)
-    todo = pending_runs(specs, cache_root, force=force)
-    jobs = group_runs(p, todo)
-    if executor == "local":
-        workers = p.local_workers if workers is None else workers
-        written = run_local(p, jobs, cache_root=cache_root, data_root=data_root, download=download,
-                            workers=workers, progress=progress)
-    else:
-        written = run_slurm(p, jobs, cache_root=cache_root, data_root=data_root, download=download,
-                            cluster=cluster, progress=progress)
+    folder = Path(cache_root) / p.name
+    with preset_lock(folder, wait=wait_for_lock, on_wait=on_wait):
+        states = {(r.dataset, r.arm, r.member): r.state for r in _scan_specs(specs, cache_root, True).runs}
+        todo = specs if force else [s for s in specs if states[s.key] != "complete"]
+        for s in todo:
+            _prepare(cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member))
+        repaired: dict[str, int] = {}
+        for s in todo:
+            st = states[s.key]
+            if st not in ("missing", "complete"):
+                repaired[st] = repaired.get(st, 0) + 1
+        jobs = group_runs(p, todo)
+        if executor == "local":
+            written = run_local(p, jobs, cache_root=cache_root, data_root=data_root, download=download,
+                                workers=workers, progress=progress)
+        else:
+            written = run_slurm(p, jobs, cache_root=cache_root, data_root=data_root, download=download,
+                                cluster=cluster, progress=progress)
+        # recorded once every run asked for is complete: an interrupted (or mistaken) extension of the
+        # grid does not become what analyze expects
+        record_grid(folder, preset_grid(p, members=members, arms=arms, datasets=datasets))
     return TrainSummary(preset=p.name, total=len(specs), skipped=len(specs) - len(todo), trained=len(todo),
-                        written=sorted(written))
+                        written=sorted(written), repaired=repaired)

@@ -23,6 +23,11 @@ from training.arms import ARMS, DEFAULT_ARMS, Arm, get_arm  # noqa: F401 (re-exp
 
 _TAG_PARTITION, _TAG_BOOTSTRAP, _TAG_RUN = 1, 2, 3
 
+#: revision of the training procedure, part of every run's fingerprint (``spec_hash``): raised when
+#: the same settings would give other arrays, so that runs made before become stale. 2: each member
+#: of a vmap group keeps its own parameter tensors (bit-identical in any group), seeded dropout.
+TRAINER_VERSION = 2
+
 
 def _key(name: str) -> int:
     """Stable 32-bit integer of a name (Python's ``hash`` is salted per process)."""
@@ -70,6 +75,7 @@ class RunSpec:
     partition_seed: int
     bootstrap_seed: int
     settings: tuple[tuple[str, Any], ...] = field(default=())  # the preset's training knobs
+    trainer: int = TRAINER_VERSION
 
     @property
     def key(self) -> tuple[str, str, int]:

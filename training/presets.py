@@ -113,6 +113,11 @@ def expand(preset: Preset, *, members: int | None = None, arms: tuple[str, ...] 
     datasets = preset.datasets if datasets is None else tuple(datasets)
     if members < 1:
         raise ValueError(f"Expected `members` >= 1, got {members}")
+    for what, names in (("arms", arms), ("datasets", datasets)):
+        if not names:
+            raise ValueError(f"Expected at least one of `{what}`, got none")
+        if len(set(names)) != len(names):
+            raise ValueError(f"Expected distinct `{what}`, got {list(names)}")
     for a in arms:
         get_arm(a)
     settings = preset.settings()

@@ -111,12 +111,25 @@ class _Group:
 
     ``x`` is (G, B, C, H, W) (each member its own batch) or (B, C, H, W) (the same batch for all);
     the output is (G, B, num_classes).
+
+    A batchable model (``vmap=True``) always goes through ``vmap``, even alone. Its parameters are
+    stacked (G, ...) leaves for the forward and backward passes, while the optimiser gets one leaf
+    per member and parameter, a view sharing the stacked storage (``params``), with the member's
+    slice of the gradient (:meth:`share_grads`). CPU kernels vectorise a tensor from its first
+    element, so an element's arithmetic (vector lanes or scalar tail) depends on its position in
+    the tensor: updating the stacked tensors as a whole would make a member's bits depend on the
+    group size and its slot. Updated one member at a time, a member's result is bit-identical in
+    any group, alone, or resumed.
     """
 
-    def __init__(self, models: list[torch.nn.Module], device: torch.device, channels_last: bool):
+    def __init__(self, models: list[torch.nn.Module], device: torch.device, channels_last: bool,
+                 vmap: bool | None = None):
         self.n = len(models)
         self.channels_last = channels_last
-        if self.n == 1:
+        self.vmap = self.n > 1 if vmap is None else vmap
+        if self.n > 1 and not self.vmap:
+            raise ValueError("A group of several members trains under vmap")
+        if not self.vmap:
             self.model = models[0].to(device)
             if channels_last:
                 self.model = self.model.to(memory_format=torch.channels_last)
@@ -127,6 +140,8 @@ class _Group:
             params, buffers = stack_module_state(models)
             self.stacked = {k: v.to(device).detach().requires_grad_() for k, v in params.items()}
             self.buffers = {k: v.to(device) for k, v in buffers.items()}
+            self.member_params = [[v.detach()[g].requires_grad_() for v in self.stacked.values()]
+                                  for g in range(self.n)]
             base = models[0].to("meta")
 
             def f(p, b, x):
@@ -134,14 +149,26 @@ class _Group:
 
             self._each = torch.vmap(f, in_dims=(0, 0, 0))
             self._shared = torch.vmap(f, in_dims=(0, 0, None))
-            self.params = list(self.stacked.values())
+            self.params = [p for ps in self.member_params for p in ps]
+
+    def zero_grad(self) -> None:
+        if self.vmap:
+            for v in self.stacked.values():
+                v.grad = None
+
+    def share_grads(self) -> None:
+        """Give each member's optimiser leaf its slice of the stacked gradient (a view, no copy)."""
+        if self.vmap:
+            for g, ps in enumerate(self.member_params):
+                for p, v in zip(ps, self.stacked.values()):
+                    p.grad = None if v.grad is None else v.grad[g]
 
     def train(self, mode: bool) -> None:
-        if self.n == 1:
+        if not self.vmap:
             self.model.train(mode)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.n == 1:
+        if not self.vmap:
             x = x[0] if x.ndim == 5 else x
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -205,7 +232,10 @@ def train_group(
     device = torch.device(device) if device is not None else default_device()
     data = data if data is not None and data.name == ds else load_dataset(ds, data_root, download=download)
     t0 = time.perf_counter()
-    with _compute_mode(device, preset.cpu_threads):
+    rng_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with _compute_mode(device, preset.cpu_threads), torch.random.fork_rng(devices=rng_devices):
+        # the global generator (dropout) starts from the run's seed, whatever ran before in this process
+        torch.manual_seed(specs[0].seed + 4)
         result = _train(preset, specs, data, device, progress)
         threads = torch.get_num_threads()
     t_all = time.perf_counter() - t0
@@ -233,7 +263,7 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
             torch.manual_seed(s.seed)
             models.append(build_model(preset.model, in_channels=data.in_channels, image_size=data.image_size,
                                       num_classes=data.num_classes))
-    group = _Group(models, device, channels_last=cuda)
+    group = _Group(models, device, channels_last=cuda, vmap=preset.model.batchable)
     opt = torch.optim.AdamW(group.params, lr=preset.lr_start, weight_decay=preset.weight_decay, fused=True)
     losses = [get_loss(arm.loss, **arm.loss_kwargs()) for _ in specs]
     # stateless losses are evaluated once on all members' samples (per-sample terms, mean per member);
@@ -313,8 +343,10 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
                     per_member.append(losses[g](out[g], yb[g]))
             per_member = torch.stack(per_member)
         opt.zero_grad(set_to_none=True)
+        group.zero_grad()
         if not all(diverged):
             per_member.sum().backward()
+            group.share_grads()
             opt.step()
         loss_sum += per_member.detach().double().cpu()
         with torch.no_grad():

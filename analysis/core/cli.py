@@ -26,6 +26,13 @@ def register(sub, *, name: str = "analyze", help: str = "") -> argparse.Argument
                         "2 CPU cores, all rows for every other preset)")
     p.add_argument("--nonfinite", choices=("drop", "raise"), default="drop",
                    help="members with NaN/inf logits: drop and report (default) or fail")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="analyse the complete runs of a cache that misses runs of the grid or holds corrupt runs "
+                        "or unexpected entries (default: refuse); provenance.json, cache_status.csv, table1.csv "
+                        "and the report banner say so")
+    p.add_argument("--allow-stale", action="store_true",
+                   help="include runs made with other settings than the preset's (default: refuse); recorded "
+                        "like --allow-partial")
     p.set_defaults(func=run)
     return p
 
@@ -40,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         analyze_preset,
         default_results_root,
     )
+    from analysis.core.results_set import ResultsSetError
     from training.cache_format import CacheError
 
     mlp_rows = args.mlp_rows if args.mlp_rows is not None else MLP_ROWS_BY_PRESET.get(args.preset, 0)
@@ -50,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         config = AnalysisConfig(
             seed=args.seed, n_resamples=args.resamples, superlearners=not args.no_superlearners,
             superlearner_max_rows=(("Weighted", None), ("MLP", mlp_rows or None)), nonfinite=args.nonfinite,
+            allow_partial=args.allow_partial, allow_stale=args.allow_stale,
         )
     except ValueError as e:
         print(f"dynloss analyze: {e} (--resamples)", file=sys.stderr)
@@ -57,14 +66,22 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_results_root() / args.preset  # default_results_root: training.paths
     try:
         tables = analyze_preset(args.preset, args.cache, out, config=config)
-    except FileNotFoundError as e:
+    except (CacheError, ResultsSetError) as e:
         print(f"dynloss analyze: {e}", file=sys.stderr)
         return 2
-    except CacheError as e:
-        print(f"dynloss analyze: invalid cache: {e}", file=sys.stderr)
-        return 3
+    except FileNotFoundError as e:
+        if e.filename is not None:  # an OSError of the environment: the root command reports it
+            raise
+        print(f"dynloss analyze: {e}", file=sys.stderr)
+        return 2
+    status = tables["cache_status"]
+    if not status["included"].all() or (status["state"] == "stale").any():
+        left = status[~status["included"]]
+        print(f"dynloss analyze: partial or stale cache analysed as asked: {len(left)} of {len(status)} runs left "
+              f"out, {int(((status['state'] == 'stale') & status['included']).sum())} stale runs included "
+              f"(see cache_status.csv)", file=sys.stderr)
     dropped = tables["dropped_members"]
     for r in dropped.itertuples():
         print(f"dropped member {r.member} of {r.dataset}/{r.arm}: {r.reason} ({r.path})", file=sys.stderr)
-    print(f"wrote {len(tables)} tables and provenance.json to {out}")
+    print(f"wrote {len(tables)} tables and provenance.json to {out} (one set, checksums in provenance.json)")
     return 0

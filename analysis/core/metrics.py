@@ -27,8 +27,10 @@ def _check_labels(labels: np.ndarray, n_classes: int | None = None) -> np.ndarra
         raise ValueError(f"Expected `labels` of shape (n_samples,), got shape {labels.shape}")
     if labels.size == 0:
         raise ValueError("Expected `labels` to hold at least one sample, got 0")
-    if not np.issubdtype(labels.dtype, np.integer):
+    if not np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
         raise ValueError(f"Expected integer `labels`, got dtype {labels.dtype}")
+    if labels.min() < 0:
+        raise ValueError(f"Expected `labels` >= 0 (class indices), got min {labels.min()}")
     if n_classes is not None and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(
             f"Expected `labels` in [0, {n_classes}), got min {labels.min()} and max {labels.max()}"
@@ -51,11 +53,19 @@ def _check_probs(probs: np.ndarray, labels: np.ndarray | None = None, *, atol: f
         raise ValueError(
             f"Found inconsistent numbers of samples: `labels` has {labels.shape[0]}, `probs` has {probs.shape[0]}"
         )
+    if labels is not None:
+        _check_labels(labels, probs.shape[1])
     return probs
 
 
-def _check_confidence(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    confidence = np.asarray(confidence, dtype=np.float64)
+def _check_confidence(confidence: np.ndarray, correct: np.ndarray, *, unit: bool = False, atol: float = 1e-6
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a score and the correctness of each prediction.
+
+    ``correct`` must be boolean, or numbers that are all 0 or 1 (NaN is refused, never cast to
+    True); with ``unit=True`` (calibration), ``confidence`` must lie in [0, 1] (to ``atol``).
+    """
+    confidence = np.asarray(confidence)
     correct = np.asarray(correct)
     if confidence.ndim != 1 or correct.shape != confidence.shape:
         raise ValueError(
@@ -63,9 +73,21 @@ def _check_confidence(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.n
         )
     if confidence.size == 0:
         raise ValueError("Expected at least one sample, got 0")
+    if not (np.issubdtype(confidence.dtype, np.number) and confidence.dtype != bool):
+        raise ValueError(f"Expected numeric `confidence`, got dtype {confidence.dtype}")
+    confidence = confidence.astype(np.float64)
     if not np.all(np.isfinite(confidence)):
         raise ValueError("Expected finite `confidence`, got NaN or inf")
-    return confidence, correct.astype(bool)
+    if unit and (confidence.min() < -atol or confidence.max() > 1 + atol):
+        raise ValueError(f"Expected `confidence` in [0, 1], got min {confidence.min():.6g} and max {confidence.max():.6g}")
+    if correct.dtype != bool:
+        if not np.issubdtype(correct.dtype, np.number):
+            raise ValueError(f"Expected boolean `correct`, got dtype {correct.dtype}")
+        ok = (correct == 0) | (correct == 1)
+        if not np.all(ok):
+            bad = correct[~ok][0]
+            raise ValueError(f"Expected boolean `correct` (or 0/1), got {bad!r}")
+    return np.clip(confidence, 0.0, 1.0) if unit else confidence, correct.astype(bool)
 
 
 def _check_n_bins(n_bins: int) -> None:
@@ -126,6 +148,9 @@ def bin_assignment(confidence: np.ndarray, *, n_bins: int = 15, binning: Binning
     _check_n_bins(n_bins)
     _check_binning(binning)
     confidence = np.asarray(confidence, dtype=np.float64)
+    if confidence.ndim != 1 or not np.all(np.isfinite(confidence)) or (
+            confidence.size and (confidence.min() < 0 or confidence.max() > 1)):
+        raise ValueError("Expected `confidence` of shape (n_samples,) with finite values in [0, 1]")
     if binning == "width":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
         return np.searchsorted(edges[1:-1], confidence, side="right")
@@ -162,7 +187,7 @@ def reliability_bins(
     ``accuracy`` (NaN for empty bins). For equal-mass bins, ``lower``/``upper`` are the smallest and
     largest confidence inside the bin.
     """
-    confidence, correct = _check_confidence(confidence, correct)
+    confidence, correct = _check_confidence(confidence, correct, unit=True)
     _check_n_bins(n_bins)
     _check_binning(binning)
     count, conf, acc = _bin_stats(confidence, correct, n_bins, binning)
@@ -184,9 +209,10 @@ def confidence_calibration_error(
 ) -> float:
     """Binned calibration error of a confidence score: ECE (``norm='l1'``) or MCE (``'max'``).
 
-    Useful for scores that are not a softmax (e.g. vote fractions).
+    Useful for scores that are not a softmax (e.g. vote fractions). ``confidence`` must lie in
+    [0, 1] and ``correct`` be boolean (or 0/1).
     """
-    confidence, correct = _check_confidence(confidence, correct)
+    confidence, correct = _check_confidence(confidence, correct, unit=True)
     _check_n_bins(n_bins)
     _check_binning(binning)
     count, conf, acc = _bin_stats(confidence, correct, n_bins, binning)
@@ -335,8 +361,11 @@ def fit_temperature(labels: np.ndarray, logits: np.ndarray, *, bounds: tuple[flo
 
     labels = _check_labels(labels)
     logits = np.asarray(logits, dtype=np.float64)
-    if logits.ndim != 2 or logits.shape[0] != labels.shape[0]:
-        raise ValueError(f"Expected `logits` of shape ({labels.shape[0]}, n_classes), got {logits.shape}")
+    if logits.ndim != 2 or logits.shape[0] != labels.shape[0] or logits.shape[1] < 2:
+        raise ValueError(f"Expected `logits` of shape ({labels.shape[0]}, n_classes >= 2), got {logits.shape}")
+    if not np.all(np.isfinite(logits)):
+        raise ValueError(f"Expected finite `logits`, got {int((~np.isfinite(logits)).sum())} NaN or inf values")
+    _check_labels(labels, logits.shape[1])
     rows = np.arange(labels.size)
 
     def nll(log_t: float) -> float:

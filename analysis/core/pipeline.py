@@ -22,7 +22,6 @@ Conventions
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -43,7 +42,6 @@ from analysis.core.stats import (
 )
 from analysis.core.superlearner import SuperLearnerConfig, fit_superlearner
 from training.arms import CONTROL_ARM, REFERENCE_ARM, get_arm
-from training.cache_format import atomic_write
 from training.provenance import code_revision, versions
 
 
@@ -78,6 +76,10 @@ class AnalysisConfig:
     superlearner_epochs : per kind, epochs (None = published 10 / 20; tests use fewer).
     size_repeats : random member subsets per ensemble size.
     nonfinite : reader policy for members with NaN/inf logits ("drop" or "raise").
+    allow_partial : analyse the complete runs of a cache that misses some runs of the grid or holds
+        corrupt runs or unexpected entries (default: refuse). Recorded everywhere (see
+        :class:`analysis.core.reader.CacheStatus`).
+    allow_stale : include runs made with other settings than the preset's (default: refuse).
     table2_encodings : label -> τ of the ``ce`` arm for Table 2 (None = excluded).
     """
 
@@ -91,6 +93,8 @@ class AnalysisConfig:
     superlearner_epochs: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
     size_repeats: int = 20
     nonfinite: str = "drop"
+    allow_partial: bool = False
+    allow_stale: bool = False
     table2_encodings: tuple[tuple[str, float | None], ...] = tuple(TABLE2_ENCODINGS.items())
 
     def __post_init__(self) -> None:
@@ -250,6 +254,7 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
             s = spread.loc[(ds, arm)] if (ds, arm) in spread.index else None
             row.update(member_acc_mean=np.nan if s is None else s["mean"], member_acc_sd=np.nan if s is None else s["std"],
                        member_acc_min=np.nan if s is None else s["min"], member_acc_max=np.nan if s is None else s["max"])
+            row["cache_state"] = data.status.arm_state(ds, arm) if data.status is not None else "complete"
             t1_rows.append(row)
     from analysis.core.schema import BOOTSTRAP_CI_COLUMNS, TABLE1_COLUMNS
 
@@ -476,25 +481,39 @@ def provenance(data: PresetLogits, *, config: AnalysisConfig, seconds: float) ->
 
     runs = sorted(data.runs, key=lambda r: (r["dataset"], r["arm"], r["member"]))
     agg = hashlib.sha256("\n".join(f"{r['dataset']}/{r['arm']}/{r['member']}:{r['arrays_sha256']}" for r in runs).encode())
+    status = data.status.to_dict() if data.status is not None else {"state": "complete"}
     return {"preset": data.preset, "cache_root": data.root, "runs": runs, "cache_sha256": agg.hexdigest(),
+            "cache_state": status["state"], "cache_status": status,
             "dropped_members": data.dropped(), "code_revision": code_revision(), "config": asdict(config),
             "seed": config.seed, "versions": versions(), "seconds": round(seconds, 2),
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+def cache_status_table(data: PresetLogits) -> pd.DataFrame:
+    """One row per run of the preset's grid: its state in the cache and whether it was analysed."""
+    from analysis.core.schema import CACHE_STATUS_COLUMNS
+
+    rows = list(data.status.runs) if data.status is not None else [
+        {"dataset": r["dataset"], "arm": r["arm"], "member": r["member"], "path": r["path"], "state": "complete",
+         "included": True, "detail": ""} for r in data.runs]
+    return pd.DataFrame(rows).reindex(columns=list(CACHE_STATUS_COLUMNS))
+
+
 def write_results(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, prov: dict | None = None) -> list[Path]:
-    """Write each table to ``out_dir/<name>.csv`` atomically (and ``provenance.json``)."""
-    out_dir = Path(out_dir)
-    paths = []
-    for name, df in tables.items():
-        p = out_dir / f"{name}.csv"
-        atomic_write(p, df.to_csv(index=False, float_format="%.10g"))
-        paths.append(p)
-    if prov is not None:
-        p = out_dir / "provenance.json"
-        atomic_write(p, json.dumps(prov, indent=2, sort_keys=True, default=str))
-        paths.append(p)
-    return paths
+    """Write the tables (``<name>.csv``) and ``provenance.json`` as one set.
+
+    Everything goes to a temporary folder beside ``out_dir``; ``provenance.json``, written last,
+    lists every file with its SHA-256 (``files``); the folder then replaces ``out_dir`` in one
+    rename (:func:`analysis.core.results_set.swap_in`). A failure part way (full disk) leaves the
+    previous set whole. ``out_dir`` must be new, empty or a results set (only result files).
+    """
+    from analysis.core.results_set import write_set
+
+    return write_set(
+        {f"{name}.csv": (lambda f, df=df: f.write(df.to_csv(index=False, float_format="%.10g").encode()))
+         for name, df in tables.items()},
+        out_dir, prov,
+    )
 
 
 def default_cache_root() -> Path:
@@ -527,7 +546,8 @@ def analyze_preset(
     Returns
     -------
     dict name → DataFrame: table1, table2, bootstrap_ci, mcnemar, calibration, reliability,
-    selective, risk_coverage, ensemble_size, member_accuracy, superlearner_gap, dropped_members (columns: :mod:`analysis.core.schema`).
+    selective, risk_coverage, ensemble_size, member_accuracy, superlearner_gap, dropped_members,
+    cache_status (columns: :mod:`analysis.core.schema`).
 
     Raises
     ------
@@ -539,7 +559,13 @@ def analyze_preset(
     config = config or AnalysisConfig(seed=seed)
     t0 = time.perf_counter()
     cache_root = Path(cache_root) if cache_root is not None else default_cache_root()
-    data = load_preset(cache_root, preset, nonfinite=config.nonfinite)
+    out = Path(out_dir) if out_dir is not None else default_results_root() / preset
+    if write:  # a results folder that cannot take the set fails now, not after minutes of fitting
+        from analysis.core.results_set import check_target
+
+        check_target(out)
+    data = load_preset(cache_root, preset, nonfinite=config.nonfinite, allow_partial=config.allow_partial,
+                       allow_stale=config.allow_stale)
     fused, gap = fuse_preset(data, config=config)
     members = member_accuracy_table(data, n_bins=config.n_bins)
     t1, ci, draws = accuracy_tables(data, fused, members, config=config)
@@ -553,8 +579,8 @@ def analyze_preset(
         "member_accuracy": members,
         "superlearner_gap": gap,
         "dropped_members": pd.DataFrame(data.dropped(), columns=list(DROPPED_COLUMNS)),
+        "cache_status": cache_status_table(data),
     }
     if write:
-        out = Path(out_dir) if out_dir is not None else default_results_root() / preset
         write_results(tables, out, provenance(data, config=config, seconds=time.perf_counter() - t0))
     return tables

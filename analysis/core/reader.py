@@ -1,7 +1,10 @@
 """Cache reader: a preset's runs as aligned ``(n_members, n_samples, n_classes)`` arrays.
 
-Built on :mod:`training.cache_format` (``read_run`` validates each run's files, dtypes, shapes and
-checksum). On top of it, this module
+Built on :mod:`training.cache_state` (which run of the preset's grid each folder holds, checked by
+identity: ``run.json``'s preset, dataset, arm, member and ``spec_hash``, and the checksum) and
+:mod:`training.cache_format` (``read_run`` validates each run's files, dtypes and shapes). A cache
+that is not exactly the grid, complete and current, is an error unless the caller allows a
+partial or stale analysis, which is then recorded (:class:`CacheStatus`). On top of it, this module
 
 - aligns every member by sample id (rows sorted by ``train_ids`` / ``test_ids``), never by order;
 - checks that all members of an arm, and all arms of a dataset, hold the same ids, the same labels
@@ -26,9 +29,7 @@ import numpy as np
 
 from training.cache_format import (
     ARRAYS_FILE,
-    RUN_FILE,
     CacheError,
-    iter_run_dirs,
     read_run,
 )
 
@@ -91,6 +92,7 @@ class PresetLogits:
     root: str
     arms: dict[tuple[str, str], ArmLogits]
     runs: tuple[dict, ...]
+    status: CacheStatus | None = None
 
     @property
     def datasets(self) -> list[str]:
@@ -205,10 +207,51 @@ def load_arm(
     )
 
 
+@dataclass(frozen=True)
+class CacheStatus:
+    """How the analysed runs relate to the preset's grid (recorded in ``provenance.json``,
+    ``cache_status.csv``, ``table1.csv`` and the report banner).
+
+    ``state`` is ``"complete"`` (every run of the grid, none stale, nothing unexpected), or
+    ``"partial"``, ``"stale"`` or ``"partial+stale"`` when ``allow_partial`` / ``allow_stale``
+    let the analysis go on. ``runs`` holds one dict per run of the grid: dataset, arm, member,
+    path (relative to the preset's cache folder), state, included, detail.
+    """
+
+    state: str
+    grid: dict[tuple[str, str], int]
+    grid_source: str
+    runs: tuple[dict, ...]
+    unexpected: tuple[dict, ...] = ()
+
+    def arm_state(self, dataset: str, arm: str) -> str:
+        """``complete``, or e.g. ``partial (2 of 3 members); stale (1 run)`` for one arm."""
+        rows = [r for r in self.runs if r["dataset"] == dataset and r["arm"] == arm]
+        kept = sum(r["included"] for r in rows)
+        stale = sum(r["included"] and r["state"] == "stale" for r in rows)
+        parts = []
+        if kept < len(rows):
+            parts.append(f"partial ({kept} of {len(rows)} members)")
+        if stale:
+            parts.append(f"stale ({stale} run{'s' if stale > 1 else ''})")
+        return "; ".join(parts) or "complete"
+
+    def to_dict(self) -> dict:
+        return {"state": self.state, "grid_source": self.grid_source,
+                "grid": {f"{d}/{a}": n for (d, a), n in sorted(self.grid.items())},
+                "excluded": [r for r in self.runs if not r["included"]],
+                "stale_included": [r for r in self.runs if r["included"] and r["state"] == "stale"],
+                "unexpected": list(self.unexpected)}
+
+
 def load_preset(
     root: str | os.PathLike, preset: str, *, nonfinite: NonFinitePolicy = "drop", verify_checksum: bool = True,
+    allow_partial: bool = False, allow_stale: bool = False,
 ) -> PresetLogits:
-    """Load every complete (dataset, arm) of a preset from the cache root.
+    """Load every run of a preset's grid from the cache root, each checked by identity.
+
+    The grid and each run's state come from :func:`training.cache_state.scan`: a run is what its
+    ``run.json`` says (preset, dataset, arm, member, ``spec_hash``), whatever its folder is called.
 
     Parameters
     ----------
@@ -217,40 +260,73 @@ def load_preset(
     nonfinite : ``"drop"`` (default: drop members with NaN/inf logits and report them in
         :meth:`PresetLogits.dropped`) or ``"raise"``.
     verify_checksum : check each ``arrays.npz`` against the SHA-256 in its ``run.json``.
+    allow_partial : analyse the complete runs when some are missing, incomplete or corrupt, or
+        when unexpected entries sit in the cache (all listed in :attr:`PresetLogits.status`).
+    allow_stale : include runs made with other settings (another ``spec_hash``).
 
     Raises
     ------
     FileNotFoundError
         When the preset has no runs, naming the command that makes them.
     CacheError
-        On any malformed or inconsistent run (the message names the file), an incomplete run
-        (no ``run.json``), or arms of one dataset that disagree on test ids or labels.
+        When the cache does not hold exactly the grid's runs, complete and current (unless
+        allowed), on any malformed or inconsistent run (the message names the file), or arms of
+        one dataset that disagree on test ids or labels.
     """
+    from training.cache_state import scan
+
     _check_policy(nonfinite)
-    groups: dict[tuple[str, str], list[tuple[int, Path]]] = {}
-    for ds, arm, k, p in iter_run_dirs(root, preset):
-        groups.setdefault((ds, arm), []).append((k, p))
-    if not groups:
+    folder = Path(root) / preset
+    sc = scan(root, preset, checksum=verify_checksum) if folder.is_dir() else None
+    if sc is None or not sc.runs or all(r.state == "missing" for r in sc.runs) and not sc.unexpected:
         raise FileNotFoundError(
-            f"No cached runs for preset {preset!r} under {Path(root) / preset}; "
-            f"make them with `dynloss train --preset {preset}`"
+            f"No cached runs for preset {preset!r} under {folder}; make them with `dynloss train --preset {preset}`"
         )
+    broken = sc.with_state("missing", "incomplete", "corrupt")
+    stale = sc.with_state("stale")
+    verify = f"`dynloss cache verify --preset {preset}` lists every run"
+    if (broken or sc.unexpected) and not allow_partial:
+        raise CacheError(
+            f"{folder}: the cache does not hold the grid of preset {preset!r} ({sc.summary()}; grid from "
+            f"{sc.grid_source}): {sc.problems(states=('missing', 'incomplete', 'corrupt'))}. Repair with "
+            f"`dynloss train --preset {preset}` (move unexpected entries out by hand); {verify}; or pass "
+            f"--allow-partial to analyse the complete runs only"
+        )
+    if stale and not allow_stale:
+        raise CacheError(
+            f"{folder}: {len(stale)} run(s) were made with other settings than preset {preset!r} has now: "
+            f"{sc.problems(states=('stale',))}. Retrain them with `dynloss train --preset {preset}`, or pass "
+            f"--allow-stale to analyse them anyway"
+        )
+    use = ("complete", "stale") if allow_stale else ("complete",)
+    groups: dict[tuple[str, str], list[tuple[int, Path]]] = {}
+    for r in sc.runs:
+        if r.state in use:
+            groups.setdefault((r.dataset, r.arm), []).append((r.member, r.path))
+    if not groups:
+        raise CacheError(f"{folder}: no complete run to analyse ({sc.summary()}); make them with "
+                         f"`dynloss train --preset {preset}`")
     arms: dict[tuple[str, str], ArmLogits] = {}
     runs = []
     for (ds, arm), paths in sorted(groups.items()):
-        for k, p in paths:
-            if not (p / RUN_FILE).is_file():
-                raise CacheError(
-                    f"{p / RUN_FILE}: missing; the run is incomplete (finish it with `dynloss train --preset {preset}`)"
-                )
-        a = load_arm(paths, dataset=ds, arm=arm, nonfinite=nonfinite, verify_checksum=verify_checksum)
+        # checksums were verified by the scan: each file is hashed once
+        a = load_arm(paths, dataset=ds, arm=arm, nonfinite=nonfinite, verify_checksum=False)
         arms[(ds, arm)] = a
         sha = dict(zip(a.members, a.checksums))
         for k, p in paths:
             runs.append({"dataset": ds, "arm": arm, "member": k, "path": str(p), "arrays_sha256": sha.get(k),
                          "kept": k in sha})
     _check_datasets_agree(arms, {key: dict(paths) for key, paths in groups.items()})
-    return PresetLogits(preset=preset, root=str(root), arms=arms, runs=tuple(runs))
+    partial = bool(broken or sc.unexpected)
+    state = "+".join(x for x, on in (("partial", partial), ("stale", bool(stale))) if on) or "complete"
+    status = CacheStatus(
+        state=state, grid=sc.grid, grid_source=sc.grid_source,
+        runs=tuple({"dataset": r.dataset, "arm": r.arm, "member": r.member,
+                    "path": r.path.relative_to(folder).as_posix(), "state": r.state,
+                    "included": r.state in use, "detail": r.detail} for r in sc.runs),
+        unexpected=tuple({"path": u.path.relative_to(folder).as_posix(), "reason": u.reason} for u in sc.unexpected),
+    )
+    return PresetLogits(preset=preset, root=str(root), arms=arms, runs=tuple(runs), status=status)
 
 
 def _check_datasets_agree(arms: dict[tuple[str, str], ArmLogits], paths: dict[tuple[str, str], dict[int, Path]]) -> None:

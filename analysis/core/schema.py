@@ -42,6 +42,8 @@ TABLE1_COLUMNS: dict[str, str] = {
     "member_acc_max": "highest single-member accuracy",
     "confidence_level": "level of the CIs (e.g. 0.95)",
     "n_resamples": "bootstrap resamples",
+    "cache_state": "'complete' when every run of the arm's grid was analysed, current; else e.g. 'partial (2 of "
+                   "3 members)' or 'stale (1 run)' (dynloss analyze --allow-partial / --allow-stale)",
 }
 
 TABLE2_COLUMNS: dict[str, str] = {
@@ -187,6 +189,15 @@ DROPPED_COLUMNS: dict[str, str] = {
     "reason": "why (non-finite logits, with row counts)",
 }
 
+CACHE_STATUS_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "member": "member number (every run of the preset's grid has a row)",
+    "path": "the run's folder, relative to the preset's cache folder",
+    "state": "complete, missing, incomplete, corrupt or stale (training.cache_state)",
+    "included": "True when the run was analysed",
+    "detail": "why a run is not complete (empty otherwise)",
+}
+
 #: result file (without .csv) -> its column dictionary
 RESULT_FILES: dict[str, dict[str, str]] = {
     "table1": TABLE1_COLUMNS,
@@ -201,4 +212,5 @@ RESULT_FILES: dict[str, dict[str, str]] = {
     "member_accuracy": MEMBER_ACCURACY_COLUMNS,
     "superlearner_gap": SUPERLEARNER_GAP_COLUMNS,
     "dropped_members": DROPPED_COLUMNS,
+    "cache_status": CACHE_STATUS_COLUMNS,
 }

@@ -49,11 +49,14 @@ def run(args: argparse.Namespace) -> int:
     if args.results_dir is not None:
         env[RESULTS_ENV] = str(args.results_dir.resolve())
     # fail fast, before starting a kernel, when the preset has no results at all
+    from analysis.core.results_set import ResultsSetError, check_set
+
     try:
-        results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
-    except ResultsMissingError as e:
+        folder = results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
+        check_set(folder, fix=f"dynloss analyze --preset {args.preset}")  # one whole set, or no report
+    except (ResultsMissingError, ResultsSetError) as e:
         print(f"dynloss report: {e}", file=sys.stderr)
-        return 1
+        return 2
     engine = args.engine
     if engine == "auto":
         from analysis.report.render import quarto_available

@@ -15,6 +15,7 @@ from analysis.report.context import (
     load_result,
     preset_name,
     reads,
+    superlearners_absent,
 )
 from training.arms import ARM_ORDER, ARMS, REFERENCE_ARM
 
@@ -227,7 +228,10 @@ def lr_tests_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.
 @reads("superlearner_gap")
 def stacking_frame(preset: str | None = None) -> pd.DataFrame:
     """Super-learners fitted on in-sample (published) vs out-of-bag (leak-free) predictions:
-    validation and test accuracy of each, per arm and kind."""
+    validation and test accuracy of each, per arm and kind; a one-cell "absent" table when the
+    results were made without super-learners."""
+    if (why := superlearners_absent(preset)) is not None:
+        return pd.DataFrame({"super-learners": [why]})
     g = load_result("superlearner_gap", preset)
     wide = g.pivot_table(index=["dataset", "arm", "kind"], columns="variant", values=["val_accuracy", "test_accuracy"],
                          sort=False)
@@ -243,6 +247,8 @@ def stacking_frame(preset: str | None = None) -> pd.DataFrame:
 def stacking_note(preset: str | None = None) -> str:
     """A markdown sentence: mean validation-minus-test accuracy of the in-sample and the
     out-of-bag super-learners (``superlearner_gap``), and in how many fits the in-sample gap is larger."""
+    if superlearners_absent(preset) is not None:
+        return ""
     g = load_result("superlearner_gap", preset)
     mean = g.groupby("variant")["gap"].mean()
     if not {"in-sample", "out-of-bag"} <= set(mean.index):

@@ -81,18 +81,25 @@ _BOLD = re.compile(r"^\*\*[^*]+\*\*$")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$^~|#@])")
 
 
+_CODE = re.compile(r"(`[^`|]+`)")
+
+
 def _escape(text: str) -> str:
     """Escape markdown syntax in a cell (claims quote formulas such as ``y_i*log(0.1*p)``); a
-    cell that is exactly ``**bold**`` stays bold. A double hyphen stays two hyphens (pandoc's
-    smart punctuation would print an en dash, e.g. in record names such as ``2022.12.12--04-59``).
+    cell that is exactly ``**bold**`` stays bold, `code` spans (commands) stay code, and a double
+    hyphen stays two hyphens (pandoc's smart punctuation would print an en dash, e.g. in record
+    names such as ``2022.12.12--04-59``).
 
     >>> _escape("a_b--c")
     'a\\\\_b-\\\\-c'
+    >>> print(_escape("run `dynloss analyze` for y_i*p"))
+    run `dynloss analyze` for y\\_i\\*p
     """
     text = text.replace("\n", " ")
     if _BOLD.match(text):
         return text
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("--", "-\\-")
+    return "".join(part if _CODE.fullmatch(part) else _MD_SPECIAL.sub(r"\\\1", part).replace("--", "-\\-")
+                   for part in _CODE.split(text))
 
 
 def show(frame: pd.DataFrame, *, digits: int = 3, index: bool = False) -> Table:

@@ -1,0 +1,175 @@
+"""A preset's results as one set: written whole into a temporary folder, swapped in with one rename,
+``provenance.json`` listing every file with its SHA-256; checked whole before it is shown.
+
+A reader sees the previous set or the new one, never a mix: a failure part way (full disk) leaves
+the previous set untouched and removes the temporary folder. On Linux the swap is one
+``renameat2(RENAME_EXCHANGE)``; elsewhere (or on a file system without it) two renames, between
+which the folder is briefly absent (a reader then finds no results, never mixed ones).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from training.cache_format import _named, orphaned_temporaries, sha256_file, temp_prefix
+
+PROVENANCE = "provenance.json"
+
+
+class ResultsSetError(ValueError):
+    """A results folder is not one whole set (a file missing, changed, foreign, or no file list)."""
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux ``renameat2``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def swap_in(new: Path, target: Path) -> None:
+    """Make folder ``new`` the folder ``target`` (replacing a previous one) and delete the old one."""
+    if not os.path.lexists(target):
+        os.rename(new, target)
+    elif _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the previous set
+    else:
+        old = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), suffix=".tmp", dir=target.parent))
+        os.rmdir(old)
+        os.rename(target, old)
+        os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(target.parent)
+
+
+def result_names() -> set[str]:
+    """File names a results set may hold."""
+    from analysis.core.schema import RESULT_FILES
+
+    return {f"{n}.csv" for n in RESULT_FILES} | {PROVENANCE}
+
+
+def check_target(out_dir: Path) -> None:
+    """Refuse a results folder that is a file or holds files other than results (it is replaced whole)."""
+    if os.path.lexists(out_dir) and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file where the results folder should be", str(out_dir))
+    if out_dir.is_dir():
+        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in result_names())
+        if foreign:
+            raise ResultsSetError(
+                f"{out_dir}: holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, which are not result "
+                f"files; the whole folder is replaced by the new results, so choose a new or empty --out folder"
+            )
+
+
+def write_set(files: dict[str, Callable[[Any], Any]], out_dir: str | os.PathLike, prov: dict | None) -> list[Path]:
+    """Write ``files`` (name -> function writing to a binary file) and ``provenance.json`` (``prov``
+    plus ``files``: name -> SHA-256) into a temporary folder, then swap it in as ``out_dir``."""
+    out_dir = Path(out_dir)
+    check_target(out_dir)
+    tmp: Path | None = None
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in orphaned_temporaries(out_dir.parent):
+            if leftover.name.startswith(f".{out_dir.name}."):
+                shutil.rmtree(leftover, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out_dir.name), suffix=".tmp", dir=out_dir.parent))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)
+        digests: dict[str, str] = {}
+        for name, write in files.items():
+            with open(tmp / name, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            digests[name] = sha256_file(tmp / name)
+        if prov is not None:
+            record = dict(prov, files=digests)
+            with open(tmp / PROVENANCE, "wb") as f:
+                f.write(json.dumps(record, indent=2, sort_keys=True, default=str).encode())
+                f.flush()
+                os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        swap_in(tmp, out_dir)
+        tmp = None
+    except OSError as e:
+        raise _named(e, out_dir) from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return [out_dir / n for n in files] + ([out_dir / PROVENANCE] if prov is not None else [])
+
+
+def check_set(folder: str | os.PathLike, *, fix: str) -> dict:
+    """``provenance.json`` of a whole results set, after checking every file it lists.
+
+    Parameters
+    ----------
+    folder : the results folder of one preset.
+    fix : the command that makes a whole set (quoted in every error).
+
+    Raises
+    ------
+    ResultsSetError
+        When ``provenance.json`` is missing, unreadable or lists no files, a listed file is missing
+        or differs from its checksum, a result file is not listed, or a result file of this version
+        is absent. The message names the path and ends with ``fix``.
+    """
+    folder = Path(folder)
+    path = folder / PROVENANCE
+    try:
+        prov = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsSetError(f"{path}: missing, so {folder} is not a whole results set; run `{fix}`") from None
+    except (OSError, ValueError) as e:
+        raise ResultsSetError(f"{path}: unreadable ({e}); run `{fix}`") from None
+    files = prov.get("files") if isinstance(prov, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise ResultsSetError(f"{path}: lists no files (made by an older `dynloss analyze`); run `{fix}`")
+    for name, digest in sorted(files.items()):
+        f = folder / name
+        if not f.is_file():
+            raise ResultsSetError(f"{f}: listed in provenance.json but missing (an incomplete set); run `{fix}`")
+        if sha256_file(f) != digest:
+            raise ResultsSetError(f"{f}: differs from the checksum in provenance.json (the folder mixes two "
+                                  f"analyses); run `{fix}`")
+    extra = sorted(p.name for p in folder.iterdir() if p.name.endswith(".csv") and p.name not in files)
+    if extra:
+        raise ResultsSetError(f"{folder / extra[0]}: not part of the set listed in provenance.json (a mixed "
+                              f"folder); run `{fix}`")
+    absent = sorted(result_names() - {PROVENANCE} - set(files))
+    if absent:
+        raise ResultsSetError(f"{folder}: this set lacks {', '.join(absent)} (made by another version of "
+                              f"`dynloss analyze`); run `{fix}`")
+    return prov

@@ -1,0 +1,331 @@
+"""What a preset's cache holds, run by run, checked by identity rather than by folder layout.
+
+A run is what its ``run.json`` says. For every run of the preset's **grid** (datasets × arms ×
+members) this module reads the run's folder and gives it one state:
+
+- ``complete``: ``run.json`` valid; its ``preset``, ``dataset``, ``arm`` and ``member`` are those of
+  its folder; its ``spec_hash`` is the one the preset gives that run now; ``arrays.npz`` matches the
+  SHA-256 in ``run.json`` (when checksums are checked);
+- ``missing``: nothing there;
+- ``incomplete``: a folder without ``run.json`` (interrupted before the end of its write);
+- ``corrupt``: unreadable ``run.json``, ``arrays.npz`` absent or failing its checksum, a run whose
+  ``run.json`` names another preset / dataset / arm / member (a copy), arrays identical to another
+  run's, or a file where the run's folder should be;
+- ``stale``: a valid run made with other settings (another ``spec_hash``).
+
+Anything else under ``<cache>/<preset>/`` (a folder that is not a dataset, arm or run of the grid,
+``member-0`` beside ``member-000``, a stray file) is an **unexpected entry**. Names starting with
+``_`` or ``.`` belong to the tools (``_grid.json``, ``_train.lock``, ``_slurm_logs``, temporary files).
+
+The grid is, first match wins: ``_grid.json`` (written by ``dynloss train`` once all it was asked
+for is complete: per dataset and arm, the most members any such call asked for; delete it to fall
+back to the preset's grid), the registered preset's own grid, or, for a preset that
+is not registered (synthetic test caches), the arms found per dataset with members ``0..max``.
+Unregistered presets have no settings to compare, so their runs are never ``stale``.
+
+Standard library, numpy (through :mod:`training.cache_format`) and :mod:`training.presets`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training import cache_format as cf
+
+GRID_FILE = "_grid.json"
+LOCK_FILE = "_train.lock"
+STATES: tuple[str, ...] = ("complete", "missing", "incomplete", "corrupt", "stale")
+_MEMBER = re.compile(r"^member-(\d+)$")
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The state of one run of the grid (see the module docstring)."""
+
+    dataset: str
+    arm: str
+    member: int
+    path: Path
+    state: str
+    detail: str = ""
+    arrays_sha256: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.arm}/member-{self.member:03d}"
+
+
+@dataclass(frozen=True)
+class Unexpected:
+    """An entry of the preset's cache folder that is no run of the grid."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class CacheScan:
+    """Every run of a preset's grid with its state, and the unexpected entries."""
+
+    preset: str
+    root: Path
+    grid: dict[tuple[str, str], int]
+    grid_source: str
+    runs: list[RunState]
+    unexpected: list[Unexpected] = field(default_factory=list)
+
+    @property
+    def folder(self) -> Path:
+        return self.root / self.preset
+
+    def with_state(self, *states: str) -> list[RunState]:
+        return [r for r in self.runs if r.state in states]
+
+    @property
+    def ok(self) -> bool:
+        """Every run complete and nothing unexpected."""
+        return not self.unexpected and all(r.state == "complete" for r in self.runs)
+
+    def counts(self) -> dict[str, int]:
+        return {s: n for s in STATES if (n := sum(r.state == s for r in self.runs))}
+
+    def summary(self) -> str:
+        """``18 runs: 16 complete, 1 missing, 1 corrupt; 1 unexpected entry``."""
+        parts = ", ".join(f"{n} {s}" for s, n in self.counts().items()) or "none"
+        out = f"{len(self.runs)} runs: {parts}"
+        if self.unexpected:
+            out += f"; {len(self.unexpected)} unexpected entr{'y' if len(self.unexpected) == 1 else 'ies'}"
+        return out
+
+    def problems(self, *, states: tuple[str, ...] = ("missing", "incomplete", "corrupt", "stale"),
+                 limit: int = 4) -> str:
+        """The first ``limit`` problems as ``path: state (detail)``, ``; ``-separated (one line)."""
+        items = [f"{r.path}: {r.state}" + (f" ({r.detail})" if r.detail else "") for r in self.runs if r.state in states]
+        items += [f"{u.path}: unexpected ({u.reason})" for u in self.unexpected]
+        shown = "; ".join(items[:limit])
+        return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+
+
+# ----------------------------------------------------------------------------------------- grid
+def read_grid(folder: Path) -> dict[tuple[str, str], int] | None:
+    """The grid recorded in ``folder/_grid.json`` (None when absent).
+
+    Raises
+    ------
+    CacheError
+        When the file is not a valid grid record (the message names it).
+    """
+    f = folder / GRID_FILE
+    try:
+        raw = json.loads(f.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise cf.CacheError(f"{f}: unreadable grid record ({e}); delete it and rerun `dynloss train`") from None
+    runs = raw.get("runs") if isinstance(raw, dict) else None
+    grid: dict[tuple[str, str], int] = {}
+    if isinstance(runs, dict):
+        for ds, arms in runs.items():
+            if not isinstance(arms, dict):
+                runs = None
+                break
+            for arm, n in arms.items():
+                if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                    runs = None
+                    break
+                grid[(ds, arm)] = n
+    if not isinstance(runs, dict) or not grid:
+        raise cf.CacheError(f"{f}: expected {{\"runs\": {{dataset: {{arm: members}}}}}}; delete it and rerun `dynloss train`")
+    return grid
+
+
+def record_grid(folder: Path, requested: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Merge ``requested`` into ``folder/_grid.json`` (per dataset and arm, the most members asked
+    for) and return the merged grid. Callers hold the preset's lock (:mod:`training.cache_lock`)."""
+    grid = dict(read_grid(folder) or {})
+    for key, n in requested.items():
+        grid[key] = max(n, grid.get(key, 0))
+    runs: dict[str, dict[str, int]] = {}
+    for (ds, arm), n in sorted(grid.items()):
+        runs.setdefault(ds, {})[arm] = n
+    cf.atomic_write_json(folder / GRID_FILE, {"runs": runs})
+    return grid
+
+
+def preset_grid(preset: Any, *, members: int | None = None, arms: tuple[str, ...] | None = None,
+                datasets: tuple[str, ...] | None = None) -> dict[tuple[str, str], int]:
+    """The grid of a registered preset, optionally restricted or extended as ``dynloss train`` is."""
+    members = preset.members if members is None else members
+    return {(ds, arm): members for ds in (datasets or preset.datasets) for arm in (arms or preset.arms)}
+
+
+def _subdirs(p: Path) -> list[Path]:
+    try:
+        return sorted(q for q in p.iterdir() if not q.name.startswith(("_", ".")))
+    except (NotADirectoryError, FileNotFoundError):
+        return []
+
+
+def _inferred_grid(folder: Path) -> dict[tuple[str, str], int]:
+    grid: dict[tuple[str, str], int] = {}
+    datasets = [d for d in _subdirs(folder) if d.is_dir()]
+    for ds in datasets:
+        arms = [a for a in _subdirs(ds) if a.is_dir()]
+        top = -1
+        for arm in arms:
+            for m in _subdirs(arm):
+                if (mm := _MEMBER.match(m.name)) and m.name == f"member-{int(mm[1]):03d}":
+                    top = max(top, int(mm[1]))
+        for arm in arms:
+            grid[(ds.name, arm.name)] = max(top + 1, 1)
+    return grid
+
+
+def resolve_grid(root: str | os.PathLike, preset: str) -> tuple[dict[tuple[str, str], int], str, Any]:
+    """``(grid, source, Preset or None)`` by the rule of the module docstring."""
+    from training.presets import PRESETS
+
+    folder = Path(root) / preset
+    registered = PRESETS.get(preset)
+    grid = read_grid(folder)
+    if grid is not None:
+        return grid, GRID_FILE, registered
+    if registered is not None:
+        return preset_grid(registered), "preset", registered
+    return _inferred_grid(folder), "cache folders", None
+
+
+# ----------------------------------------------------------------------------------------- scan
+def _expected_hashes(preset: Any, grid: dict[tuple[str, str], int]) -> dict[tuple[str, str, int], str] | None:
+    if preset is None:
+        return None
+    from training.grid import make_run_spec
+
+    settings = preset.settings()
+    out = {}
+    for (ds, arm), n in grid.items():
+        for k in range(n):
+            try:
+                spec = make_run_spec(preset.name, ds, arm, k, root_seed=preset.root_seed, settings=settings)
+            except ValueError as e:  # an arm this version does not know
+                raise cf.CacheError(f"{Path(GRID_FILE)}: {e}") from None
+            out[(ds, arm, k)] = spec.spec_hash()
+    return out
+
+
+def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *, spec_hash: str | None = None,
+                checksum: bool = True) -> RunState:
+    """The state of one run folder (see the module docstring)."""
+
+    def state(s: str, detail: str = "", sha: str | None = None) -> RunState:
+        return RunState(dataset, arm, member, path, s, detail, sha)
+
+    if not os.path.lexists(path):
+        return state("missing")
+    if not path.is_dir():
+        return state("corrupt", "a file, not a run folder; `dynloss train` replaces it")
+    if not (path / cf.RUN_FILE).exists():
+        others = [p for p in path.iterdir() if not p.name.startswith(".")]
+        return state("incomplete", "no run.json: interrupted before the end of its write") if others else state("missing")
+    try:
+        meta = cf.read_meta(path)
+    except cf.CacheError as e:
+        return state("corrupt", str(e).replace(str(path / cf.RUN_FILE), "run.json"))
+    except OSError as e:
+        return state("corrupt", f"run.json unreadable ({e.strerror})")
+    said = {k: meta.get(k) for k in ("preset", "dataset", "arm", "member")}
+    want = {"preset": preset, "dataset": dataset, "arm": arm, "member": member}
+    wrong = [f"{k} {said[k]!r}" for k in want if said[k] != want[k]]
+    if wrong:
+        return state("corrupt", f"run.json says {', '.join(wrong)}: copied or moved from another run's folder")
+    arrays = path / cf.ARRAYS_FILE
+    if not arrays.is_file():
+        return state("corrupt", "arrays.npz missing although run.json exists")
+    sha = meta["arrays_sha256"]
+    if checksum:
+        try:
+            digest = cf.sha256_file(arrays)
+        except OSError as e:
+            return state("corrupt", f"arrays.npz unreadable ({e.strerror})")
+        if digest != sha:
+            return state("corrupt", f"arrays.npz SHA-256 {digest[:12]}… does not match {sha[:12]}… in run.json "
+                                    "(truncated or replaced)")
+    if spec_hash is not None and meta.get("spec_hash") != spec_hash:
+        return state("stale", "made with other settings or an older trainer (another spec_hash)", sha)
+    return state("complete", "", sha)
+
+
+def scan(root: str | os.PathLike, preset: str, *, checksum: bool = True,
+         grid: dict[tuple[str, str], int] | None = None) -> CacheScan:
+    """State of every run of the preset's grid and the unexpected entries of its cache folder.
+
+    Parameters
+    ----------
+    root : cache root; the preset's runs live in ``root/preset``.
+    checksum : compare each ``arrays.npz`` with the SHA-256 in its ``run.json``.
+    grid : ``{(dataset, arm): members}`` to check (default: :func:`resolve_grid`).
+
+    Raises
+    ------
+    CacheError
+        When ``_grid.json`` is unreadable.
+    """
+    root = Path(root)
+    folder = root / preset
+    resolved, source, registered = resolve_grid(root, preset)
+    if grid is None:
+        grid = resolved
+    else:
+        source = "requested"
+    hashes = _expected_hashes(registered, grid)
+    runs: list[RunState] = []
+    for (ds, arm), n in sorted(grid.items()):
+        for k in range(n):
+            runs.append(inspect_run(cf.run_dir(root, preset, ds, arm, k), preset, ds, arm, k,
+                                    spec_hash=None if hashes is None else hashes[(ds, arm, k)], checksum=checksum))
+    runs = _mark_copies(runs)
+    return CacheScan(preset=preset, root=root, grid=dict(grid), grid_source=source, runs=runs,
+                     unexpected=_unexpected(folder, grid))
+
+
+def _mark_copies(runs: list[RunState]) -> list[RunState]:
+    first: dict[str, RunState] = {}
+    out = []
+    for r in runs:
+        if r.state in ("complete", "stale") and r.arrays_sha256:
+            seen = first.setdefault(r.arrays_sha256, r)
+            if seen is not r:
+                r = RunState(r.dataset, r.arm, r.member, r.path, "corrupt",
+                             f"arrays identical to those of {seen.key} (a copy)", r.arrays_sha256)
+        out.append(r)
+    return out
+
+
+def _unexpected(folder: Path, grid: dict[tuple[str, str], int]) -> list[Unexpected]:
+    out: list[Unexpected] = []
+    datasets = {ds for ds, _ in grid}
+    for d in _subdirs(folder):
+        if d.name not in datasets or not d.is_dir():
+            out.append(Unexpected(d, "a file, not a dataset folder" if not d.is_dir() else "not a dataset of the grid"))
+            continue
+        arms = {arm for ds, arm in grid if ds == d.name}
+        for a in _subdirs(d):
+            if a.name not in arms or not a.is_dir():
+                out.append(Unexpected(a, "a file, not an arm folder" if not a.is_dir() else "not an arm of the grid"))
+                continue
+            n = grid[(d.name, a.name)]
+            for m in _subdirs(a):
+                mm = _MEMBER.match(m.name)
+                if not mm:
+                    out.append(Unexpected(m, "not a run folder (member-NNN)"))
+                elif m.name != f"member-{int(mm[1]):03d}":
+                    out.append(Unexpected(m, f"not the run folder name of member {int(mm[1])} "
+                                             f"(member-{int(mm[1]):03d}): a copy?"))
+                elif int(mm[1]) >= n:
+                    out.append(Unexpected(m, f"member {int(mm[1])} is outside the grid (members 0-{n - 1})"))
+    return out
