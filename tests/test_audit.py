@@ -8,10 +8,10 @@ import math
 import pytest
 
 from analysis import cli
-from analysis.audit import SOURCES, VERDICTS, evaluate_all, registered_claims
-from analysis.audit.loss_claims import CLAIMS, DEMO_PRINTED
+from analysis.audit import SOURCES, VERDICTS, evaluate_all, module_claims, registered_claims
+from analysis.audit.loss_claims import DEMO_PRINTED
 
-LOSS_IDS = [c.id for c in CLAIMS]
+LOSS_IDS = [c.id for c in module_claims("analysis.audit.loss_claims")]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

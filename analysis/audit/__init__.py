@@ -1,22 +1,24 @@
 """Registry of the paper's claims, each evaluated by computation into a verdict.
 
-A claim module exposes ``CLAIMS``: a list of :class:`ClaimSpec`. :func:`evaluate_all` runs every
-registered evaluator and returns :class:`ClaimResult` objects in registry order.
+A claim is registered once, where it is evaluated: the decorator :func:`claim` gives an evaluator
+its id, statement and source, and the evaluator returns a :class:`Finding` (verdict, evidence,
+deciding numbers). :func:`evaluate_all` runs the claims of :data:`CLAIM_MODULES` and returns
+:class:`ClaimResult` objects (spec + finding) in registry order: module order, then definition
+order within a module.
 
 Every claim names its **source** (:data:`SOURCES`): where the statement or the evidence comes
 from. Claims whose source is "our caches" read the analysed results of one preset
 (``<results root>/<preset>/*.csv``, written by ``dynloss analyze``); they list the result tables
-they need in ``ClaimSpec.reads``, take the preset as their one argument, and are left out of the
-audit while that preset has no such results (:func:`missing_results`).
+they need in ``reads``, take the preset as their one argument, and are left out of the audit
+while that preset has no such results (:func:`missing_results`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, TypeVar
 
 Verdict = Literal["holds", "fails", "conditional"]
 VERDICTS: tuple[str, ...] = ("holds", "fails", "conditional")
@@ -25,7 +27,7 @@ VERDICTS: tuple[str, ...] = ("holds", "fails", "conditional")
 #: the authors' public code, the authors' own evaluation records (data/authors/), or our own caches
 SOURCES: tuple[str, ...] = ("paper text", "corrections note", "authors' code", "authors' records", "our caches")
 
-#: modules holding ``CLAIMS``, in the order the audit lists them
+#: modules registering claims (with :func:`claim`), in the order the audit lists them
 CLAIM_MODULES: tuple[str, ...] = (
     "analysis.audit.loss_claims",
     "analysis.audit.split_claims",
@@ -35,18 +37,18 @@ CLAIM_MODULES: tuple[str, ...] = (
 )
 
 
-def _check_source(source: str, claim_id: str) -> None:
-    if source not in SOURCES:
-        raise ValueError(f"Expected `source` in {SOURCES}, got {source!r} for claim {claim_id!r}")
+@dataclass(frozen=True)
+class Finding:
+    """What an evaluator computed: its verdict, the evidence text and the deciding numbers."""
+
+    verdict: Verdict
+    evidence: str
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """A claim with its computed verdict, evidence text, source and the deciding numbers.
-
-    ``source`` may be left empty by an evaluator: :func:`evaluate_all` fills it from the claim's
-    :class:`ClaimSpec`.
-    """
+    """A claim with its computed verdict, evidence text, source and the deciding numbers."""
 
     id: str
     claim: str
@@ -58,8 +60,8 @@ class ClaimResult:
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"Expected `verdict` in {VERDICTS}, got {self.verdict!r} for claim {self.id!r}")
-        if self.source:
-            _check_source(self.source, self.id)
+        if self.source and self.source not in SOURCES:
+            raise ValueError(f"Expected `source` in {SOURCES}, got {self.source!r} for claim {self.id!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,17 +78,45 @@ class ClaimSpec:
     id: str
     claim: str
     source: str
-    evaluate: Callable[..., ClaimResult]
+    evaluate: Callable[..., Finding]
     reads: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_source(self.source, self.id)
+        if self.source not in SOURCES:
+            raise ValueError(f"Expected `source` in {SOURCES}, got {self.source!r} for claim {self.id!r}")
+
+
+#: the registered claims of each claim module, in definition order (filled by :func:`claim`)
+_REGISTRY: dict[str, list[ClaimSpec]] = {}
+
+F = TypeVar("F", bound=Callable[..., Finding])
+
+
+def claim(id: str, *, source: str, text: str, reads: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Register the decorated evaluator as claim ``id`` (statement ``text``, from ``source``).
+
+    The evaluator returns a :class:`Finding`; it takes the preset name when ``reads`` names result
+    tables, no argument otherwise. It is returned unchanged, with its :class:`ClaimSpec` as
+    ``.spec`` (for a claim that refers to another).
+    """
+
+    def register(fn: F) -> F:
+        spec = ClaimSpec(id=id, claim=text, source=source, evaluate=fn, reads=tuple(reads))
+        _REGISTRY.setdefault(fn.__module__, []).append(spec)
+        fn.spec = spec  # type: ignore[attr-defined]
+        return fn
+
+    return register
+
+
+def module_claims(module: str) -> list[ClaimSpec]:
+    """The claims ``module`` registers, in definition order (a missing module is an error)."""
+    importlib.import_module(module)
+    return list(_REGISTRY.get(module, ()))
 
 
 def registered_claims() -> list[ClaimSpec]:
-    specs: list[ClaimSpec] = []
-    for name in CLAIM_MODULES:
-        specs.extend(importlib.import_module(name).CLAIMS)  # a missing claim module is an error
+    specs = [s for name in CLAIM_MODULES for s in module_claims(name)]
     ids = [s.id for s in specs]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
@@ -103,12 +133,11 @@ def missing_results(spec: ClaimSpec, preset: str) -> list[Path]:
 
 
 def _run(spec: ClaimSpec, preset: str) -> ClaimResult:
-    result = spec.evaluate(preset) if spec.reads else spec.evaluate()
-    if result.id != spec.id:
-        raise RuntimeError(f"Claim {spec.id!r} evaluated to a result with id {result.id!r}")
-    if result.source and result.source != spec.source:
-        raise RuntimeError(f"Claim {spec.id!r}: result source {result.source!r} differs from {spec.source!r}")
-    return dataclasses.replace(result, source=spec.source)
+    finding = spec.evaluate(preset) if spec.reads else spec.evaluate()
+    if not isinstance(finding, Finding):
+        raise TypeError(f"Claim {spec.id!r}: its evaluator returned {type(finding).__name__}, expected a Finding")
+    return ClaimResult(id=spec.id, claim=spec.claim, verdict=finding.verdict, evidence=finding.evidence,
+                       source=spec.source, values=finding.values)
 
 
 def evaluate_all(ids: list[str] | None = None, *, preset: str | None = None) -> list[ClaimResult]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.audit import ClaimResult, ClaimSpec
+from analysis.audit import Finding, claim
 from analysis.audit.authors import read_authors_records, records_digest
 from analysis.audit.authors_tables import (
     ordered_learned,
@@ -38,20 +38,6 @@ STATED_RULE = {"wd": 0.0, "epoch": "best"}
 STATED_EPOCHS = {"Weighted": 10, "MLP": 20}
 ALPHA = 0.05
 
-PROVENANCE_TEXT = (
-    "Table 1 reports the ensembles' test accuracy; the super-learners (Weighted, MLP) were trained with "
-    "AdamW at learning rate 3e-4 without weight decay, for 10 or 20 epochs, and evaluated with the weights of the epoch with the best validation accuracy."
-)
-VALIDATION_TEXT = (
-    "The super-learners were selected by their accuracy on a random 10 % of the base learners' "
-    "training-set predictions (early stopping); that validation accuracy estimates their test accuracy."
-)
-POOLED_TEXT = (
-    "The dynamic loss's advantage over cross-entropy in the learned fusions does not depend on how the "
-    "super-learner sees the members: the authors' pooled (one member's logits per row) and member-shuffled "
-    "evaluations show it as the published member-ordered ones do."
-)
-
 
 def _r(x: float, digits: int = 6) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), digits)
@@ -68,7 +54,16 @@ def _common_values() -> dict:
             "n_learned": int((rec["kind"] == "learned").sum()), "records_sha256": records_digest()[:16]}
 
 
-def evaluate_table1_provenance() -> ClaimResult:
+@claim(
+    "table1-provenance",
+    source="authors' records",
+    text=(
+        "Table 1 reports the ensembles' test accuracy; the super-learners (Weighted, MLP) were trained with "
+        "AdamW at learning rate 3e-4 without weight decay, for 10 or 20 epochs, and evaluated with the weights of the "
+        "epoch with the best validation accuracy."
+    ),
+)
+def evaluate_table1_provenance() -> Finding:
     rec, pub = _records(), load_published_table1()
     prov = table1_provenance(rec, pub)
     rules = rule_candidates(rec, pub)
@@ -128,7 +123,7 @@ def evaluate_table1_provenance() -> ClaimResult:
         f"{n_small}/{len(dyn_cells)} learned dynamic cells. {len(topk_bad)} static records have top-3 accuracy below "
         f"top-1 accuracy (Vote on CIFAR100 at τ 0.8 and 0.9), which valid predictions cannot produce."
     )
-    return ClaimResult(id="table1-provenance", claim=PROVENANCE_TEXT, verdict=verdict, evidence=evidence, values=values)
+    return Finding(verdict=verdict, evidence=evidence, values=values)
 
 
 def gap_summary(vt: pd.DataFrame) -> pd.DataFrame:
@@ -156,7 +151,17 @@ def gap_summary(vt: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def evaluate_stacking_validation() -> ClaimResult:
+@claim(
+    "stacking-validation",
+    source="authors' records",
+    text=(
+        "The super-learners were selected by their accuracy on a random 10 % of the base learners' "
+        "training-set predictions (early stopping); that validation accuracy estimates their test accuracy."
+    ),
+)
+def evaluate_stacking_validation() -> Finding:
+    from analysis.audit.cache_claims import evaluate_stacking_leak
+
     vt = validation_vs_test(_records())
     summ = gap_summary(vt)
     failed = vt[vt["failed"]]
@@ -177,7 +182,7 @@ def evaluate_stacking_validation() -> ClaimResult:
                     "variant": r.variant, "wd": float(r.wd), "val_best": _r(r.val_best), "test_best": _r(r.test_best)}
                    for r in failed.itertuples()],
         "members_fitting_a_row_expected": _r(fitted_share, 4),
-        "linked_claim": "stacking-leak",
+        "linked_claim": evaluate_stacking_leak.spec.id,
         "rule": f"per dataset, biased when the one-sided sign test of validation > test has p < {ALPHA} and the "
                 f"mean gap exceeds 2 binomial standard errors of the validation accuracy; fails: biased in every "
                 f"dataset; holds: in none; conditional otherwise",
@@ -197,11 +202,19 @@ def evaluate_stacking_validation() -> ClaimResult:
         f"and 0.9, reported apart; the ordered ones were rerun, the shuffled ones were not. Our out-of-bag "
         f"super-learners measure the same leak on our caches: claim stacking-leak."
     )
-    return ClaimResult(id="stacking-validation", claim=VALIDATION_TEXT, verdict=verdict, evidence=evidence,
-                       values=values)
+    return Finding(verdict=verdict, evidence=evidence, values=values)
 
 
-def evaluate_pooled_shuffled() -> ClaimResult:
+@claim(
+    "pooled-shuffled",
+    source="authors' records",
+    text=(
+        "The dynamic loss's advantage over cross-entropy in the learned fusions does not depend on how the "
+        "super-learner sees the members: the authors' pooled (one member's logits per row) and member-shuffled "
+        "evaluations show it as the published member-ordered ones do."
+    ),
+)
+def evaluate_pooled_shuffled() -> Finding:
     cmp = pooled_shuffled_comparison(_records())
     dyn = cmp[cmp["threshold"] != "None"]
     covered = dyn[~dyn["failed"] & dyn["diff_vs_ce"].notna() & dyn["ordered_diff_vs_ce"].notna()]
@@ -254,13 +267,4 @@ def evaluate_pooled_shuffled() -> ClaimResult:
         f"{missing} of {2 * n_possible} are not decidable from the records (failed or never run), and single "
         f"evaluations carry no interval."
     )
-    return ClaimResult(id="pooled-shuffled", claim=POOLED_TEXT, verdict=verdict, evidence=evidence, values=values)
-
-
-CLAIMS: list[ClaimSpec] = [
-    ClaimSpec(id="table1-provenance", claim=PROVENANCE_TEXT, source="authors' records",
-              evaluate=evaluate_table1_provenance),
-    ClaimSpec(id="stacking-validation", claim=VALIDATION_TEXT, source="authors' records",
-              evaluate=evaluate_stacking_validation),
-    ClaimSpec(id="pooled-shuffled", claim=POOLED_TEXT, source="authors' records", evaluate=evaluate_pooled_shuffled),
-]
+    return Finding(verdict=verdict, evidence=evidence, values=values)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.audit import ClaimResult, ClaimSpec
+from analysis.audit import Finding, claim
 from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
 from training.paths import display, results_dir
 
@@ -32,11 +32,6 @@ REFERENCES: tuple[str, ...] = (REFERENCE_ARM, CONTROL_ARM)
 def is_dynamic(arm: str) -> bool:
     """True for the published dynamic-loss arms (family ``dyn`` of :mod:`training.arms`)."""
     return arm in ARMS and ARMS[arm].family == "dyn"
-
-
-LR_TEXT = "The dynamic loss improves ensemble accuracy over cross-entropy (Table 1: every dynamic row above the None row)."
-LEAK_TEXT = ("Super-learners fitted on the base learners' in-sample training predictions (as published) reach on the "
-             "test set the validation accuracy they were selected by.")
 
 
 def _load(preset: str, name: str) -> pd.DataFrame:
@@ -117,16 +112,25 @@ def preset_scope(preset: str) -> str:
             f"how a 50-member ensemble changes the differences; that needs the paper preset.")
 
 
-def evaluate_lr_confound(preset: str) -> ClaimResult:
+@claim(
+    "lr-confound",
+    source="our caches",
+    text=(
+        "The dynamic loss improves ensemble accuracy over cross-entropy (Table 1: every dynamic row above the None "
+        "row)."
+    ),
+    reads=("bootstrap_ci", "mcnemar"),
+)
+def evaluate_lr_confound(preset: str) -> Finding:
     ci, mc = _load(preset, "bootstrap_ci"), _load(preset, "mcnemar")
     scope = preset_scope(preset)
     t = dynamic_vs_references(ci, mc)
     base = {"preset": preset, "results": display(results_dir(preset)), "fusions": list(PAPER_FUSIONS),
             "alpha": ALPHA, "scope": scope}
     if not set(REFERENCES) <= set(t["reference"]):
-        return ClaimResult(id="lr-confound", claim=LR_TEXT, verdict="conditional", values=base,
-                           evidence=f"Preset {preset} has no ce-lr0.01 control arm: the learning rate and the loss "
-                                    f"cannot be separated. {scope}")
+        return Finding(verdict="conditional", values=base,
+                       evidence=f"Preset {preset} has no ce-lr0.01 control arm: the learning rate and the loss "
+                                f"cannot be separated. {scope}")
     per_ref = {}
     for ref, g in t.groupby("reference", sort=False):
         per_ref[ref] = {"n_cells": len(g), "n_better": int((g["direction"] == "better").sum()),
@@ -159,7 +163,7 @@ def evaluate_lr_confound(preset: str) -> ClaimResult:
         f"{fair['n_better']}/{fair['n_cells']} better, {fair['n_worse']} worse, {fair['n_ns']} not significant. "
         f"Learning rate alone ({CONTROL_ARM} − {REFERENCE_ARM}): {lr_text}. {scope}"
     )
-    return ClaimResult(id="lr-confound", claim=LR_TEXT, verdict=verdict, evidence=evidence, values=values)
+    return Finding(verdict=verdict, evidence=evidence, values=values)
 
 
 def paired_gaps(gap: pd.DataFrame) -> pd.DataFrame:
@@ -181,7 +185,16 @@ def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
     return float(x.mean()), float(lo), float(hi)
 
 
-def evaluate_stacking_leak(preset: str) -> ClaimResult:
+@claim(
+    "stacking-leak",
+    source="our caches",
+    text=(
+        "Super-learners fitted on the base learners' in-sample training predictions (as published) reach on the "
+        "test set the validation accuracy they were selected by."
+    ),
+    reads=("superlearner_gap",),
+)
+def evaluate_stacking_leak(preset: str) -> Finding:
     from analysis.audit.authors import read_authors_records
     from analysis.audit.authors_claims import gap_summary
     from analysis.audit.authors_tables import validation_vs_test
@@ -218,12 +231,4 @@ def evaluate_stacking_leak(preset: str) -> ClaimResult:
         f"the paper's WideResNets; the leak grows with how tightly the members fit their training rows, which "
         f"differs between this preset's members and those. {preset_scope(preset).split('. ')[0]}."
     )
-    return ClaimResult(id="stacking-leak", claim=LEAK_TEXT, verdict=verdict, evidence=evidence, values=values)
-
-
-CLAIMS: list[ClaimSpec] = [
-    ClaimSpec(id="lr-confound", claim=LR_TEXT, source="our caches", evaluate=evaluate_lr_confound,
-              reads=("bootstrap_ci", "mcnemar")),
-    ClaimSpec(id="stacking-leak", claim=LEAK_TEXT, source="our caches", evaluate=evaluate_stacking_leak,
-              reads=("superlearner_gap",)),
-]
+    return Finding(verdict=verdict, evidence=evidence, values=values)

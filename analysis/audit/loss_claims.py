@@ -3,8 +3,8 @@
 The claims come from the section "Corrections to Loss Description" of the paper's revision and
 from the original text it corrects. Every evaluator computes in float64 with the losses of
 :mod:`training.losses` through :func:`analysis.audit.gradients.loss_gradients` (per-sample gradients on
-the logits, or on the probabilities as a leaf) and returns a :class:`ClaimResult` whose ``values``
-hold the deciding numbers (rounded to 10 significant digits so the output is stable).
+the logits, or on the probabilities as a leaf) and returns a :class:`~analysis.audit.Finding` whose
+``values`` hold the deciding numbers (rounded to 10 significant digits so the output is stable).
 
 Grids: ``p_t`` in ``0.01, 0.02, ..., 0.99``, ``n_classes`` in (2, 10, 100) with the remaining mass
 spread uniformly (:func:`analysis.audit.gradients.logits_for_true_prob`), thresholds (0.3, 0.6, 0.7,
@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from analysis.audit import ClaimResult, ClaimSpec
+from analysis.audit import Finding, claim
 from analysis.audit.gradients import logits_for_true_prob, loss_gradients
 from training.losses import cross_entropy, dynamic_loss
 
-__all__ = ["CLAIMS", "DEMO_PRINTED"]
+__all__ = ["DEMO_PRINTED"]
 
 P_GRID = np.round(np.arange(1, 100) / 100.0, 2)
 CLASS_COUNTS = (2, 10, 100)
@@ -82,7 +82,15 @@ def _ratio_above_below(variant: str) -> dict[str, dict[str, float]]:
 
 
 # --------------------------------------------------------------------------------------------
-def _eval_sign() -> ClaimResult:
+@claim(
+    "sign",
+    source="corrections note",
+    text=(
+        "The originally published formula L = sum_i y_i*log(0.1*yhat_i) (below tau) is missing a "
+        "negative sign."
+    ),
+)
+def _eval_sign() -> Finding:
     # printed form: sum_i y_i log(0.1 yhat_i) for yhat_i < tau, y_i log(1.0) otherwise
     tau, lr = 0.7, 0.5
     max_value, min_grad, dp_printed, dp_corrected = -math.inf, math.inf, [], []
@@ -109,9 +117,7 @@ def _eval_sign() -> ClaimResult:
         f"grid point and C in {CLASS_COUNTS}; with the minus sign restored p_t rises "
         f"(smallest change {min(dp_corrected):+.2e}). Minimising the printed form unlearns the true class."
     )
-    return ClaimResult(
-        id="sign",
-        claim=_CLAIM_TEXT["sign"],
+    return Finding(
         verdict="holds" if holds else "fails",
         evidence=evidence,
         values={
@@ -137,7 +143,14 @@ def _random_batch(n: int = 64, n_classes: int = 10, scale: float = 6.0) -> tuple
     return z, y
 
 
-def _eval_fill() -> ClaimResult:
+@claim(
+    "fill-irrelevant",
+    source="corrections note",
+    text=(
+        "The fill value used above the threshold (a constant theta > 0) does not change any gradient."
+    ),
+)
+def _eval_fill() -> Finding:
     z, y = _random_batch()
     tau = 0.5
     probs = np.exp(z - z.max(axis=1, keepdims=True))
@@ -167,9 +180,7 @@ def _eval_fill() -> ClaimResult:
         f"difference on the logits {diffs['keras_logits']:.3g}; the claim is about the published "
         f"form, so the verdict rests on that form)."
     )
-    return ClaimResult(
-        id="fill-irrelevant",
-        claim=_CLAIM_TEXT["fill-irrelevant"],
+    return Finding(
         verdict="holds" if holds else "fails",
         evidence=evidence,
         values={
@@ -185,7 +196,15 @@ def _eval_fill() -> ClaimResult:
 
 
 # --------------------------------------------------------------------------------------------
-def _eval_scale() -> ClaimResult:
+@claim(
+    "scale-2.3",
+    source="corrections note",
+    text=(
+        "Below the threshold the dynamic loss is about 2.3 x cross-entropy "
+        "(-log(0.1*p) = log(0.1)*log(p)), so its gradients are scaled up ('doubled')."
+    ),
+)
+def _eval_scale() -> Finding:
     ratios = _ratio_above_below("published")["below"]
     # ratio on the true logit, and loss offset
     offsets = []
@@ -210,9 +229,7 @@ def _eval_scale() -> ClaimResult:
         f"printed demo agrees with ratio 1: dynamic and CE rows of the second sample are equal "
         f"(ratio {demo_ratio:g})."
     )
-    return ClaimResult(
-        id="scale-2.3",
-        claim=_CLAIM_TEXT["scale-2.3"],
+    return Finding(
         verdict="fails" if fails else "holds",
         evidence=evidence,
         values={
@@ -255,7 +272,12 @@ def _above_stats() -> dict[str, dict[str, float]]:
     return stats
 
 
-def _eval_zero_above() -> ClaimResult:
+@claim(
+    "zero-above",
+    source="corrections note",
+    text="Above the threshold the dynamic loss's gradient is zero.",
+)
+def _eval_zero_above() -> Finding:
     s = _above_stats()
     pub, soft, keras, k10 = s["published"], s["soft"], s["keras"], s["keras_c10_tau0.7"]
     evidence = (
@@ -268,16 +290,19 @@ def _eval_zero_above() -> ClaimResult:
         f"({k10['ratio_to_0.1_p_t_ce_min']:.3f}-{k10['ratio_to_0.1_p_t_ce_max']:.3f}). The claim holds "
         f"for the published PyTorch form only."
     )
-    return ClaimResult(
-        id="zero-above",
-        claim=_CLAIM_TEXT["zero-above"],
+    return Finding(
         verdict="conditional",
         evidence=evidence,
         values={"published": pub, "soft": soft, "keras": keras, "keras_c10_tau0.7": k10},
     )
 
 
-def _eval_soft() -> ClaimResult:
+@claim(
+    "soft-0.1",
+    source="corrections note",
+    text="The soft dynamic loss, -log(p_t^0.1) above tau, scales the cross-entropy gradient by 0.1 there.",
+)
+def _eval_soft() -> Finding:
     r = _ratio_above_below("soft")
     holds = abs(r["above"]["min"] - 0.1) < 1e-12 and abs(r["above"]["max"] - 0.1) < 1e-12
     evidence = (
@@ -286,9 +311,7 @@ def _eval_soft() -> ClaimResult:
         f"{r['below']['min']:.12g}-{r['below']['max']:.12g} (equal to CE, not doubled). Grid C in "
         f"{CLASS_COUNTS}, tau in {THRESHOLDS}."
     )
-    return ClaimResult(
-        id="soft-0.1",
-        claim=_CLAIM_TEXT["soft-0.1"],
+    return Finding(
         verdict="holds" if holds else "fails",
         evidence=evidence,
         values={
@@ -300,7 +323,15 @@ def _eval_soft() -> ClaimResult:
     )
 
 
-def _eval_relu() -> ClaimResult:
+@claim(
+    "relu-analogy",
+    source="corrections note",
+    text=(
+        "The thresholding destroys gradients like a plain ReLU rather than retaining diminished "
+        "gradients like a LeakyReLU (as the original text claimed)."
+    ),
+)
+def _eval_relu() -> Finding:
     s = _above_stats()
     k10 = s["keras_c10_tau0.7"]
     evidence = (
@@ -312,9 +343,7 @@ def _eval_relu() -> ClaimResult:
         f"CE is {k10['ratio_to_ce_min']:.3f}-{k10['ratio_to_ce_max']:.3f} (about 0.1*p_t), so for "
         f"that implementation the LeakyReLU analogy is closer. Holds for the published form only."
     )
-    return ClaimResult(
-        id="relu-analogy",
-        claim=_CLAIM_TEXT["relu-analogy"],
+    return Finding(
         verdict="conditional",
         evidence=evidence,
         values={
@@ -344,7 +373,16 @@ def _demo_gradients(p_t: np.ndarray, threshold: float) -> dict[str, dict[str, np
     return out
 
 
-def _eval_demo() -> ClaimResult:
+@claim(
+    "demo",
+    source="corrections note",
+    text=(
+        "The demonstration printout (threshold 0.3, softmax inputs [[0.587 0.413] [0.025 0.975]], "
+        "targets [0, 0]) gives the gradients of cross-entropy, dynamic and soft dynamic loss on the "
+        "raw outputs and on the softmaxed variable."
+    ),
+)
+def _eval_demo() -> Finding:
     d = DEMO_PRINTED
     tau = d["threshold"]
     printed_p = np.array([row[0] for row in d["probs"]])
@@ -393,9 +431,7 @@ def _eval_demo() -> ClaimResult:
         f"rounding of the printed inputs only. Aside: the demo's heading says 'Both predictions "
         f"incorrect', but with target 0 the first prediction (argmax 0) is correct."
     )
-    return ClaimResult(
-        id="demo",
-        claim=_CLAIM_TEXT["demo"],
+    return Finding(
         verdict="holds" if holds else "fails",
         evidence=evidence,
         values={
@@ -411,7 +447,16 @@ def _eval_demo() -> ClaimResult:
 
 
 # --------------------------------------------------------------------------------------------
-def _eval_prose() -> ClaimResult:
+@claim(
+    "prose-0.7",
+    source="paper text",
+    text=(
+        "Original text: with threshold 0.7, a correct prediction above 0.7 is adjusted very slightly, "
+        "an incorrect one above 0.7 more severely; a correct one below 0.7 more severely, and an "
+        "incorrect one below 0.7 not substantially."
+    ),
+)
+def _eval_prose() -> Finding:
     tau, n_classes, n = 0.7, 10, 20_000
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.full(n_classes, 0.3), size=n)
@@ -440,52 +485,8 @@ def _eval_prose() -> ClaimResult:
         "gets a larger mean gradient than the case said to change 'more severely' (below, "
         "correct). The prose is mostly incorrect, as the corrections section says."
     )
-    return ClaimResult(
-        id="prose-0.7",
-        claim=_CLAIM_TEXT["prose-0.7"],
+    return Finding(
         verdict="fails" if fails else "holds",
         evidence=evidence,
         values={"threshold": tau, "n_classes": n_classes, "cases": means},
     )
-
-
-_CLAIM_TEXT = {
-    "sign": (
-        "The originally published formula L = sum_i y_i*log(0.1*yhat_i) (below tau) is missing a "
-        "negative sign."
-    ),
-    "fill-irrelevant": (
-        "The fill value used above the threshold (a constant theta > 0) does not change any gradient."
-    ),
-    "scale-2.3": (
-        "Below the threshold the dynamic loss is about 2.3 x cross-entropy "
-        "(-log(0.1*p) = log(0.1)*log(p)), so its gradients are scaled up ('doubled')."
-    ),
-    "zero-above": "Above the threshold the dynamic loss's gradient is zero.",
-    "soft-0.1": "The soft dynamic loss, -log(p_t^0.1) above tau, scales the cross-entropy gradient by 0.1 there.",
-    "relu-analogy": (
-        "The thresholding destroys gradients like a plain ReLU rather than retaining diminished "
-        "gradients like a LeakyReLU (as the original text claimed)."
-    ),
-    "demo": (
-        "The demonstration printout (threshold 0.3, softmax inputs [[0.587 0.413] [0.025 0.975]], "
-        "targets [0, 0]) gives the gradients of cross-entropy, dynamic and soft dynamic loss on the "
-        "raw outputs and on the softmaxed variable."
-    ),
-    "prose-0.7": (
-        "Original text: with threshold 0.7, a correct prediction above 0.7 is adjusted very slightly, "
-        "an incorrect one above 0.7 more severely; a correct one below 0.7 more severely, and an "
-        "incorrect one below 0.7 not substantially."
-    ),
-}
-
-CLAIMS: list[ClaimSpec] = [
-    ClaimSpec("sign", _CLAIM_TEXT["sign"], source="corrections note", evaluate=_eval_sign),
-    ClaimSpec("fill-irrelevant", _CLAIM_TEXT["fill-irrelevant"], source="corrections note", evaluate=_eval_fill),
-    ClaimSpec("scale-2.3", _CLAIM_TEXT["scale-2.3"], source="corrections note", evaluate=_eval_scale),
-    ClaimSpec("zero-above", _CLAIM_TEXT["zero-above"], source="corrections note", evaluate=_eval_zero_above),
-    ClaimSpec("soft-0.1", _CLAIM_TEXT["soft-0.1"], source="corrections note", evaluate=_eval_soft),
-    ClaimSpec("relu-analogy", _CLAIM_TEXT["relu-analogy"], source="corrections note", evaluate=_eval_relu),
-    ClaimSpec("demo", _CLAIM_TEXT["demo"], source="corrections note", evaluate=_eval_demo),
-    ClaimSpec("prose-0.7", _CLAIM_TEXT["prose-0.7"], source="paper text", evaluate=_eval_prose),
-]

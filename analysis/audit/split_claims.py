@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.audit import ClaimResult, ClaimSpec
+from analysis.audit import Finding, claim
 from training.splits import expected_fit_distinct_fraction, member_split, split_stats
 
 #: the paper's figure: 0.80 * 0.98 * 0.63 of the distinct training samples per base learner
@@ -20,14 +20,17 @@ N_CLASSES = 10
 K = 50
 SEEDS = (0, 1, 2, 3, 4)
 
-CLAIM_TEXT = (
-    "Since 50-fold uses 98% of samples in a training fold, and a bootstrap resample contains ~63% "
-    "of the original samples, each base learner's training set contains 0.80 * 0.98 * 0.63 = 49.4% "
-    "distinct samples of the original training data."
+
+@claim(
+    "split-49.4",
+    source="paper text",
+    text=(
+        "Since 50-fold uses 98% of samples in a training fold, and a bootstrap resample contains ~63% "
+        "of the original samples, each base learner's training set contains 0.80 * 0.98 * 0.63 = 49.4% "
+        "distinct samples of the original training data."
+    ),
 )
-
-
-def evaluate_split_49_4() -> ClaimResult:
+def evaluate_split_49_4() -> Finding:
     """Run the split procedure on a CIFAR-sized label vector and compare with 49.4 % and theory."""
     labels = np.repeat(np.arange(N_CLASSES, dtype=np.int64), N_TRAIN // N_CLASSES)
     fit_fracs, base_fracs, overlaps = [], [], []
@@ -50,9 +53,7 @@ def evaluate_split_49_4() -> ClaimResult:
         f"{np.mean(base_fracs):.4f} distinct rows, and {np.mean(overlaps):.1%} of the distinct validation "
         "rows are also fitted."
     )
-    return ClaimResult(
-        id="split-49.4",
-        claim=CLAIM_TEXT,
+    return Finding(
         verdict=verdict,
         evidence=evidence,
         values={
@@ -69,6 +70,3 @@ def evaluate_split_49_4() -> ClaimResult:
             "seeds": list(SEEDS),
         },
     )
-
-
-CLAIMS: list[ClaimSpec] = [ClaimSpec(id="split-49.4", claim=CLAIM_TEXT, source="paper text", evaluate=evaluate_split_49_4)]

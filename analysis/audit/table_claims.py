@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.audit import ClaimResult, ClaimSpec
+from analysis.audit import Finding, claim
 
 STRONG_R = 0.7
 ALPHA = 0.05
 
 
-def evaluate_table2_correlation() -> ClaimResult:
+@claim(
+    "table2-correlation",
+    source="paper text",
+    text="Ensemble performance correlates strongly and positively with the dynamic-loss threshold (Table 2).",
+)
+def evaluate_table2_correlation() -> Finding:
     from analysis.audit.published import (
         PRINCIPLED_ENCODINGS,
         best_encoding,
@@ -85,20 +90,8 @@ def evaluate_table2_correlation() -> ClaimResult:
         f"(120 orderings) even a perfectly monotone column has p = 1/120 ≈ 0.0083: five points are weak "
         f"evidence, and 'dynamic loss beats CE' is a two-group contrast, not a correlation with τ."
     )
-    return ClaimResult(
-        id="table2-correlation",
-        claim="Ensemble performance correlates strongly and positively with the dynamic-loss threshold (Table 2).",
+    return Finding(
         verdict=verdict,
         evidence=evidence,
         values=values,
     )
-
-
-CLAIMS: list[ClaimSpec] = [
-    ClaimSpec(
-        id="table2-correlation",
-        claim="Ensemble performance correlates strongly and positively with the dynamic-loss threshold (Table 2).",
-        source="paper text",
-        evaluate=evaluate_table2_correlation,
-    ),
-]

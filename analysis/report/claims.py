@@ -5,7 +5,6 @@ split and published Table 2 evidence.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import pandas as pd
 from analysis.report.context import ResultsMissingError, preset_name, reads
 from analysis.report.markdown import Table, show
 
-#: the audit module of the loss claims (its ``CLAIMS`` ids select the loss-audit page's rows)
+#: the audit module of the loss claims (the ids it registers select the loss-audit page's rows)
 LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
 
 
@@ -71,7 +70,9 @@ def _audit_results() -> tuple:
 
 def _module_claim_ids(module: str) -> list[str]:
     """Ids of the claims a module registers (a missing module is an error, never an empty list)."""
-    return [spec.id for spec in importlib.import_module(module).CLAIMS]
+    from analysis.audit import module_claims
+
+    return [spec.id for spec in module_claims(module)]
 
 
 @reads("audit")
