@@ -6,79 +6,34 @@ from the original text it corrects. Every evaluator computes in float64 with the
 the logits, or on the probabilities as a leaf) and returns a :class:`~analysis.audit.Finding` whose
 ``values`` hold the deciding numbers (rounded to 10 significant digits so the output is stable).
 
-Grids: ``p_t`` in ``0.01, 0.02, ..., 0.99``, ``n_classes`` in (2, 10, 100) with the remaining mass
-spread uniformly (:func:`analysis.audit.gradients.logits_for_true_prob`), thresholds (0.3, 0.6, 0.7,
-0.8, 0.9). "Above the threshold" means ``p_t > tau`` (the convention of :mod:`training.losses`);
-grid points equal to a threshold are left out of above/below comparisons.
+The grids and the gradient computations they share are in :mod:`analysis.audit.loss_grids`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
 
 from analysis.audit import Finding, claim
-from analysis.audit.gradients import logits_for_true_prob, loss_gradients
+from analysis.audit.gradients import loss_gradients
+from analysis.audit.loss_grids import (
+    BOUNDARY_GAP,
+    CLASS_COUNTS,
+    DEMO_PRINTED,
+    P_GRID,
+    THRESHOLDS,
+    VARIANTS,
+    above_stats,
+    demo_gradients,
+    ratio_above_below,
+    round10,
+    true_class_grid,
+)
 from training.losses import cross_entropy, dynamic_loss
 
 __all__ = ["DEMO_PRINTED"]
-
-P_GRID = np.round(np.arange(1, 100) / 100.0, 2)
-CLASS_COUNTS = (2, 10, 100)
-THRESHOLDS = (0.3, 0.6, 0.7, 0.8, 0.9)
-VARIANTS = ("published", "soft", "keras")
-#: grid points this close to a threshold are left out of above/below comparisons: the softmax
-#: of the constructed logits may land an ulp on either side of ``p_t == tau``
-BOUNDARY_GAP = 1e-9
-
-#: the demonstration printed in the corrections section (threshold 0.3, batch of two, targets 0)
-DEMO_PRINTED: dict[str, Any] = {
-    "threshold": 0.3,
-    "probs": [[0.587, 0.413], [0.025, 0.975]],
-    "probs_decimals": 3,
-    "labels": [0, 0],
-    "logits_decimals": 5,
-    "probs_grad_decimals": 4,
-    "grad_logits": {
-        "ce": [[-0.20656, 0.20656], [-0.48766, 0.48766]],
-        "published": [[0.0, 0.0], [-0.48766, 0.48766]],
-        "soft": [[-0.02066, 0.02066], [-0.48766, 0.48766]],
-    },
-    "grad_probs": {
-        "ce": [[-0.8519, 0.0], [-20.2611, 0.0]],
-        "published": [[0.0, 0.0], [-20.2611, 0.0]],
-        "soft": [[-0.0852, 0.0], [-20.2611, 0.0]],
-    },
-}
-
-
-def _r(x: float) -> float:
-    """Round to 10 significant digits (stable JSON and regression output)."""
-    x = float(x)
-    if x == 0.0 or not math.isfinite(x):
-        return x + 0.0
-    return float(f"{x:.10g}")
-
-
-def _grid(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    return logits_for_true_prob(P_GRID, n_classes=n_classes), np.zeros(P_GRID.shape[0], dtype=np.int64)
-
-
-def _ratio_above_below(variant: str) -> dict[str, dict[str, float]]:
-    """Ratio of the dynamic-loss logit gradient (L1 norm) to cross-entropy's, above and below tau."""
-    out: dict[str, list[float]] = {"above": [], "below": []}
-    for n_classes in CLASS_COUNTS:
-        z, y = _grid(n_classes)
-        g_ce = np.abs(loss_gradients(z, y, "ce")).sum(axis=1)
-        for tau in THRESHOLDS:
-            g = np.abs(loss_gradients(z, y, "dynamic", threshold=tau, variant=variant)).sum(axis=1)
-            above, below = P_GRID > tau + BOUNDARY_GAP, P_GRID < tau - BOUNDARY_GAP
-            out["above"].extend((g[above] / g_ce[above]).tolist())
-            out["below"].extend((g[below] / g_ce[below]).tolist())
-    return {k: {"min": _r(min(v)), "max": _r(max(v))} for k, v in out.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,7 +50,7 @@ def _eval_sign() -> Finding:
     tau, lr = 0.7, 0.5
     max_value, min_grad, dp_printed, dp_corrected = -math.inf, math.inf, [], []
     for n_classes in CLASS_COUNTS:
-        z_np, y_np = _grid(n_classes)
+        z_np, y_np = true_class_grid(n_classes)
         below = P_GRID < tau
         z = torch.tensor(z_np[below], requires_grad=True)
         p_t = torch.softmax(z, dim=1)[:, 0]
@@ -122,10 +77,10 @@ def _eval_sign() -> Finding:
         evidence=evidence,
         values={
             "threshold": tau,
-            "printed_form_max_value": _r(max_value),
-            "printed_form_min_grad_true_logit": _r(min_grad),
-            "printed_form_max_delta_p_t_after_step": _r(max(dp_printed)),
-            "corrected_form_min_delta_p_t_after_step": _r(min(dp_corrected)),
+            "printed_form_max_value": round10(max_value),
+            "printed_form_min_grad_true_logit": round10(min_grad),
+            "printed_form_max_delta_p_t_after_step": round10(max(dp_printed)),
+            "corrected_form_min_delta_p_t_after_step": round10(min(dp_corrected)),
         },
     )
 
@@ -185,12 +140,12 @@ def _eval_fill() -> Finding:
         evidence=evidence,
         values={
             "threshold": tau,
-            "fills": [_r(f) for f in FILLS],
+            "fills": [round10(f) for f in FILLS],
             "n_confident": n_confident,
-            "max_abs_grad_diff_published": _r(diffs["published"]),
-            "max_abs_grad_diff_soft": _r(diffs["soft"]),
-            "max_abs_grad_diff_keras_logits": _r(diffs["keras_logits"]),
-            "max_abs_grad_diff_keras_probs": _r(diffs["keras_probs"]),
+            "max_abs_grad_diff_published": round10(diffs["published"]),
+            "max_abs_grad_diff_soft": round10(diffs["soft"]),
+            "max_abs_grad_diff_keras_logits": round10(diffs["keras_logits"]),
+            "max_abs_grad_diff_keras_probs": round10(diffs["keras_probs"]),
         },
     )
 
@@ -205,11 +160,11 @@ def _eval_fill() -> Finding:
     ),
 )
 def _eval_scale() -> Finding:
-    ratios = _ratio_above_below("published")["below"]
+    ratios = ratio_above_below("published")["below"]
     # ratio on the true logit, and loss offset
     offsets = []
     for n_classes in CLASS_COUNTS:
-        z, y = _grid(n_classes)
+        z, y = true_class_grid(n_classes)
         zt = torch.tensor(z)
         below = P_GRID < 0.9 - BOUNDARY_GAP
         d = dynamic_loss(zt, torch.tensor(y), 0.9, reduction="none") - cross_entropy(zt, torch.tensor(y), reduction="none")
@@ -235,41 +190,14 @@ def _eval_scale() -> Finding:
         values={
             "grad_ratio_below_min": ratios["min"],
             "grad_ratio_below_max": ratios["max"],
-            "loss_offset_min": _r(min(offsets)),
-            "loss_offset_max": _r(max(offsets)),
-            "minus_log_0.1": _r(-math.log(0.1)),
-            "log_0.1_times_0.5": _r(sum_form),
-            "log_0.1_times_log_0.5": _r(product_form),
-            "demo_printed_ratio": _r(demo_ratio),
+            "loss_offset_min": round10(min(offsets)),
+            "loss_offset_max": round10(max(offsets)),
+            "minus_log_0.1": round10(-math.log(0.1)),
+            "log_0.1_times_0.5": round10(sum_form),
+            "log_0.1_times_log_0.5": round10(product_form),
+            "demo_printed_ratio": round10(demo_ratio),
         },
     )
-
-
-# --------------------------------------------------------------------------------------------
-def _above_stats() -> dict[str, dict[str, float]]:
-    stats: dict[str, dict[str, float]] = {}
-    for variant in VARIANTS:
-        ratios = _ratio_above_below(variant)["above"]
-        g_max = 0.0
-        for n_classes in CLASS_COUNTS:
-            z, y = _grid(n_classes)
-            for tau in THRESHOLDS:
-                g = np.abs(loss_gradients(z, y, "dynamic", threshold=tau, variant=variant)).sum(axis=1)
-                g_max = max(g_max, float(g[P_GRID > tau + BOUNDARY_GAP].max()))
-        stats[variant] = {"ratio_to_ce_min": ratios["min"], "ratio_to_ce_max": ratios["max"], "max_grad_l1": _r(g_max)}
-    # Keras at the typical setting: C = 10, tau = 0.7 (the other classes stay below tau)
-    z, y = _grid(10)
-    above = P_GRID > 0.7 + BOUNDARY_GAP
-    g_k = np.abs(loss_gradients(z, y, "dynamic", threshold=0.7, variant="keras")).sum(axis=1)[above]
-    g_ce = np.abs(loss_gradients(z, y, "ce")).sum(axis=1)[above]
-    rel = g_k / (g_ce * 0.1 * P_GRID[above])
-    stats["keras_c10_tau0.7"] = {
-        "ratio_to_ce_min": _r((g_k / g_ce).min()),
-        "ratio_to_ce_max": _r((g_k / g_ce).max()),
-        "ratio_to_0.1_p_t_ce_min": _r(rel.min()),
-        "ratio_to_0.1_p_t_ce_max": _r(rel.max()),
-    }
-    return stats
 
 
 @claim(
@@ -278,7 +206,7 @@ def _above_stats() -> dict[str, dict[str, float]]:
     text="Above the threshold the dynamic loss's gradient is zero.",
 )
 def _eval_zero_above() -> Finding:
-    s = _above_stats()
+    s = above_stats()
     pub, soft, keras, k10 = s["published"], s["soft"], s["keras"], s["keras_c10_tau0.7"]
     evidence = (
         f"Above tau (p_t > tau; grid C in {CLASS_COUNTS}, tau in {THRESHOLDS}): published PyTorch "
@@ -303,7 +231,7 @@ def _eval_zero_above() -> Finding:
     text="The soft dynamic loss, -log(p_t^0.1) above tau, scales the cross-entropy gradient by 0.1 there.",
 )
 def _eval_soft() -> Finding:
-    r = _ratio_above_below("soft")
+    r = ratio_above_below("soft")
     holds = abs(r["above"]["min"] - 0.1) < 1e-12 and abs(r["above"]["max"] - 0.1) < 1e-12
     evidence = (
         f"Soft dynamic loss: gradient ratio to CE (L1 on the logits) above tau "
@@ -332,7 +260,7 @@ def _eval_soft() -> Finding:
     ),
 )
 def _eval_relu() -> Finding:
-    s = _above_stats()
+    s = above_stats()
     k10 = s["keras_c10_tau0.7"]
     evidence = (
         f"Published PyTorch form: the gradient above tau is exactly zero "
@@ -355,24 +283,6 @@ def _eval_relu() -> Finding:
     )
 
 
-# --------------------------------------------------------------------------------------------
-_DEMO_LOSSES = {"ce": ("ce", {}), "published": ("dynamic", {"variant": "published"}), "soft": ("dynamic", {"variant": "soft"})}
-
-
-def _demo_gradients(p_t: np.ndarray, threshold: float) -> dict[str, dict[str, np.ndarray]]:
-    """Per-sample demo gradients (batch mean over 2 samples) for probabilities ``[p_t, 1 - p_t]``, target 0."""
-    z = np.stack([np.log(p_t), np.log1p(-p_t)], axis=1)
-    y = np.zeros(len(p_t), dtype=np.int64)
-    out: dict[str, dict[str, np.ndarray]] = {"grad_logits": {}, "grad_probs": {}}
-    for key, (name, params) in _DEMO_LOSSES.items():
-        if name == "dynamic":
-            params = {**params, "threshold": threshold}
-        for wrt, col in (("logits", "grad_logits"), ("probs", "grad_probs")):
-            # the demo averages over its batch of two samples
-            out[col][key] = loss_gradients(z, y, name, wrt=wrt, **params) / 2.0
-    return out
-
-
 @claim(
     "demo",
     source="corrections note",
@@ -391,7 +301,7 @@ def _eval_demo() -> Finding:
     n_numbers = sum(np.size(v) for col in ("grad_logits", "grad_probs") for v in d[col].values())
 
     # (a) the printed (rounded) probabilities as inputs
-    ours = _demo_gradients(printed_p, tau)
+    ours = demo_gradients(printed_p, tau)
     dev_rounded = max(
         float(np.abs(ours[col][k] - np.array(d[col][k])).max()) for col in ("grad_logits", "grad_probs") for k in d[col]
     )
@@ -401,15 +311,15 @@ def _eval_demo() -> Finding:
     intervals, dev_mid, n_ok = [], 0.0, 0
     for i, p0 in enumerate(printed_p):
         grid = np.linspace(p0 - half_p, p0 + half_p, 400_001)
-        g = _demo_gradients(grid, tau)
+        g = demo_gradients(grid, tau)
         ok = np.ones_like(grid, dtype=bool)
         for col in ("grad_logits", "grad_probs"):
             for k in d[col]:
                 ok &= np.all(np.abs(g[col][k] - np.array(d[col][k][i])[None, :]) <= tol[col] + 1e-12, axis=1)
         if ok.any():
             lo, hi = float(grid[ok].min()), float(grid[ok].max())
-            intervals.append([_r(lo), _r(hi)])
-            mid = _demo_gradients(np.array([0.5 * (lo + hi)]), tau)
+            intervals.append([round10(lo), round10(hi)])
+            mid = demo_gradients(np.array([0.5 * (lo + hi)]), tau)
             n_ok += sum(np.size(d[col][k][i]) for col in ("grad_logits", "grad_probs") for k in d[col])
             dev_mid = max(
                 dev_mid,
@@ -439,8 +349,8 @@ def _eval_demo() -> Finding:
             "n_printed_numbers": int(n_numbers),
             "n_reproduced": int(n_ok),
             "p_t_intervals": intervals,
-            "max_abs_dev_at_interval_midpoints": _r(dev_mid),
-            "max_abs_dev_with_rounded_inputs": _r(dev_rounded),
+            "max_abs_dev_at_interval_midpoints": round10(dev_mid),
+            "max_abs_dev_with_rounded_inputs": round10(dev_rounded),
             "argmax_correct": argmax_correct,
         },
     )
@@ -472,7 +382,7 @@ def _eval_prose() -> Finding:
         "below_correct": ~confident & correct,
         "below_incorrect": ~confident & ~correct,
     }
-    means = {k: {"n": int(m.sum()), "dynamic": _r(g_dyn[m].mean()), "ce": _r(g_ce[m].mean())} for k, m in cases.items()}
+    means = {k: {"n": int(m.sum()), "dynamic": round10(g_dyn[m].mean()), "ce": round10(g_ce[m].mean())} for k, m in cases.items()}
     # the prose: above+correct slight; above+incorrect severe; below+correct severe; below+incorrect not substantial
     fails = means["below_incorrect"]["dynamic"] > means["below_correct"]["dynamic"]
     evidence = (
