@@ -40,7 +40,12 @@ from analysis.core.stats import (
     mcnemar_test,
     percentile_interval,
 )
-from analysis.core.superlearner import SuperLearnerConfig, fit_superlearner
+from analysis.core.superlearner import (
+    SuperLearnerConfig,
+    SuperLearnerResult,
+    SuperLearnerTask,
+    fit_superlearners,
+)
 from training.arms import CONTROL_ARM, REFERENCE_ARM, get_arm
 from training.provenance import code_revision, versions
 
@@ -144,9 +149,15 @@ def _sub_seed(seed: int, *keys: int) -> int:
 
 
 # ----------------------------------------------------------------------------- fusion
-def fuse_arm(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, dataset_index: int = 0
-             ) -> tuple[dict[str, FusionOutput], list[dict]]:
-    """All fusions of one arm on its test set, and the super-learner records (for the gap table)."""
+#: learned fusions of every arm, in table order: (name, kind, variant)
+SUPERLEARNER_FUSIONS: tuple[tuple[str, str, str], ...] = (
+    ("Weighted", "Weighted", "in-sample"), ("Weighted-OOB", "Weighted", "out-of-bag"),
+    ("MLP", "MLP", "in-sample"), ("MLP-OOB", "MLP", "out-of-bag"),
+)
+
+
+def static_fusions(arm: ArmLogits) -> dict[str, FusionOutput]:
+    """Average, ProbAverage and Vote of one arm on its test set."""
     out: dict[str, FusionOutput] = {}
     for name, f in STATIC_FUSIONS.items():
         preds, probs = f(arm.test_logits)
@@ -157,40 +168,78 @@ def fuse_arm(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, data
         else:
             logits = None
         out[name] = FusionOutput(preds, probs, logits, "vote_fraction" if name == "Vote" else "max_prob")
+    return out
+
+
+def superlearner_tasks(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, dataset_index: int = 0
+                       ) -> list[tuple[str, SuperLearnerTask]]:
+    """The learned fusions of one arm as ``(fusion name, task)``, in :data:`SUPERLEARNER_FUSIONS` order.
+
+    Each fit's seed is keyed by (dataset, arm, kind, variant), so it does not depend on which
+    other fits run, or whether they run together.
+    """
+    caps, epochs = dict(config.superlearner_max_rows), dict(config.superlearner_epochs)
+    mask = arm.fit_mask()
+    kinds, variants = ("Weighted", "MLP"), ("in-sample", "out-of-bag")
+    tasks = []
+    for name, kind, variant in SUPERLEARNER_FUSIONS:
+        cfg = SuperLearnerConfig(kind=kind, batch_size=config.superlearner_batch_size, max_fit_rows=caps.get(kind),
+                                 epochs=epochs.get(kind))
+        seed = _sub_seed(config.seed, _S_SL, dataset_index, arm_index, kinds.index(kind), variants.index(variant))
+        tasks.append((name, SuperLearnerTask(arm.train_logits, arm.train_labels, arm.test_logits, config=cfg,
+                                             seed=seed, variant=variant, fit_mask=mask)))
+    return tasks
+
+
+def fuse_arm(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, dataset_index: int = 0
+             ) -> tuple[dict[str, FusionOutput], list[dict]]:
+    """All fusions of one arm on its test set, and the super-learner records (for the gap table)."""
+    out = static_fusions(arm)
     records: list[dict] = []
     if config.superlearners:
-        caps = dict(config.superlearner_max_rows)
-        mask = arm.fit_mask()
-        for k_i, kind in enumerate(("Weighted", "MLP")):
-            cfg = SuperLearnerConfig(kind=kind, batch_size=config.superlearner_batch_size, max_fit_rows=caps.get(kind),
-                                     epochs=dict(config.superlearner_epochs).get(kind))
-            for v_i, (variant, suffix) in enumerate((("in-sample", ""), ("out-of-bag", "-OOB"))):
-                t0 = time.perf_counter()
-                res = fit_superlearner(
-                    arm.train_logits, arm.train_labels, arm.test_logits, config=cfg, variant=variant, fit_mask=mask,
-                    seed=_sub_seed(config.seed, _S_SL, dataset_index, arm_index, k_i, v_i),
-                )
-                name = kind + suffix
-                out[name] = FusionOutput(res.preds, res.probs, res.logits)
-                test_acc = float(np.mean(res.preds == arm.test_labels))
-                records.append({
-                    "dataset": arm.dataset, "arm": arm.arm, "fusion": name, "kind": kind, "variant": variant,
-                    "val_accuracy": res.val_accuracy, "test_accuracy": test_acc, "gap": res.val_accuracy - test_acc,
-                    "best_epoch": res.best_epoch, "epochs": cfg.n_epochs, "n_fit_rows": res.n_fit_rows,
-                    "n_val_rows": res.n_val_rows, "fit_seconds": time.perf_counter() - t0,
-                })
+        tasks = superlearner_tasks(arm, config=config, arm_index=arm_index, dataset_index=dataset_index)
+        for (name, task), res in zip(tasks, fit_superlearners([t for _, t in tasks])):
+            out[name], rec = _superlearner_output(arm, name, task, res)
+            records.append(rec)
     return out, records
 
 
+def _superlearner_output(arm: ArmLogits, name: str, task: SuperLearnerTask, res: SuperLearnerResult
+                         ) -> tuple[FusionOutput, dict]:
+    test_acc = float(np.mean(res.preds == arm.test_labels))
+    return FusionOutput(res.preds, res.probs, res.logits), {
+        "dataset": arm.dataset, "arm": arm.arm, "fusion": name, "kind": res.kind, "variant": res.variant,
+        "val_accuracy": res.val_accuracy, "test_accuracy": test_acc, "gap": res.val_accuracy - test_acc,
+        "best_epoch": res.best_epoch, "epochs": task.config.n_epochs, "n_fit_rows": res.n_fit_rows,
+        "n_val_rows": res.n_val_rows, "fit_seconds": res.fit_seconds,
+    }
+
+
 def fuse_preset(data: PresetLogits, *, config: AnalysisConfig) -> tuple[dict, pd.DataFrame]:
-    """Fusion outputs keyed ``(dataset, arm, fusion)`` and the super-learner gap table."""
+    """Fusion outputs keyed ``(dataset, arm, fusion)`` and the super-learner gap table.
+
+    The super-learners of all arms and datasets are fitted in one call of
+    :func:`analysis.core.superlearner.fit_superlearners` (fits of equal shape train together);
+    each gets the result it would get alone.
+    """
+    keys = [(ds, arm) for ds in data.datasets for arm in data.arm_names(ds)]
+    tasks: list[tuple[tuple[str, str], str, SuperLearnerTask]] = []
+    if config.superlearners:
+        for ds, arm in keys:
+            a_i, d_i = data.arm_names(ds).index(arm), data.datasets.index(ds)
+            tasks += [((ds, arm), name, t) for name, t in
+                      superlearner_tasks(data.arms[(ds, arm)], config=config, arm_index=a_i, dataset_index=d_i)]
+    results = fit_superlearners([t for _, _, t in tasks])
+    learned: dict[tuple[str, str], list[tuple[str, FusionOutput, dict]]] = {}
+    for (key, name, task), res in zip(tasks, results):
+        learned.setdefault(key, []).append((name, *_superlearner_output(data.arms[key], name, task, res)))
     fused: dict[tuple[str, str, str], FusionOutput] = {}
     records: list[dict] = []
-    for d_i, ds in enumerate(data.datasets):
-        for a_i, arm in enumerate(data.arm_names(ds)):
-            outs, recs = fuse_arm(data.arms[(ds, arm)], config=config, arm_index=a_i, dataset_index=d_i)
-            fused.update({(ds, arm, f): o for f, o in outs.items()})
-            records.extend(recs)
+    for ds, arm in keys:  # table order: per arm, the static fusions, then the learned ones
+        fused.update({(ds, arm, f): o for f, o in static_fusions(data.arms[(ds, arm)]).items()})
+        for name, out, rec in learned.get((ds, arm), []):
+            fused[(ds, arm, name)] = out
+            records.append(rec)
     from analysis.core.schema import SUPERLEARNER_GAP_COLUMNS
 
     return fused, pd.DataFrame(records, columns=list(SUPERLEARNER_GAP_COLUMNS))
