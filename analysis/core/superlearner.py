@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -234,6 +235,12 @@ class _Plan:
         steps = self.config.steps_per_epoch or DEFAULT_STEPS_PER_EPOCH[self.config.kind]
         return self.config.batch_size or int(np.clip(self.fit_rows.size // steps, 32, 4096))
 
+    def cost(self) -> float:
+        """Relative training cost of the fit (multiply-adds per row and epoch times rows and epochs)."""
+        per_row = self.n_in * self.n_classes if self.config.kind == "Weighted" else \
+            self.n_in * 512 + 2 * 512 * 512 + 512 * 256 + 2 * 256 * 256 + 256 * self.n_classes
+        return float(per_row) * self.fit_rows.size * self.config.n_epochs
+
     def group_key(self) -> tuple:
         """Tasks with equal keys train in lock-step: same model, shapes, batches and optimiser."""
         c = self.config
@@ -341,7 +348,8 @@ def _fit_alone(plan: _Plan) -> SuperLearnerResult:
     return plan.result(*out, seconds=time.perf_counter() - t0)
 
 
-def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True) -> list[SuperLearnerResult]:
+def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True, workers: int | None = None
+                      ) -> list[SuperLearnerResult]:
     """Fit many super-learners; results in the order of ``tasks``.
 
     With ``batched`` (the default), tasks whose model, shapes and optimiser settings agree (see
@@ -349,26 +357,43 @@ def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True
     batched matrix product per layer for all of them (:mod:`analysis.core.superlearner_batch`).
     The models stay independent (own initialisation, data order, batch-norm statistics, dropout
     masks, best epoch), and each gets the result :func:`fit_superlearner` gives it alone (tested).
-    ``batched=False`` fits them one by one with :func:`fit_superlearner`'s code.
+    Groups are split into ``workers`` parts (default: the CPUs this process may use) trained in
+    parallel threads, each running torch with ``config.num_threads`` threads (default 1), so the
+    results do not depend on ``workers``. ``batched=False`` fits the tasks one by one with
+    :func:`fit_superlearner`'s code.
     """
     plans = [_plan(t) for t in tasks]
-    results: list[SuperLearnerResult | None] = [None] * len(plans)
     if not batched:
         return [_fit_alone(p) for p in plans]
-    from analysis.core.superlearner_batch import train_group
+    from concurrent.futures import ThreadPoolExecutor
 
-    groups: dict[tuple, list[int]] = {}
+    from analysis.core.superlearner_batch import Group
+
+    workers = workers or _usable_cpus()
+    by_key: dict[tuple, list[int]] = {}
     for i, p in enumerate(plans):
-        groups.setdefault(p.group_key(), []).append(i)
-    for idx in groups.values():
-        members = [plans[i] for i in idx]
+        by_key.setdefault(p.group_key(), []).append(i)
+    parts = [idx[j::workers] for idx in by_key.values() for j in range(min(workers, len(idx)))]
+    parts.sort(key=lambda idx: -len(idx) * plans[idx[0]].cost())  # longest first
+    results: list[SuperLearnerResult | None] = [None] * len(plans)
+
+    def run(idx: list[int], group) -> None:
         t0 = time.perf_counter()
-        with _torch_threads(members[0].config.num_threads):
-            outs = train_group(members)
+        outs = group.run()
         seconds = (time.perf_counter() - t0) / len(idx)
         for i, out in zip(idx, outs):
             results[i] = plans[i].result(*out, seconds=seconds)
+
+    with _torch_threads(plans[0].config.num_threads if plans else None), ThreadPoolExecutor(workers) as pool:
+        # groups are built here, one after another (initialisation uses torch's global generator)
+        futures = [pool.submit(run, idx, Group([plans[i] for i in idx])) for idx in parts]
+        for f in futures:
+            f.result()
     return results  # type: ignore[return-value]
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _train(plan: _Plan, x_fit, y_fit, x_val, y_val, x_test):

@@ -27,8 +27,12 @@ import functools
 
 import numpy as np
 
-from analysis.core.superlearner import PREDICT_BATCH, _build_model, _Plan, _residual_class
-
+from analysis.core.superlearner import (
+    PREDICT_BATCH,
+    _build_model,
+    _Plan,
+    _residual_class,
+)
 
 #: products with fewer multiply-adds per model than this take ATen's naive batched kernel,
 #: whose sums are ordered differently from a lone ``mm``; those are computed model by model
@@ -139,62 +143,79 @@ class _Stacked:
             dst[k][g] = v.detach()[g]
 
 
+class Group:
+    """Planned fits with equal ``group_key``, their models built and stacked (:meth:`run` trains them).
+
+    Building draws each model's initialisation from torch's global generator, so groups are built
+    one at a time; :meth:`run` touches only the group's own generators, so groups may run in
+    parallel threads (with one torch thread each, every product is the one a lone fit computes).
+    """
+
+    def __init__(self, plans: list[_Plan]) -> None:
+        import torch
+
+        keys = {p.group_key() for p in plans}
+        if len(keys) != 1:
+            raise ValueError(f"Expected plans with one group key, got {len(keys)}")
+        self.plans = plans
+        config, first = plans[0].config, plans[0]
+        models, dropout_gens, self.order_gens = [], [], []
+        for p in plans:  # each model's draws, in the order of a lone fit
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(p.rng.integers(2**31)))
+                models.append(_build_model(config.kind, first.n_in, first.n_classes))
+                gen = torch.Generator()
+                gen.set_state(torch.get_rng_state())
+                dropout_gens.append(gen)
+            self.order_gens.append(torch.Generator().manual_seed(int(p.rng.integers(2**31))))
+        self.net = _Stacked(models[0], models, dropout_gens)
+
+    def run(self) -> list[tuple[float, int, list[float], np.ndarray]]:
+        """Train; per fit ``(best_acc, best_epoch, history, test_logits)``."""
+        import torch
+        import torch.nn.functional as F
+
+        plans, net = self.plans, self.net
+        config, n_models = plans[0].config, len(plans)
+        # foreach: the same elementwise operations as the default single-tensor AdamW (equal results)
+        opt = torch.optim.AdamW(list(net.params.values()), lr=config.lr, weight_decay=config.weight_decay,
+                                foreach=True)
+        feats = [p.features() for p in plans]
+        x_fit, y_fit, x_val, x_test = (torch.stack([f[j] for f in feats]) for j in (0, 1, 2, 4))
+        y_val = [f[3] for f in feats]
+        del feats
+        n_fit, batch_size = x_fit.shape[1], plans[0].batch_size()
+        rows = torch.arange(n_models)[:, None]
+        best_acc, best_epoch = [-1.0] * n_models, [0] * n_models
+        history: list[list[float]] = [[] for _ in plans]
+        best_state = net.state()
+        for epoch in range(1, config.n_epochs + 1):
+            net.training = True
+            orders = torch.stack([torch.randperm(n_fit, generator=g) for g in self.order_gens])
+            for i in range(0, n_fit, batch_size):
+                idx = orders[:, i:i + batch_size]
+                if idx.shape[1] < 2 and config.kind == "MLP":
+                    continue  # batch norm needs two rows
+                out = net(x_fit[rows, idx])
+                losses = F.cross_entropy(out.reshape(-1, out.shape[2]), y_fit[rows, idx].reshape(-1), reduction="none")
+                loss = losses.view(n_models, -1).mean(1).sum()  # each model's gradient: that of its own mean
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            preds = net.predict(x_val).argmax(2)
+            for g in range(n_models):
+                acc = float(np.mean(preds[g] == y_val[g]))
+                history[g].append(acc)
+                if acc > best_acc[g]:
+                    best_acc[g], best_epoch[g] = acc, epoch
+                    net.save_model(best_state, g)
+        with torch.no_grad():
+            for k, v in (*net.params.items(), *net.buffers.items()):
+                v.copy_(best_state[k])
+        test_out = net.predict(x_test).astype(np.float64)
+        return [(best_acc[g], best_epoch[g], history[g], test_out[g]) for g in range(n_models)]
+
+
 def train_group(plans: list[_Plan]) -> list[tuple[float, int, list[float], np.ndarray]]:
     """Train planned fits with equal ``group_key`` together; per fit ``(best_acc, best_epoch, history, test_logits)``."""
-    import torch
-    import torch.nn.functional as F
-
-    keys = {p.group_key() for p in plans}
-    if len(keys) != 1:
-        raise ValueError(f"Expected plans with one group key, got {len(keys)}")
-    first = plans[0]
-    config, n_groups = first.config, len(plans)
-    models, dropout_gens, order_gens = [], [], []
-    for p in plans:  # each model's draws, in the order of a lone fit
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(p.rng.integers(2**31)))
-            models.append(_build_model(config.kind, first.n_in, first.n_classes))
-            gen = torch.Generator()
-            gen.set_state(torch.get_rng_state())
-            dropout_gens.append(gen)
-        order_gens.append(torch.Generator().manual_seed(int(p.rng.integers(2**31))))
-    net = _Stacked(models[0], models, dropout_gens)
-    opt = torch.optim.AdamW(list(net.params.values()), lr=config.lr, weight_decay=config.weight_decay)
-    feats = [p.features() for p in plans]
-    x_fit = torch.stack([f[0] for f in feats])
-    y_fit = torch.stack([f[1] for f in feats])
-    x_val = torch.stack([f[2] for f in feats])
-    x_test = torch.stack([f[4] for f in feats])
-    y_val = [f[3] for f in feats]
-    del feats
-    n_fit, batch_size = x_fit.shape[1], first.batch_size()
-    rows = torch.arange(n_groups)[:, None]
-    best_acc = [-1.0] * n_groups
-    best_epoch = [0] * n_groups
-    history: list[list[float]] = [[] for _ in plans]
-    best_state = net.state()
-    for epoch in range(1, config.n_epochs + 1):
-        net.training = True
-        orders = torch.stack([torch.randperm(n_fit, generator=g) for g in order_gens])
-        for i in range(0, n_fit, batch_size):
-            idx = orders[:, i:i + batch_size]
-            if idx.shape[1] < 2 and config.kind == "MLP":
-                continue  # batch norm needs two rows
-            out = net(x_fit[rows, idx])
-            losses = F.cross_entropy(out.reshape(-1, out.shape[2]), y_fit[rows, idx].reshape(-1), reduction="none")
-            loss = losses.view(n_groups, -1).mean(1).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        preds = net.predict(x_val).argmax(2)
-        for g in range(n_groups):
-            acc = float(np.mean(preds[g] == y_val[g]))
-            history[g].append(acc)
-            if acc > best_acc[g]:
-                best_acc[g], best_epoch[g] = acc, epoch
-                net.save_model(best_state, g)
-    with torch.no_grad():
-        for k, v in (*net.params.items(), *net.buffers.items()):
-            v.copy_(best_state[k])
-    test_out = net.predict(x_test).astype(np.float64)
-    return [(best_acc[g], best_epoch[g], history[g], test_out[g]) for g in range(n_groups)]
+    return Group(plans).run()
