@@ -22,6 +22,7 @@ Conventions
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -48,7 +49,6 @@ from analysis.core.superlearner import (
 )
 from training.arms import CONTROL_ARM, REFERENCE_ARM, get_arm
 from training.provenance import code_revision, versions
-
 
 #: encodings of the ``ce`` arm on the τ axis for Table 2: label -> τ (None = excluded).
 #: "published" is the value that reproduces the paper's Table 2 from its Table 1 (see
@@ -335,8 +335,14 @@ def mcnemar_table(data: PresetLogits, fused: dict) -> pd.DataFrame:
 
     df = pd.DataFrame(rows)
     if not df.empty:  # Holm over the arms compared with one reference, per dataset and fusion
-        df["pvalue_holm"] = df.groupby(["dataset", "reference", "fusion"], sort=False)["pvalue"].transform(
-            lambda p: multipletests(p.to_numpy(), method="holm")[1])
+        # statsmodels' Holm runs gc.collect() on every call: with the heap frozen (objects alive now
+        # are skipped by the collector), each collection is quick instead of walking torch and pandas
+        gc.freeze()
+        try:
+            df["pvalue_holm"] = df.groupby(["dataset", "reference", "fusion"], sort=False)["pvalue"].transform(
+                lambda p: multipletests(p.to_numpy(), method="holm")[1])
+        finally:
+            gc.unfreeze()
     return df.reindex(columns=list(MCNEMAR_COLUMNS))
 
 
@@ -479,21 +485,18 @@ def ensemble_size_curves(data: PresetLogits, *, config: AnalysisConfig, sizes: l
     For each size k, ``config.size_repeats`` seeded subsets of k members (without replacement; all
     distinct subsets when fewer exist) are fused. Bands are the 5 % and 95 % quantiles over subsets.
     """
-    from analysis.core.fusion import average_fusion, vote_fusion
-
     rows = []
     for (ds, arm), a in data.arms.items():
         m = a.n_members
         ks = sizes or sorted({k for k in (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, m) if k <= m})
         rng = np.random.default_rng([config.seed, _S_SIZE, data.datasets.index(ds), data.arm_names(ds).index(arm)])
+        member_preds = a.test_logits.argmax(axis=2)
         for k in ks:
             n_rep = min(config.size_repeats, math.comb(m, k))
             subsets = _distinct_subsets(m, k, n_rep, rng)
             res = {"Average": [], "Vote": []}
             for s in subsets:
-                sub = a.test_logits[list(s)]
-                for name, f in (("Average", average_fusion), ("Vote", vote_fusion)):
-                    preds, probs = f(sub)
+                for name, (preds, probs) in zip(res, subset_fusions(a.test_logits, member_preds, s)):
                     correct = preds == a.test_labels
                     res[name].append((correct.mean(), M.confidence_calibration_error(probs.max(1), correct, n_bins=config.n_bins)))
             for name, vals in res.items():
@@ -506,6 +509,21 @@ def ensemble_size_curves(data: PresetLogits, *, config: AnalysisConfig, sizes: l
     from analysis.core.schema import ENSEMBLE_SIZE_COLUMNS
 
     return pd.DataFrame(rows).reindex(columns=list(ENSEMBLE_SIZE_COLUMNS))
+
+
+def subset_fusions(logits: np.ndarray, member_preds: np.ndarray, subset) -> tuple[tuple, tuple]:
+    """``(average_fusion(logits[subset]), vote_fusion(logits[subset]))`` of
+    :mod:`analysis.core.fusion`, equal to them bit for bit, sharing the subset's mean logits and
+    reusing ``member_preds = logits.argmax(axis=2)`` (computed once for all subsets). No input
+    checks: ``logits`` are the reader's finite test logits."""
+    idx = list(subset)
+    sub = logits[idx]
+    _, n, c = sub.shape
+    mean = sub.mean(axis=0, dtype=np.float64)
+    counts = np.bincount((np.arange(n)[None, :] * c + member_preds[idx]).ravel(), minlength=n * c).reshape(n, c)
+    tied = counts == counts.max(axis=1, keepdims=True)
+    vote_preds = np.where(tied, mean, -np.inf).argmax(axis=1)
+    return (mean.argmax(axis=1), M.softmax(mean)), (vote_preds, counts / len(idx))
 
 
 def _distinct_subsets(m: int, k: int, n: int, rng: np.random.Generator) -> list[tuple[int, ...]]:

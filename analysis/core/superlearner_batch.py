@@ -185,19 +185,22 @@ class Group:
         y_val = [f[3] for f in feats]
         del feats
         n_fit, batch_size = x_fit.shape[1], plans[0].batch_size()
-        rows = torch.arange(n_models)[:, None]
+        # batches are gathered from the models' rows laid end to end (one index_select per step)
+        x_flat, y_flat = x_fit.reshape(n_models * n_fit, -1), y_fit.reshape(-1)
+        offsets = torch.arange(n_models)[:, None] * n_fit
         best_acc, best_epoch = [-1.0] * n_models, [0] * n_models
         history: list[list[float]] = [[] for _ in plans]
         best_state = net.state()
         for epoch in range(1, config.n_epochs + 1):
             net.training = True
-            orders = torch.stack([torch.randperm(n_fit, generator=g) for g in self.order_gens])
+            orders = torch.stack([torch.randperm(n_fit, generator=g) for g in self.order_gens]) + offsets
             for i in range(0, n_fit, batch_size):
                 idx = orders[:, i:i + batch_size]
                 if idx.shape[1] < 2 and config.kind == "MLP":
                     continue  # batch norm needs two rows
-                out = net(x_fit[rows, idx])
-                losses = F.cross_entropy(out.reshape(-1, out.shape[2]), y_fit[rows, idx].reshape(-1), reduction="none")
+                flat = idx.reshape(-1)
+                out = net(x_flat.index_select(0, flat).view(n_models, idx.shape[1], -1))
+                losses = F.cross_entropy(out.reshape(-1, out.shape[2]), y_flat.index_select(0, flat), reduction="none")
                 loss = losses.view(n_models, -1).mean(1).sum()  # each model's gradient: that of its own mean
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
