@@ -8,11 +8,13 @@ on about 54 % of the rows, all arms sharing the members' fit rows), or a real ca
 ``--cache`` (e.g. ``--cache data/cache --preset fmnist-mini``).
 
 - batched: :func:`analysis.core.superlearner.fit_superlearners` (fits of equal shape in lock-step
-  with stacked parameters, parallel threads; the default of ``dynloss analyze``).
+  with stacked parameters, in parallel threads, one per usable CPU: the default of ``dynloss
+  analyze``), and the same with one thread (the gain of batching alone).
 - sequential: the same function with ``batched=False`` — each fit alone, as before batching.
 
-Both are timed in full (``--arms`` fewer arms for a quicker run), and every fit's test logits,
-validation history and best epoch are compared: batching must not change a single bit.
+All are timed in full (``--arms`` fewer arms for a quicker run); wall and process CPU time are
+printed (on a machine shared with other work, wall time depends on their load). Every fit's test
+logits, validation history and best epoch are compared: batching must not change a single bit.
 
 Run: ``.venv/bin/python benchmarks/superlearner_speed.py [--arms 6] [--cache DIR --preset NAME]``
 """
@@ -86,21 +88,27 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs; workload: {len(arms)} arms x 4 fits = {len(tasks)} super-learner fits "
           f"({source}; MLP rows capped at {args.mlp_rows})")
 
-    t, c = time.perf_counter(), time.process_time()
-    batched = fit_superlearners(tasks, workers=args.workers)
-    t_batched, c_batched = time.perf_counter() - t, time.process_time() - c
-    print(f"batched    MEASURED: {len(tasks)} fits in {t_batched:.1f} s (CPU time {c_batched:.1f} s)")
-    t, c = time.perf_counter(), time.process_time()
-    sequential = fit_superlearners(tasks, batched=False)
-    t_sequential, c_sequential = time.perf_counter() - t, time.process_time() - c
-    print(f"sequential MEASURED: {len(tasks)} fits in {t_sequential:.1f} s (CPU time {c_sequential:.1f} s)")
+    workers = args.workers or len(os.sched_getaffinity(0))
+    timed = {}
+    for label, kwargs in ((f"batched, {workers} threads", dict(workers=workers)),
+                          ("batched, 1 thread", dict(workers=1)), ("sequential", dict(batched=False))):
+        if label == "batched, 1 thread" and workers == 1:
+            continue
+        t, c = time.perf_counter(), time.process_time()
+        results = fit_superlearners(tasks, **kwargs)
+        timed[label] = (time.perf_counter() - t, time.process_time() - c, results)
+        print(f"{label + ':':22s} MEASURED {len(tasks)} fits in {timed[label][0]:6.1f} s "
+              f"(process CPU time {timed[label][1]:6.1f} s)", flush=True)
+    reference = timed["sequential"][2]
     same = all(np.array_equal(a.logits, b.logits) and a.history == b.history and a.best_epoch == b.best_epoch
-               for a, b in zip(batched, sequential))
+               for label, (_, _, results) in timed.items() for a, b in zip(results, reference))
     print(f"results identical (test logits, validation history, best epoch of every fit): {same}")
-    print(f"speed-up: {t_sequential / t_batched:.1f}x (CPU time ratio {c_sequential / c_batched:.1f}x)")
+    t_seq = timed["sequential"][0]
+    t_batched = timed[f"batched, {workers} threads"][0]
+    print(f"batched {t_batched:.1f} s, sequential {t_seq:.1f} s, speed-up {t_seq / t_batched:.2f}x"
+          + (f" (1 thread: {t_seq / timed['batched, 1 thread'][0]:.2f}x)" if "batched, 1 thread" in timed else ""))
     if not same:
         sys.exit(1)
-
 
 if __name__ == "__main__":
     main()

@@ -46,6 +46,8 @@ Variant = Literal["in-sample", "out-of-bag"]
 DEFAULT_EPOCHS: dict[str, int] = {"Weighted": 10, "MLP": 20}
 DEFAULT_STEPS_PER_EPOCH: dict[str, int] = {"Weighted": 100, "MLP": 25}
 PREDICT_BATCH = 8192  # rows per forward pass when predicting (validation, test)
+#: multiply-adds per model and step from which a group of fits is split across threads
+_SPLIT_MACS_PER_STEP = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -235,11 +237,15 @@ class _Plan:
         steps = self.config.steps_per_epoch or DEFAULT_STEPS_PER_EPOCH[self.config.kind]
         return self.config.batch_size or int(np.clip(self.fit_rows.size // steps, 32, 4096))
 
+    def macs_per_row(self) -> int:
+        """Multiply-adds of one forward pass of one row."""
+        if self.config.kind == "Weighted":
+            return self.n_in * self.n_classes
+        return self.n_in * 512 + 2 * 512 * 512 + 512 * 256 + 2 * 256 * 256 + 256 * self.n_classes
+
     def cost(self) -> float:
-        """Relative training cost of the fit (multiply-adds per row and epoch times rows and epochs)."""
-        per_row = self.n_in * self.n_classes if self.config.kind == "Weighted" else \
-            self.n_in * 512 + 2 * 512 * 512 + 512 * 256 + 2 * 256 * 256 + 256 * self.n_classes
-        return float(per_row) * self.fit_rows.size * self.config.n_epochs
+        """Relative training cost of the fit (multiply-adds per row times rows and epochs)."""
+        return float(self.macs_per_row()) * self.fit_rows.size * self.config.n_epochs
 
     def group_key(self) -> tuple:
         """Tasks with equal keys train in lock-step: same model, shapes, batches and optimiser."""
@@ -357,9 +363,9 @@ def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True
     batched matrix product per layer for all of them (:mod:`analysis.core.superlearner_batch`).
     The models stay independent (own initialisation, data order, batch-norm statistics, dropout
     masks, best epoch), and each gets the result :func:`fit_superlearner` gives it alone (tested).
-    Groups are split into ``workers`` parts (default: the CPUs this process may use) trained in
-    parallel threads, each running torch with ``config.num_threads`` threads (default 1), so the
-    results do not depend on ``workers``. ``batched=False`` fits the tasks one by one with
+    Groups with large products (the MLP's) are split into ``workers`` parts (default: the CPUs this
+    process may use); parts train in parallel threads, each running torch with
+    ``config.num_threads`` threads (default 1), so the results do not depend on ``workers``. ``batched=False`` fits the tasks one by one with
     :func:`fit_superlearner`'s code.
     """
     plans = [_plan(t) for t in tasks]
@@ -373,7 +379,13 @@ def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True
     by_key: dict[tuple, list[int]] = {}
     for i, p in enumerate(plans):
         by_key.setdefault(p.group_key(), []).append(i)
-    parts = [idx[j::workers] for idx in by_key.values() for j in range(min(workers, len(idx)))]
+    parts = []
+    for idx in by_key.values():
+        # a group is split across threads only when its products are large enough that each
+        # thread computes more than it waits for the interpreter (not worth it for Weighted fits)
+        p = plans[idx[0]]
+        n = min(workers, len(idx)) if p.macs_per_row() * p.batch_size() >= _SPLIT_MACS_PER_STEP else 1
+        parts += [idx[j::n] for j in range(n)]
     parts.sort(key=lambda idx: -len(idx) * plans[idx[0]].cost())  # longest first
     results: list[SuperLearnerResult | None] = [None] * len(plans)
 
