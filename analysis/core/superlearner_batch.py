@@ -1,16 +1,16 @@
 """Many super-learners trained in lock-step: one batched matrix product per layer for all of them.
 
-:func:`train_group` trains a group of planned fits (:func:`analysis.core.superlearner._plan`)
-whose model kind, shapes, batch size, epochs and optimiser settings agree. Each model is built
-by :func:`analysis.core.superlearner._build_model` under its own seed, exactly as when it is
-fitted alone; its parameters and buffers are then stacked along a leading model axis ``G``, and
-the forward pass walks the same module tree with batched operations:
+:class:`Group` trains planned fits (:func:`analysis.core.superlearner._plan`) whose model kind,
+shapes, batch size, epochs and optimiser settings agree. Each model is built by
+:func:`analysis.core.superlearner._build_model` under its own seed, exactly as when it is fitted
+alone; its parameters and buffers are then stacked along a leading model axis ``G``.
+Activations are laid out ``(rows, G, width)`` — the models' features side by side in each row —
+and the forward pass walks the same module tree with batched operations:
 
-- ``Linear``: ``baddbmm`` over the stacked weights (per model the same product and bias
-  addition as ``F.linear``);
-- ``BatchNorm1d``: the ``G`` models' features side by side as ``G · width`` channels of one
-  ``F.batch_norm`` call: batch statistics and running statistics stay per model, since batch
-  norm treats channels independently;
+- ``Linear``: ``baddbmm`` over the stacked weights, reading and writing the side-by-side layout
+  in place (per model the same product and bias addition as ``F.linear``);
+- ``BatchNorm1d``: one ``F.batch_norm`` over ``G · width`` channels: batch statistics and
+  running statistics stay per model, since batch norm treats channels independently;
 - ``Dropout``: each model draws its mask from its own generator, which continues the torch
   generator state its initialisation left behind — the masks a lone fit draws from the global
   generator;
@@ -18,7 +18,10 @@ the forward pass walks the same module tree with batched operations:
   each model's mean cross-entropy, so each model's gradient is the one it gets alone;
 - AdamW on the stacked tensors: its update is elementwise, hence per model.
 
-Validation accuracy, best epoch (per model) and test prediction follow the lone fit's code.
+Validation accuracy, best epoch (per model) and test prediction follow the lone fit's code. Every
+operation computes, per model, the floating-point operations of the lone fit in the same order
+(products of the same shapes through the same BLAS routine), so the results are equal bit for bit
+(``tests/test_analysis_superlearner_batch.py``).
 """
 
 from __future__ import annotations
@@ -39,41 +42,59 @@ from analysis.core.superlearner import (
 _SMALL_PRODUCT = 400
 
 
-def _bmm(a, b):
-    """``torch.bmm``, but model by model where ATen's batched kernel would not use ``mm``'s sums."""
+def _bmm_into(out, a, b, bias=None) -> None:
+    """``out[g] = (bias[g] +) a[g] @ b[g]`` for each model ``g`` (strided views allowed): one
+    ``baddbmm``/``bmm``, or model by model where ATen's batched kernel would not use ``mm``'s sums."""
     import torch
 
     if a.shape[1] * a.shape[2] * b.shape[2] < _SMALL_PRODUCT:
-        return torch.stack([a[g].mm(b[g]) for g in range(a.shape[0])])
-    return torch.bmm(a, b)
+        for g in range(a.shape[0]):
+            if bias is None:
+                torch.mm(a[g], b[g], out=out[g])
+            else:
+                torch.addmm(bias[g], a[g], b[g], out=out[g])
+    elif bias is None:
+        torch.bmm(a, b, out=out)
+    else:
+        torch.baddbmm(bias.unsqueeze(1), a, b, out=out)
 
 
 @functools.cache
 def _linear_function():
-    """``F.linear`` for stacked models, (G, n, in) x (G, out, in) + (G, out): forward and backward
-    products per model as autograd forms them for ``F.linear`` (``addmm`` with ``weight.t()``), so
-    each model's outputs and gradients are the ones it gets alone."""
+    """``F.linear`` for stacked models on side-by-side activations, (n, G, in) with weights
+    (G, out, in) and biases (G, out) -> (n, G, out): forward and backward products per model as
+    autograd forms them for ``F.linear`` (``addmm`` with ``weight.t()``), so each model's outputs
+    and gradients are the ones it gets alone."""
     import torch
 
     class BatchedLinear(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, weight, bias):
             ctx.save_for_backward(x, weight)
-            if x.shape[1] * x.shape[2] * weight.shape[1] < _SMALL_PRODUCT:
-                return torch.stack([torch.addmm(bias[g], x[g], weight[g].t()) for g in range(x.shape[0])])
-            return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            out = x.new_empty(x.shape[0], x.shape[1], weight.shape[1])
+            _bmm_into(out.transpose(0, 1), x.transpose(0, 1), weight.transpose(1, 2), bias)
+            return out
 
         @staticmethod
         def backward(ctx, grad):
             x, weight = ctx.saved_tensors
-            grad_x = _bmm(grad, weight) if ctx.needs_input_grad[0] else None
-            return grad_x, _bmm(grad.transpose(1, 2), x), grad.sum(1)
+            grad = grad.contiguous()
+            grad_x = None
+            if ctx.needs_input_grad[0]:
+                grad_x = x.new_empty(x.shape)
+                _bmm_into(grad_x.transpose(0, 1), grad.transpose(0, 1), weight)
+            grad_w = weight.new_empty(weight.shape)
+            _bmm_into(grad_w, grad.transpose(0, 1).transpose(1, 2), x.transpose(0, 1))
+            # per model (rows, out) summed over rows, as autograd sums a lone bias gradient (a sum
+            # over the side-by-side layout would reduce (rows, G · out) blocks, in another order)
+            return grad_x, grad_w, grad.transpose(0, 1).contiguous().sum(1)
 
     return BatchedLinear
 
 
 class _Stacked:
-    """The stacked parameters and buffers of ``G`` models of one architecture, and its forward pass."""
+    """The stacked parameters and buffers of ``G`` models of one architecture, and its forward pass
+    on side-by-side activations ``(n, G, width)``."""
 
     def __init__(self, template, models: list, dropout_generators: list) -> None:
         import torch
@@ -103,36 +124,37 @@ class _Stacked:
         if isinstance(module, nn.Linear):
             return _linear_function().apply(x, self.params[prefix + "weight"], self.params[prefix + "bias"])
         if isinstance(module, nn.BatchNorm1d):
-            g, n, width = x.shape
-            running_mean, running_var = self.buffers[prefix + "running_mean"], self.buffers[prefix + "running_var"]
+            n, g, width = x.shape
             if self.training:
                 self.buffers[prefix + "num_batches_tracked"].add_(1)
             y = F.batch_norm(
-                x.transpose(0, 1).reshape(n, g * width), running_mean.view(-1), running_var.view(-1),
-                self.params[prefix + "weight"].reshape(-1), self.params[prefix + "bias"].reshape(-1),
-                self.training, module.momentum, module.eps,
+                x.reshape(n, g * width), self.buffers[prefix + "running_mean"].view(-1),
+                self.buffers[prefix + "running_var"].view(-1), self.params[prefix + "weight"].reshape(-1),
+                self.params[prefix + "bias"].reshape(-1), self.training, module.momentum, module.eps,
             )
-            return y.reshape(n, g, width).transpose(0, 1)
+            return y.view(n, g, width)
         if isinstance(module, nn.LeakyReLU):
             return F.leaky_relu(x, module.negative_slope)
         if isinstance(module, nn.Dropout):
             if not self.training or module.p == 0:
                 return x
             keep = 1 - module.p
-            noise = torch.stack([torch.empty(x.shape[1:]).bernoulli_(keep, generator=gen) for gen in self.generators])
+            noise = torch.empty(x.shape)
+            for g, gen in enumerate(self.generators):  # each model's (n, width) mask, drawn as alone
+                noise[:, g].bernoulli_(keep, generator=gen)
             return x * noise.div_(keep)
         if isinstance(module, _residual_class()):
             return x + self._forward(module.body, prefix + "body.", x)
         raise TypeError(f"no batched form for {type(module).__name__}")
 
     def predict(self, x, batch: int = PREDICT_BATCH) -> np.ndarray:
-        """(G, n, n_in) features -> (G, n, n_classes) float32 logits in eval mode (chunks as a lone fit)."""
+        """(n, G, n_in) features -> (n, G, n_classes) float32 logits in eval mode (chunks as a lone fit)."""
         import torch
 
         self.training = False
         with torch.inference_mode():
-            out = [self(x[:, i:i + batch]) for i in range(0, x.shape[1], batch)]
-        return torch.cat(out, dim=1).numpy()
+            out = [self(x[i:i + batch]) for i in range(0, x.shape[0], batch)]
+        return torch.cat(out).numpy()
 
     def state(self) -> dict:
         return {k: v.detach().clone() for k, v in (*self.params.items(), *self.buffers.items())}
@@ -181,11 +203,12 @@ class Group:
         opt = torch.optim.AdamW(list(net.params.values()), lr=config.lr, weight_decay=config.weight_decay,
                                 foreach=True)
         feats = [p.features() for p in plans]
-        x_fit, y_fit, x_val, x_test = (torch.stack([f[j] for f in feats]) for j in (0, 1, 2, 4))
+        x_fit, y_fit = (torch.stack([f[j] for f in feats]) for j in (0, 1))
+        x_val, x_test = (torch.stack([f[j] for f in feats], dim=1) for j in (2, 4))  # (n, G, n_in)
         y_val = [f[3] for f in feats]
         del feats
         n_fit, batch_size = x_fit.shape[1], plans[0].batch_size()
-        # batches are gathered from the models' rows laid end to end (one index_select per step)
+        # batches are gathered row by row for all models from their rows laid end to end
         x_flat, y_flat = x_fit.reshape(n_models * n_fit, -1), y_fit.reshape(-1)
         offsets = torch.arange(n_models)[:, None] * n_fit
         best_acc, best_epoch = [-1.0] * n_models, [0] * n_models
@@ -198,16 +221,16 @@ class Group:
                 idx = orders[:, i:i + batch_size]
                 if idx.shape[1] < 2 and config.kind == "MLP":
                     continue  # batch norm needs two rows
-                flat = idx.reshape(-1)
-                out = net(x_flat.index_select(0, flat).view(n_models, idx.shape[1], -1))
+                flat = idx.t().reshape(-1)  # row-major over (batch row, model)
+                out = net(x_flat.index_select(0, flat).view(idx.shape[1], n_models, -1))
                 losses = F.cross_entropy(out.reshape(-1, out.shape[2]), y_flat.index_select(0, flat), reduction="none")
-                loss = losses.view(n_models, -1).mean(1).sum()  # each model's gradient: that of its own mean
+                loss = losses.view(-1, n_models).mean(0).sum()  # each model's gradient: that of its own mean
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
             preds = net.predict(x_val).argmax(2)
             for g in range(n_models):
-                acc = float(np.mean(preds[g] == y_val[g]))
+                acc = float(np.mean(preds[:, g] == y_val[g]))
                 history[g].append(acc)
                 if acc > best_acc[g]:
                     best_acc[g], best_epoch[g] = acc, epoch
@@ -216,7 +239,8 @@ class Group:
             for k, v in (*net.params.items(), *net.buffers.items()):
                 v.copy_(best_state[k])
         test_out = net.predict(x_test).astype(np.float64)
-        return [(best_acc[g], best_epoch[g], history[g], test_out[g]) for g in range(n_models)]
+        return [(best_acc[g], best_epoch[g], history[g], np.ascontiguousarray(test_out[:, g]))
+                for g in range(n_models)]
 
 
 def train_group(plans: list[_Plan]) -> list[tuple[float, int, list[float], np.ndarray]]:
