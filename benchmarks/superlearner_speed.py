@@ -7,7 +7,7 @@ fmnist-mini's shapes (60,000 training and 10,000 test rows, 10 members, 10 class
 on about 54 % of the rows, all arms sharing the members' fit rows), or a real cache with
 ``--cache`` (e.g. ``--cache data/cache --preset fmnist-mini``).
 
-- batched: :func:`analysis.core.superlearner.fit_superlearners` (fits of equal shape in lock-step
+- batched: :func:`analysis.core.superlearner_batch.fit_superlearners` (fits of equal shape in lock-step
   with stacked parameters, in parallel threads, one per usable CPU: the default of ``dynloss
   analyze``), and the same with one thread (the gain of batching alone).
 - sequential: the same function with ``batched=False`` — each fit alone, as before batching.
@@ -34,7 +34,8 @@ from synthetic import synthetic_logits
 
 from analysis.core.pipeline import AnalysisConfig, superlearner_tasks
 from analysis.core.reader import ArmLogits, load_preset
-from analysis.core.superlearner import SuperLearnerTask, fit_superlearners
+from analysis.core.superlearner import SuperLearnerTask
+from analysis.core.superlearner_batch import fit_superlearners
 
 ARM_SIGNALS = {"ce": 1.6, "dyn-0.6": 1.7, "dyn-0.7": 1.75, "dyn-0.8": 1.8, "dyn-0.9": 1.85, "ce-lr0.01": 1.65}
 

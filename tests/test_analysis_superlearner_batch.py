@@ -15,8 +15,8 @@ from analysis.core.superlearner import (
     SuperLearnerConfig,
     SuperLearnerTask,
     fit_superlearner,
-    fit_superlearners,
 )
+from analysis.core.superlearner_batch import fit_superlearners
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

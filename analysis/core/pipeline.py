@@ -45,8 +45,8 @@ from analysis.core.superlearner import (
     SuperLearnerConfig,
     SuperLearnerResult,
     SuperLearnerTask,
-    fit_superlearners,
 )
+from analysis.core.superlearner_batch import fit_superlearners
 from training.arms import CONTROL_ARM, REFERENCE_ARM, get_arm
 from training.provenance import code_revision, versions
 
@@ -219,7 +219,7 @@ def fuse_preset(data: PresetLogits, *, config: AnalysisConfig) -> tuple[dict, pd
     """Fusion outputs keyed ``(dataset, arm, fusion)`` and the super-learner gap table.
 
     The super-learners of all arms and datasets are fitted in one call of
-    :func:`analysis.core.superlearner.fit_superlearners` (fits of equal shape train together);
+    :func:`analysis.core.superlearner_batch.fit_superlearners` (fits of equal shape train together);
     each gets the result it would get alone.
     """
     keys = [(ds, arm) for ds in data.datasets for arm in data.arm_names(ds)]

@@ -32,9 +32,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -46,8 +44,6 @@ Variant = Literal["in-sample", "out-of-bag"]
 DEFAULT_EPOCHS: dict[str, int] = {"Weighted": 10, "MLP": 20}
 DEFAULT_STEPS_PER_EPOCH: dict[str, int] = {"Weighted": 100, "MLP": 25}
 PREDICT_BATCH = 8192  # rows per forward pass when predicting (validation, test)
-#: multiply-adds per model and step from which a group of fits is split across threads
-_SPLIT_MACS_PER_STEP = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -197,7 +193,8 @@ def _predict_logits(model, x, batch: int = PREDICT_BATCH) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SuperLearnerTask:
-    """One super-learner fit: the inputs of :func:`fit_superlearner`, for :func:`fit_superlearners`."""
+    """One super-learner fit: the inputs of :func:`fit_superlearner`, for
+    :func:`analysis.core.superlearner_batch.fit_superlearners`."""
 
     train_logits: np.ndarray
     train_labels: np.ndarray
@@ -326,8 +323,9 @@ def fit_superlearner(
 ) -> SuperLearnerResult:
     """Fit one super-learner on training-set member logits and predict the test set.
 
-    This is the reference implementation, one model at a time; :func:`fit_superlearners` trains
-    many at once and gives each the result this function gives it.
+    This is the reference implementation, one model at a time;
+    :func:`analysis.core.superlearner_batch.fit_superlearners` trains many at once and gives each
+    the result this function gives it.
 
     Parameters
     ----------
@@ -352,60 +350,6 @@ def _fit_alone(plan: _Plan) -> SuperLearnerResult:
     with _torch_threads(plan.config.num_threads):
         out = _train(plan, *plan.features())
     return plan.result(*out, seconds=time.perf_counter() - t0)
-
-
-def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True, workers: int | None = None
-                      ) -> list[SuperLearnerResult]:
-    """Fit many super-learners; results in the order of ``tasks``.
-
-    With ``batched`` (the default), tasks whose model, shapes and optimiser settings agree (see
-    ``_Plan.group_key``) train together: their parameters are stacked and each step runs one
-    batched matrix product per layer for all of them (:mod:`analysis.core.superlearner_batch`).
-    The models stay independent (own initialisation, data order, batch-norm statistics, dropout
-    masks, best epoch), and each gets the result :func:`fit_superlearner` gives it alone (tested).
-    Groups with large products (the MLP's) are split into ``workers`` parts (default: the CPUs this
-    process may use); parts train in parallel threads, each running torch with
-    ``config.num_threads`` threads (default 1), so the results do not depend on ``workers``. ``batched=False`` fits the tasks one by one with
-    :func:`fit_superlearner`'s code.
-    """
-    plans = [_plan(t) for t in tasks]
-    if not batched:
-        return [_fit_alone(p) for p in plans]
-    from concurrent.futures import ThreadPoolExecutor
-
-    from analysis.core.superlearner_batch import Group
-
-    workers = workers or _usable_cpus()
-    by_key: dict[tuple, list[int]] = {}
-    for i, p in enumerate(plans):
-        by_key.setdefault(p.group_key(), []).append(i)
-    parts = []
-    for idx in by_key.values():
-        # a group is split across threads only when its products are large enough that each
-        # thread computes more than it waits for the interpreter (not worth it for Weighted fits)
-        p = plans[idx[0]]
-        n = min(workers, len(idx)) if p.macs_per_row() * p.batch_size() >= _SPLIT_MACS_PER_STEP else 1
-        parts += [idx[j::n] for j in range(n)]
-    parts.sort(key=lambda idx: -len(idx) * plans[idx[0]].cost())  # longest first
-    results: list[SuperLearnerResult | None] = [None] * len(plans)
-
-    def run(idx: list[int], group) -> None:
-        t0 = time.perf_counter()
-        outs = group.run()
-        seconds = (time.perf_counter() - t0) / len(idx)
-        for i, out in zip(idx, outs):
-            results[i] = plans[i].result(*out, seconds=seconds)
-
-    with _torch_threads(plans[0].config.num_threads if plans else None), ThreadPoolExecutor(workers) as pool:
-        # groups are built here, one after another (initialisation uses torch's global generator)
-        futures = [pool.submit(run, idx, Group([plans[i] for i in idx])) for idx in parts]
-        for f in futures:
-            f.result()
-    return results  # type: ignore[return-value]
-
-
-def _usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _train(plan: _Plan, x_fit, y_fit, x_val, y_val, x_test):

@@ -1,9 +1,10 @@
 """Many super-learners trained in lock-step: one batched matrix product per layer for all of them.
 
-:class:`Group` trains planned fits (:func:`analysis.core.superlearner._plan`) whose model kind,
-shapes, batch size, epochs and optimiser settings agree. Each model is built by
-:func:`analysis.core.superlearner._build_model` under its own seed, exactly as when it is fitted
-alone; its parameters and buffers are then stacked along a leading model axis ``G``.
+:func:`fit_superlearners` fits many super-learners at once. A :class:`Group` trains planned fits
+(:func:`analysis.core.superlearner._plan`) whose model kind, shapes, batch size, epochs and
+optimiser settings agree. Each model is built by :func:`analysis.core.superlearner._build_model`
+under its own seed, exactly as when it is fitted alone; its parameters and buffers are then
+stacked along a leading model axis ``G``.
 Activations are laid out ``(rows, G, width)`` — the models' features side by side in each row —
 and the forward pass walks the same module tree with batched operations:
 
@@ -27,15 +28,26 @@ operation computes, per model, the floating-point operations of the lone fit in 
 from __future__ import annotations
 
 import functools
+import os
+import time
+from collections.abc import Sequence
 
 import numpy as np
 
 from analysis.core.superlearner import (
     PREDICT_BATCH,
+    SuperLearnerResult,
+    SuperLearnerTask,
     _build_model,
+    _fit_alone,
     _Plan,
+    _plan,
     _residual_class,
+    _torch_threads,
 )
+
+#: multiply-adds per model and step from which a group of fits is split across threads
+_SPLIT_MACS_PER_STEP = 10_000_000
 
 #: products with fewer multiply-adds per model than this take ATen's naive batched kernel,
 #: whose sums are ordered differently from a lone ``mm``; those are computed model by model
@@ -246,3 +258,55 @@ class Group:
 def train_group(plans: list[_Plan]) -> list[tuple[float, int, list[float], np.ndarray]]:
     """Train planned fits with equal ``group_key`` together; per fit ``(best_acc, best_epoch, history, test_logits)``."""
     return Group(plans).run()
+
+
+def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True, workers: int | None = None
+                      ) -> list[SuperLearnerResult]:
+    """Fit many super-learners; results in the order of ``tasks``.
+
+    With ``batched`` (the default), tasks whose model, shapes and optimiser settings agree (see
+    ``_Plan.group_key``) train together in a :class:`Group`: their parameters are stacked and each
+    step runs one batched matrix product per layer for all of them.
+    The models stay independent (own initialisation, data order, batch-norm statistics, dropout
+    masks, best epoch), and each gets the result :func:`fit_superlearner` gives it alone (tested).
+    Groups with large products (the MLP's) are split into ``workers`` parts (default: the CPUs this
+    process may use); parts train in parallel threads, each running torch with the first task's
+    ``config.num_threads`` threads (default 1), so the results do not depend on ``workers``.
+    ``batched=False`` fits the tasks one by one with :func:`fit_superlearner`'s code.
+    """
+    plans = [_plan(t) for t in tasks]
+    if not batched:
+        return [_fit_alone(p) for p in plans]
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = workers or _usable_cpus()
+    by_key: dict[tuple, list[int]] = {}
+    for i, p in enumerate(plans):
+        by_key.setdefault(p.group_key(), []).append(i)
+    parts = []
+    for idx in by_key.values():
+        # a group is split across threads only when its products are large enough that each
+        # thread computes more than it waits for the interpreter (not worth it for Weighted fits)
+        p = plans[idx[0]]
+        n = min(workers, len(idx)) if p.macs_per_row() * p.batch_size() >= _SPLIT_MACS_PER_STEP else 1
+        parts += [idx[j::n] for j in range(n)]
+    parts.sort(key=lambda idx: -len(idx) * plans[idx[0]].cost())  # longest first
+    results: list[SuperLearnerResult | None] = [None] * len(plans)
+
+    def run(idx: list[int], group) -> None:
+        t0 = time.perf_counter()
+        outs = group.run()
+        seconds = (time.perf_counter() - t0) / len(idx)
+        for i, out in zip(idx, outs):
+            results[i] = plans[i].result(*out, seconds=seconds)
+
+    with _torch_threads(plans[0].config.num_threads if plans else None), ThreadPoolExecutor(workers) as pool:
+        # groups are built here, one after another (initialisation uses torch's global generator)
+        futures = [pool.submit(run, idx, Group([plans[i] for i in idx])) for idx in parts]
+        for f in futures:
+            f.result()
+    return results  # type: ignore[return-value]
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
