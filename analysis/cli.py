@@ -1,9 +1,10 @@
 """``dynloss``: the toolkit's command line. Thin: parse arguments, call one library function.
 
 Each command lives in its own module exposing ``register(subparsers)``, which adds a parser and
-sets ``func`` (called with the parsed namespace, returning an exit status). Those modules import
-only the standard library at module level; the heavy libraries (torch, pandas, scipy) are imported
-inside ``func``, after the arguments are parsed, so ``dynloss --help`` is quick.
+sets ``func`` (called with the parsed namespace, returning an exit status). Only the module of the
+command being run is imported (the others get a placeholder parser carrying their one-line help),
+and the heavy libraries (torch, pandas, scipy) are imported inside ``func``, after the arguments
+are parsed, so ``dynloss --help`` and ``dynloss COMMAND --help`` are quick.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import errno
 import importlib
 import sys
+from collections.abc import Iterable, Sequence
 
 #: command name -> (module providing ``register``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,7 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``dynloss`` parser; ``commands``: those whose module is imported and registered (default:
+    all), the others get a placeholder parser with their one-line help only."""
+    full = set(COMMANDS) if commands is None else set(commands)
     parser = argparse.ArgumentParser(
         prog="dynloss",
         description=(
@@ -40,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
              "else the checkout's data/ folder; see training/paths.py)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
-        importlib.import_module(module).register(sub, name=name, help=help_text)
+        if name in full:
+            importlib.import_module(module).register(sub, name=name, help=help_text)
+        else:
+            sub.add_parser(name, help=help_text, description=help_text)
     return parser
 
 
@@ -70,12 +78,33 @@ def describe_os_error(e: OSError) -> str:
     return f"{where}{what}" + (f" ({hint})" if hint else "")
 
 
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not an option or ``--data-dir``'s value).
+
+    >>> command_in(["--data-dir", "/tmp/d", "analyze", "--preset", "x"])
+    'analyze'
+    >>> command_in(["--help"]) is None
+    True
+    """
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif len(arg) > 2 and "--data-dir".startswith(arg):  # argparse accepts abbreviations
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Failures of the environment and interruptions are reported in one line
     (no traceback): exit status 2 for a bad path, 3 for the environment, 130 for Ctrl-C."""
     from training import paths
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = command_in(argv)
+    parser = build_parser([command] if command else [])
     args = parser.parse_args(argv)
     try:
         if args.data_dir is not None:

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy import stats as sps
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the synthetic-cache helpers
 from synthetic import synthetic_logits
 
 from analysis.core.fusion import average_fusion, prob_average_fusion, vote_fusion

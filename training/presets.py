@@ -8,11 +8,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from training.grid import DEFAULT_ARMS, RunSpec, get_arm, make_run_spec
-from training.models import ModelSpec
+
+if TYPE_CHECKING:
+    from training.models import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -71,34 +74,51 @@ def _freeze(v: Any) -> Any:
     return v
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
-        Preset(
-            name="digits-tiny", datasets=("digits",), model=ModelSpec("mlp", hidden=(32,)),
-            epochs=8, batch_size=64, members=3, root_seed=20240601, warmup_epochs=1.0,
-            group_size=10, eval_batch_size=4096, cpu_threads=1,
-        ),
-        Preset(
-            name="fmnist-mini", datasets=("fashion-mnist",), model=ModelSpec("mlp", hidden=(128,)),
-            epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
-            augmentation="none", group_size=10, eval_batch_size=4096, cpu_threads=1, local_workers=2,
-        ),
-        Preset(
-            name="paper", datasets=("cifar10", "cifar100", "fashion-mnist"),
-            model=ModelSpec("wrn", depth=16, widen=8, dropout=0.3),
-            epochs=50, batch_size=1024, members=50, root_seed=20240603, warmup_epochs=5.0,
-            augmentation="paper", group_size=1, eval_batch_size=2048, loader_workers=8,
-            resources=Resources(gpus=1, cpus=10, mem_gb=32, timeout_min=120),
-        ),
-    ]
+#: preset name -> its :class:`Preset` fields, ``model`` as the :class:`training.models.ModelSpec`
+#: arguments: plain data, so that naming the presets (``dynloss train --help``) does not import torch
+_PRESET_FIELDS: dict[str, dict[str, Any]] = {
+    "digits-tiny": dict(
+        datasets=("digits",), model=dict(kind="mlp", hidden=(32,)),
+        epochs=8, batch_size=64, members=3, root_seed=20240601, warmup_epochs=1.0,
+        group_size=10, eval_batch_size=4096, cpu_threads=1,
+    ),
+    "fmnist-mini": dict(
+        datasets=("fashion-mnist",), model=dict(kind="mlp", hidden=(128,)),
+        epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
+        augmentation="none", group_size=10, eval_batch_size=4096, cpu_threads=1, local_workers=2,
+    ),
+    "paper": dict(
+        datasets=("cifar10", "cifar100", "fashion-mnist"),
+        model=dict(kind="wrn", depth=16, widen=8, dropout=0.3),
+        epochs=50, batch_size=1024, members=50, root_seed=20240603, warmup_epochs=5.0,
+        augmentation="paper", group_size=1, eval_batch_size=2048, loader_workers=8,
+        resources=Resources(gpus=1, cpus=10, mem_gb=32, timeout_min=120),
+    ),
 }
+
+#: the preset names, without building the presets
+PRESET_NAMES: tuple[str, ...] = tuple(_PRESET_FIELDS)
+
+
+@functools.cache
+def all_presets() -> dict[str, Preset]:
+    """Every preset by name (built on first use; imports :mod:`training.models`, hence torch)."""
+    from training.models import ModelSpec
+
+    return {name: Preset(name=name, **{**fields, "model": ModelSpec(**fields["model"])})
+            for name, fields in _PRESET_FIELDS.items()}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PRESETS":  # `from training.presets import PRESETS` keeps working (built on first access)
+        return all_presets()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(f"Unknown preset {name!r}; expected one of {sorted(PRESETS)}")
-    return PRESETS[name]
+    if name not in PRESET_NAMES:
+        raise ValueError(f"Unknown preset {name!r}; expected one of {sorted(PRESET_NAMES)}")
+    return all_presets()[name]
 
 
 def expand(preset: Preset, *, members: int | None = None, arms: tuple[str, ...] | None = None,

@@ -22,6 +22,7 @@ Conventions
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -40,10 +41,14 @@ from analysis.core.stats import (
     mcnemar_test,
     percentile_interval,
 )
-from analysis.core.superlearner import SuperLearnerConfig, fit_superlearner
+from analysis.core.superlearner import (
+    SuperLearnerConfig,
+    SuperLearnerResult,
+    SuperLearnerTask,
+)
+from analysis.core.superlearner_batch import fit_superlearners
 from training.arms import CONTROL_ARM, REFERENCE_ARM, get_arm
 from training.provenance import code_revision, versions
-
 
 #: encodings of the ``ce`` arm on the τ axis for Table 2: label -> τ (None = excluded).
 #: "published" is the value that reproduces the paper's Table 2 from its Table 1 (see
@@ -144,9 +149,15 @@ def _sub_seed(seed: int, *keys: int) -> int:
 
 
 # ----------------------------------------------------------------------------- fusion
-def fuse_arm(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, dataset_index: int = 0
-             ) -> tuple[dict[str, FusionOutput], list[dict]]:
-    """All fusions of one arm on its test set, and the super-learner records (for the gap table)."""
+#: learned fusions of every arm, in table order: (name, kind, variant)
+SUPERLEARNER_FUSIONS: tuple[tuple[str, str, str], ...] = (
+    ("Weighted", "Weighted", "in-sample"), ("Weighted-OOB", "Weighted", "out-of-bag"),
+    ("MLP", "MLP", "in-sample"), ("MLP-OOB", "MLP", "out-of-bag"),
+)
+
+
+def static_fusions(arm: ArmLogits) -> dict[str, FusionOutput]:
+    """Average, ProbAverage and Vote of one arm on its test set."""
     out: dict[str, FusionOutput] = {}
     for name, f in STATIC_FUSIONS.items():
         preds, probs = f(arm.test_logits)
@@ -157,40 +168,78 @@ def fuse_arm(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, data
         else:
             logits = None
         out[name] = FusionOutput(preds, probs, logits, "vote_fraction" if name == "Vote" else "max_prob")
+    return out
+
+
+def superlearner_tasks(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, dataset_index: int = 0
+                       ) -> list[tuple[str, SuperLearnerTask]]:
+    """The learned fusions of one arm as ``(fusion name, task)``, in :data:`SUPERLEARNER_FUSIONS` order.
+
+    Each fit's seed is keyed by (dataset, arm, kind, variant), so it does not depend on which
+    other fits run, or whether they run together.
+    """
+    caps, epochs = dict(config.superlearner_max_rows), dict(config.superlearner_epochs)
+    mask = arm.fit_mask()
+    kinds, variants = ("Weighted", "MLP"), ("in-sample", "out-of-bag")
+    tasks = []
+    for name, kind, variant in SUPERLEARNER_FUSIONS:
+        cfg = SuperLearnerConfig(kind=kind, batch_size=config.superlearner_batch_size, max_fit_rows=caps.get(kind),
+                                 epochs=epochs.get(kind))
+        seed = _sub_seed(config.seed, _S_SL, dataset_index, arm_index, kinds.index(kind), variants.index(variant))
+        tasks.append((name, SuperLearnerTask(arm.train_logits, arm.train_labels, arm.test_logits, config=cfg,
+                                             seed=seed, variant=variant, fit_mask=mask)))
+    return tasks
+
+
+def fuse_arm(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, dataset_index: int = 0
+             ) -> tuple[dict[str, FusionOutput], list[dict]]:
+    """All fusions of one arm on its test set, and the super-learner records (for the gap table)."""
+    out = static_fusions(arm)
     records: list[dict] = []
     if config.superlearners:
-        caps = dict(config.superlearner_max_rows)
-        mask = arm.fit_mask()
-        for k_i, kind in enumerate(("Weighted", "MLP")):
-            cfg = SuperLearnerConfig(kind=kind, batch_size=config.superlearner_batch_size, max_fit_rows=caps.get(kind),
-                                     epochs=dict(config.superlearner_epochs).get(kind))
-            for v_i, (variant, suffix) in enumerate((("in-sample", ""), ("out-of-bag", "-OOB"))):
-                t0 = time.perf_counter()
-                res = fit_superlearner(
-                    arm.train_logits, arm.train_labels, arm.test_logits, config=cfg, variant=variant, fit_mask=mask,
-                    seed=_sub_seed(config.seed, _S_SL, dataset_index, arm_index, k_i, v_i),
-                )
-                name = kind + suffix
-                out[name] = FusionOutput(res.preds, res.probs, res.logits)
-                test_acc = float(np.mean(res.preds == arm.test_labels))
-                records.append({
-                    "dataset": arm.dataset, "arm": arm.arm, "fusion": name, "kind": kind, "variant": variant,
-                    "val_accuracy": res.val_accuracy, "test_accuracy": test_acc, "gap": res.val_accuracy - test_acc,
-                    "best_epoch": res.best_epoch, "epochs": cfg.n_epochs, "n_fit_rows": res.n_fit_rows,
-                    "n_val_rows": res.n_val_rows, "fit_seconds": time.perf_counter() - t0,
-                })
+        tasks = superlearner_tasks(arm, config=config, arm_index=arm_index, dataset_index=dataset_index)
+        for (name, task), res in zip(tasks, fit_superlearners([t for _, t in tasks])):
+            out[name], rec = _superlearner_output(arm, name, task, res)
+            records.append(rec)
     return out, records
 
 
+def _superlearner_output(arm: ArmLogits, name: str, task: SuperLearnerTask, res: SuperLearnerResult
+                         ) -> tuple[FusionOutput, dict]:
+    test_acc = float(np.mean(res.preds == arm.test_labels))
+    return FusionOutput(res.preds, res.probs, res.logits), {
+        "dataset": arm.dataset, "arm": arm.arm, "fusion": name, "kind": res.kind, "variant": res.variant,
+        "val_accuracy": res.val_accuracy, "test_accuracy": test_acc, "gap": res.val_accuracy - test_acc,
+        "best_epoch": res.best_epoch, "epochs": task.config.n_epochs, "n_fit_rows": res.n_fit_rows,
+        "n_val_rows": res.n_val_rows, "fit_seconds": res.fit_seconds,
+    }
+
+
 def fuse_preset(data: PresetLogits, *, config: AnalysisConfig) -> tuple[dict, pd.DataFrame]:
-    """Fusion outputs keyed ``(dataset, arm, fusion)`` and the super-learner gap table."""
+    """Fusion outputs keyed ``(dataset, arm, fusion)`` and the super-learner gap table.
+
+    The super-learners of all arms and datasets are fitted in one call of
+    :func:`analysis.core.superlearner_batch.fit_superlearners` (fits of equal shape train together);
+    each gets the result it would get alone.
+    """
+    keys = [(ds, arm) for ds in data.datasets for arm in data.arm_names(ds)]
+    tasks: list[tuple[tuple[str, str], str, SuperLearnerTask]] = []
+    if config.superlearners:
+        for ds, arm in keys:
+            a_i, d_i = data.arm_names(ds).index(arm), data.datasets.index(ds)
+            tasks += [((ds, arm), name, t) for name, t in
+                      superlearner_tasks(data.arms[(ds, arm)], config=config, arm_index=a_i, dataset_index=d_i)]
+    results = fit_superlearners([t for _, _, t in tasks])
+    learned: dict[tuple[str, str], list[tuple[str, FusionOutput, dict]]] = {}
+    for (key, name, task), res in zip(tasks, results):
+        learned.setdefault(key, []).append((name, *_superlearner_output(data.arms[key], name, task, res)))
     fused: dict[tuple[str, str, str], FusionOutput] = {}
     records: list[dict] = []
-    for d_i, ds in enumerate(data.datasets):
-        for a_i, arm in enumerate(data.arm_names(ds)):
-            outs, recs = fuse_arm(data.arms[(ds, arm)], config=config, arm_index=a_i, dataset_index=d_i)
-            fused.update({(ds, arm, f): o for f, o in outs.items()})
-            records.extend(recs)
+    for ds, arm in keys:  # table order: per arm, the static fusions, then the learned ones
+        fused.update({(ds, arm, f): o for f, o in static_fusions(data.arms[(ds, arm)]).items()})
+        for name, out, rec in learned.get((ds, arm), []):
+            fused[(ds, arm, name)] = out
+            records.append(rec)
     from analysis.core.schema import SUPERLEARNER_GAP_COLUMNS
 
     return fused, pd.DataFrame(records, columns=list(SUPERLEARNER_GAP_COLUMNS))
@@ -286,8 +335,14 @@ def mcnemar_table(data: PresetLogits, fused: dict) -> pd.DataFrame:
 
     df = pd.DataFrame(rows)
     if not df.empty:  # Holm over the arms compared with one reference, per dataset and fusion
-        df["pvalue_holm"] = df.groupby(["dataset", "reference", "fusion"], sort=False)["pvalue"].transform(
-            lambda p: multipletests(p.to_numpy(), method="holm")[1])
+        # statsmodels' Holm runs gc.collect() on every call: with the heap frozen (objects alive now
+        # are skipped by the collector), each collection is quick instead of walking torch and pandas
+        gc.freeze()
+        try:
+            df["pvalue_holm"] = df.groupby(["dataset", "reference", "fusion"], sort=False)["pvalue"].transform(
+                lambda p: multipletests(p.to_numpy(), method="holm")[1])
+        finally:
+            gc.unfreeze()
     return df.reindex(columns=list(MCNEMAR_COLUMNS))
 
 
@@ -430,21 +485,18 @@ def ensemble_size_curves(data: PresetLogits, *, config: AnalysisConfig, sizes: l
     For each size k, ``config.size_repeats`` seeded subsets of k members (without replacement; all
     distinct subsets when fewer exist) are fused. Bands are the 5 % and 95 % quantiles over subsets.
     """
-    from analysis.core.fusion import average_fusion, vote_fusion
-
     rows = []
     for (ds, arm), a in data.arms.items():
         m = a.n_members
         ks = sizes or sorted({k for k in (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, m) if k <= m})
         rng = np.random.default_rng([config.seed, _S_SIZE, data.datasets.index(ds), data.arm_names(ds).index(arm)])
+        member_preds = a.test_logits.argmax(axis=2)
         for k in ks:
             n_rep = min(config.size_repeats, math.comb(m, k))
             subsets = _distinct_subsets(m, k, n_rep, rng)
             res = {"Average": [], "Vote": []}
             for s in subsets:
-                sub = a.test_logits[list(s)]
-                for name, f in (("Average", average_fusion), ("Vote", vote_fusion)):
-                    preds, probs = f(sub)
+                for name, (preds, probs) in zip(res, subset_fusions(a.test_logits, member_preds, s)):
                     correct = preds == a.test_labels
                     res[name].append((correct.mean(), M.confidence_calibration_error(probs.max(1), correct, n_bins=config.n_bins)))
             for name, vals in res.items():
@@ -457,6 +509,21 @@ def ensemble_size_curves(data: PresetLogits, *, config: AnalysisConfig, sizes: l
     from analysis.core.schema import ENSEMBLE_SIZE_COLUMNS
 
     return pd.DataFrame(rows).reindex(columns=list(ENSEMBLE_SIZE_COLUMNS))
+
+
+def subset_fusions(logits: np.ndarray, member_preds: np.ndarray, subset) -> tuple[tuple, tuple]:
+    """``(average_fusion(logits[subset]), vote_fusion(logits[subset]))`` of
+    :mod:`analysis.core.fusion`, equal to them bit for bit, sharing the subset's mean logits and
+    reusing ``member_preds = logits.argmax(axis=2)`` (computed once for all subsets). No input
+    checks: ``logits`` are the reader's finite test logits."""
+    idx = list(subset)
+    sub = logits[idx]
+    _, n, c = sub.shape
+    mean = sub.mean(axis=0, dtype=np.float64)
+    counts = np.bincount((np.arange(n)[None, :] * c + member_preds[idx]).ravel(), minlength=n * c).reshape(n, c)
+    tied = counts == counts.max(axis=1, keepdims=True)
+    vote_preds = np.where(tied, mean, -np.inf).argmax(axis=1)
+    return (mean.argmax(axis=1), M.softmax(mean)), (vote_preds, counts / len(idx))
 
 
 def _distinct_subsets(m: int, k: int, n: int, rng: np.random.Generator) -> list[tuple[int, ...]]:

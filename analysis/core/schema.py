@@ -179,7 +179,7 @@ SUPERLEARNER_GAP_COLUMNS: dict[str, str] = {
     "epochs": "epochs trained",
     "n_fit_rows": "training rows the super-learner was fitted on",
     "n_val_rows": "validation rows",
-    "fit_seconds": "wall time of the fit",
+    "fit_seconds": "wall time of the fit (fits trained together: their wall time divided by their number)",
 }
 
 DROPPED_COLUMNS: dict[str, str] = {

@@ -29,7 +29,10 @@ Validation-minus-test accuracy of the two variants measures the leak.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -40,6 +43,7 @@ Variant = Literal["in-sample", "out-of-bag"]
 
 DEFAULT_EPOCHS: dict[str, int] = {"Weighted": 10, "MLP": 20}
 DEFAULT_STEPS_PER_EPOCH: dict[str, int] = {"Weighted": 100, "MLP": 25}
+PREDICT_BATCH = 8192  # rows per forward pass when predicting (validation, test)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,9 @@ class SuperLearnerResult:
     """A fitted super-learner's test predictions and its training record.
 
     ``val_accuracy`` is the best validation accuracy (at ``best_epoch``, 1-based); ``history`` the
-    validation accuracy of each epoch; ``n_fit_rows`` / ``n_val_rows`` the rows trained / validated on.
+    validation accuracy of each epoch; ``n_fit_rows`` / ``n_val_rows`` the rows trained / validated on;
+    ``fit_seconds`` the wall time of the training (for fits trained together, their group's wall time
+    divided by the number of fits in it).
     """
 
     kind: str
@@ -103,6 +109,7 @@ class SuperLearnerResult:
     n_fit_rows: int
     n_val_rows: int
     history: list[float] = field(default_factory=list)
+    fit_seconds: float = float("nan")
 
 
 def flatten_members(logits: np.ndarray) -> np.ndarray:
@@ -143,13 +150,12 @@ def out_of_bag_logits(logits: np.ndarray, fit_mask: np.ndarray) -> tuple[np.ndar
     return out.astype(np.float32), usable
 
 
-def _build_model(kind: str, n_in: int, n_classes: int):
+@functools.cache
+def _residual_class():
+    """The residual block of the MLP (a class built once, on first use: torch is imported lazily)."""
     import torch.nn as nn
 
-    if kind == "Weighted":
-        return nn.Linear(n_in, n_classes)
-
-    class _Residual(nn.Module):
+    class Residual(nn.Module):
         def __init__(self, width: int) -> None:
             super().__init__()
             self.body = nn.Sequential(
@@ -160,14 +166,23 @@ def _build_model(kind: str, n_in: int, n_classes: int):
         def forward(self, x):
             return x + self.body(x)
 
+    return Residual
+
+
+def _build_model(kind: str, n_in: int, n_classes: int):
+    import torch.nn as nn
+
+    if kind == "Weighted":
+        return nn.Linear(n_in, n_classes)
+    residual = _residual_class()
     return nn.Sequential(
-        nn.Linear(n_in, 512), nn.BatchNorm1d(512), nn.LeakyReLU(), _Residual(512),
-        nn.Linear(512, 256), nn.BatchNorm1d(256), nn.LeakyReLU(), _Residual(256),
+        nn.Linear(n_in, 512), nn.BatchNorm1d(512), nn.LeakyReLU(), residual(512),
+        nn.Linear(512, 256), nn.BatchNorm1d(256), nn.LeakyReLU(), residual(256),
         nn.Linear(256, n_classes),
     )
 
 
-def _predict_logits(model, x, batch: int = 8192) -> np.ndarray:
+def _predict_logits(model, x, batch: int = PREDICT_BATCH) -> np.ndarray:
     import torch
 
     model.eval()
@@ -176,11 +191,141 @@ def _predict_logits(model, x, batch: int = 8192) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
+@dataclass(frozen=True)
+class SuperLearnerTask:
+    """One super-learner fit: the inputs of :func:`fit_superlearner`, for
+    :func:`analysis.core.superlearner_batch.fit_superlearners`."""
+
+    train_logits: np.ndarray
+    train_labels: np.ndarray
+    test_logits: np.ndarray
+    config: SuperLearnerConfig
+    seed: int
+    variant: Variant = "in-sample"
+    fit_mask: np.ndarray | None = None
+
+
+@dataclass
+class _Plan:
+    """A validated task with its rows drawn: features are materialised only when it is trained.
+
+    ``rng`` is the task's generator after the row subsample and the validation split; training draws
+    the initialisation seed and the batch-order seed from it, in that order.
+    """
+
+    config: SuperLearnerConfig
+    variant: str
+    train_logits: np.ndarray  # (n_members, n_train, n_classes), out-of-bag filled for that variant
+    train_labels: np.ndarray
+    test_logits: np.ndarray
+    fit_rows: np.ndarray
+    val_rows: np.ndarray
+    rng: np.random.Generator
+
+    @property
+    def n_in(self) -> int:
+        return self.train_logits.shape[0] * self.train_logits.shape[2]
+
+    @property
+    def n_classes(self) -> int:
+        return self.train_logits.shape[2]
+
+    def batch_size(self) -> int:
+        steps = self.config.steps_per_epoch or DEFAULT_STEPS_PER_EPOCH[self.config.kind]
+        return self.config.batch_size or int(np.clip(self.fit_rows.size // steps, 32, 4096))
+
+    def macs_per_row(self) -> int:
+        """Multiply-adds of one forward pass of one row."""
+        if self.config.kind == "Weighted":
+            return self.n_in * self.n_classes
+        return self.n_in * 512 + 2 * 512 * 512 + 512 * 256 + 2 * 256 * 256 + 256 * self.n_classes
+
+    def cost(self) -> float:
+        """Relative training cost of the fit (multiply-adds per row times rows and epochs)."""
+        return float(self.macs_per_row()) * self.fit_rows.size * self.config.n_epochs
+
+    def group_key(self) -> tuple:
+        """Tasks with equal keys train in lock-step: same model, shapes, batches and optimiser."""
+        c = self.config
+        return (c.kind, c.n_epochs, c.lr, c.weight_decay, self.batch_size(), self.n_in, self.n_classes,
+                self.fit_rows.size, self.val_rows.size, self.test_logits.shape[1])
+
+    def features(self) -> tuple:
+        """``(x_fit, y_fit, x_val, y_val, x_test)``: float32 tensors, int64 ``y_fit``, numpy ``y_val``."""
+        import torch
+
+        feats = flatten_members(self.train_logits)
+        return (torch.from_numpy(feats[self.fit_rows]),
+                torch.from_numpy(self.train_labels[self.fit_rows].astype(np.int64)),
+                torch.from_numpy(feats[self.val_rows]), self.train_labels[self.val_rows],
+                torch.from_numpy(flatten_members(self.test_logits)))
+
+    def result(self, best_acc: float, best_epoch: int, history: list[float], test_out: np.ndarray, *,
+               seconds: float = float("nan")) -> SuperLearnerResult:
+        from analysis.core.metrics import softmax
+
+        return SuperLearnerResult(
+            kind=self.config.kind, variant=self.variant, preds=test_out.argmax(1), probs=softmax(test_out),
+            logits=test_out, val_accuracy=best_acc, best_epoch=best_epoch, n_fit_rows=int(self.fit_rows.size),
+            n_val_rows=int(self.val_rows.size), history=history, fit_seconds=seconds,
+        )
+
+
+def _plan(task: SuperLearnerTask) -> _Plan:
+    """Validate a task, build its out-of-bag features if asked, draw its subsample and validation rows."""
+    config, variant = task.config, task.variant
+    train_logits = np.asarray(task.train_logits, dtype=np.float32)
+    test_logits = np.asarray(task.test_logits, dtype=np.float32)
+    train_labels = np.asarray(task.train_labels)
+    if train_logits.ndim != 3 or test_logits.ndim != 3 or train_logits.shape[0] != test_logits.shape[0] \
+            or train_logits.shape[2] != test_logits.shape[2]:
+        raise ValueError(
+            f"Expected `train_logits` and `test_logits` of shape (n_members, n, n_classes) with equal members and "
+            f"classes, got {train_logits.shape} and {test_logits.shape}"
+        )
+    if train_labels.shape != (train_logits.shape[1],):
+        raise ValueError(f"Expected `train_labels` of shape ({train_logits.shape[1]},), got {train_labels.shape}")
+    if not (np.all(np.isfinite(train_logits)) and np.all(np.isfinite(test_logits))):
+        raise ValueError("Expected finite logits; drop non-finite members first")
+    rows = np.arange(train_logits.shape[1])
+    if variant == "out-of-bag":
+        if task.fit_mask is None:
+            raise ValueError("variant='out-of-bag' needs `fit_mask` (n_members, n_train)")
+        train_logits, usable = out_of_bag_logits(train_logits, task.fit_mask)
+        rows = rows[usable]
+    elif variant != "in-sample":
+        raise ValueError(f"Expected `variant` to be 'in-sample' or 'out-of-bag', got {variant!r}")
+    rng = np.random.default_rng(task.seed)
+    if config.max_fit_rows is not None and rows.size > config.max_fit_rows:
+        rows = np.sort(rng.choice(rows, size=config.max_fit_rows, replace=False))
+    perm = rng.permutation(rows)
+    n_val = max(1, int(round(config.val_fraction * perm.size)))
+    return _Plan(config, variant, train_logits, train_labels, test_logits, fit_rows=perm[n_val:],
+                 val_rows=perm[:n_val], rng=rng)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    import torch
+
+    prev = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 def fit_superlearner(
     train_logits: np.ndarray, train_labels: np.ndarray, test_logits: np.ndarray, *,
     config: SuperLearnerConfig, seed: int, variant: Variant = "in-sample", fit_mask: np.ndarray | None = None,
 ) -> SuperLearnerResult:
-    """Fit a super-learner on training-set member logits and predict the test set.
+    """Fit one super-learner on training-set member logits and predict the test set.
+
+    This is the reference implementation, one model at a time;
+    :func:`analysis.core.superlearner_batch.fit_superlearners` trains many at once and gives each
+    the result this function gives it.
 
     Parameters
     ----------
@@ -196,70 +341,28 @@ def fit_superlearner(
     -------
     SuperLearnerResult with test ``preds``, softmax ``probs`` and raw ``logits``.
     """
-    import torch
-
-    train_logits = np.asarray(train_logits, dtype=np.float32)
-    test_logits = np.asarray(test_logits, dtype=np.float32)
-    train_labels = np.asarray(train_labels)
-    if train_logits.ndim != 3 or test_logits.ndim != 3 or train_logits.shape[0] != test_logits.shape[0] \
-            or train_logits.shape[2] != test_logits.shape[2]:
-        raise ValueError(
-            f"Expected `train_logits` and `test_logits` of shape (n_members, n, n_classes) with equal members and "
-            f"classes, got {train_logits.shape} and {test_logits.shape}"
-        )
-    if train_labels.shape != (train_logits.shape[1],):
-        raise ValueError(f"Expected `train_labels` of shape ({train_logits.shape[1]},), got {train_labels.shape}")
-    if not (np.all(np.isfinite(train_logits)) and np.all(np.isfinite(test_logits))):
-        raise ValueError("Expected finite logits; drop non-finite members first")
-    rows = np.arange(train_logits.shape[1])
-    if variant == "out-of-bag":
-        if fit_mask is None:
-            raise ValueError("variant='out-of-bag' needs `fit_mask` (n_members, n_train)")
-        train_logits, usable = out_of_bag_logits(train_logits, fit_mask)
-        rows = rows[usable]
-    elif variant != "in-sample":
-        raise ValueError(f"Expected `variant` to be 'in-sample' or 'out-of-bag', got {variant!r}")
-    rng = np.random.default_rng(seed)
-    if config.max_fit_rows is not None and rows.size > config.max_fit_rows:
-        rows = np.sort(rng.choice(rows, size=config.max_fit_rows, replace=False))
-    perm = rng.permutation(rows)
-    n_val = max(1, int(round(config.val_fraction * perm.size)))
-    val_rows, fit_rows = perm[:n_val], perm[n_val:]
-    n_classes = train_logits.shape[2]
-    feats = flatten_members(train_logits)
-    x_fit = torch.from_numpy(feats[fit_rows])
-    y_fit = torch.from_numpy(train_labels[fit_rows].astype(np.int64))
-    x_val = torch.from_numpy(feats[val_rows])
-    y_val = train_labels[val_rows]
-    x_test = torch.from_numpy(flatten_members(test_logits))
-
-    prev_threads = torch.get_num_threads()
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    try:
-        model, best_acc, best_epoch, history, test_out = _train(
-            config, feats.shape[1], n_classes, x_fit, y_fit, x_val, y_val, x_test, rng)
-    finally:
-        torch.set_num_threads(prev_threads)
-    from analysis.core.metrics import softmax
-
-    return SuperLearnerResult(
-        kind=config.kind, variant=variant, preds=test_out.argmax(1), probs=softmax(test_out), logits=test_out,
-        val_accuracy=best_acc, best_epoch=best_epoch, n_fit_rows=int(fit_rows.size), n_val_rows=int(val_rows.size),
-        history=history,
-    )
+    plan = _plan(SuperLearnerTask(train_logits, train_labels, test_logits, config, seed, variant, fit_mask))
+    return _fit_alone(plan)
 
 
-def _train(config, n_in, n_classes, x_fit, y_fit, x_val, y_val, x_test, rng):
+def _fit_alone(plan: _Plan) -> SuperLearnerResult:
+    t0 = time.perf_counter()
+    with _torch_threads(plan.config.num_threads):
+        out = _train(plan, *plan.features())
+    return plan.result(*out, seconds=time.perf_counter() - t0)
+
+
+def _train(plan: _Plan, x_fit, y_fit, x_val, y_val, x_test):
+    """One model, the published recipe: returns ``(best_acc, best_epoch, history, test_logits)``."""
     import torch
     import torch.nn.functional as F
 
+    config, rng = plan.config, plan.rng
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(2**31)))
-        model = _build_model(config.kind, n_in, n_classes)
+        model = _build_model(config.kind, plan.n_in, plan.n_classes)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        steps = config.steps_per_epoch or DEFAULT_STEPS_PER_EPOCH[config.kind]
-        batch_size = config.batch_size or int(np.clip(x_fit.shape[0] // steps, 32, 4096))
+        batch_size = plan.batch_size()
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         best_acc, best_epoch, best_state, history = -1.0, 0, None, []
         for epoch in range(1, config.n_epochs + 1):
@@ -279,4 +382,4 @@ def _train(config, n_in, n_classes, x_fit, y_fit, x_val, y_val, x_test, rng):
                 best_acc, best_epoch, best_state = acc, epoch, copy.deepcopy(model.state_dict())
         model.load_state_dict(best_state)
         test_out = _predict_logits(model, x_test).astype(np.float64)
-    return model, best_acc, best_epoch, history, test_out
+    return best_acc, best_epoch, history, test_out
