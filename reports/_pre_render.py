@@ -15,7 +15,11 @@ try:
     import jupyter_cache  # noqa: F401  (Quarto's `execute: cache: true` needs it in the kernel's Python)
 
     from analysis.report.context import ResultsMissingError, results_dir
-    from analysis.report.quarto import QuartoError, check_kernel_imports_checkout, refresh_cache
+    from analysis.report.quarto import (
+        QuartoError,
+        check_kernel_imports_checkout,
+        refresh_cache,
+    )
 except ImportError as e:
     sys.exit(f"quarto render: {e}: install the project with its report extra "
              f"(`pip install -e '{ROOT}[report]'`) into the Python Quarto uses (QUARTO_PYTHON)")
