@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from report_data import PRESET, copy_checkout, digits_tiny_results, table_rows
 
 from analysis.report.qmd import read_qmd
 from analysis.report.quarto import quarto_command, quarto_env
-from analysis.report.render import load_project, render_report
+from analysis.report.render import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
 QUARTO = shutil.which("quarto")
@@ -72,24 +73,37 @@ def results(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def offline(results, tmp_path_factory) -> Path:
+def book(tmp_path_factory) -> Path:
+    """A committed copy of this checkout: both engines render it as a user would, so that they show
+    the same code revision and the checkout's own ``_output/`` and caches are left alone."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("the engines render a git copy of the checkout: needs git and a git checkout")
+    return copy_checkout(ROOT, tmp_path_factory.mktemp("checkout"))
+
+
+def _env(book: Path, results: Path) -> dict[str, str]:
+    return quarto_env(book, {"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(results)})
+
+
+@pytest.fixture(scope="module")
+def offline(book, results, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("offline") / "_output"
-    render_report(ROOT, env={"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(results)}, output_dir=out)
+    proc = subprocess.run([sys.executable, "-m", "analysis.cli", "report", "--engine", "offline",
+                           "--output-dir", str(out)], cwd=book, env=_env(book, results),
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return out
 
 
 @pytest.fixture(scope="module")
-def quarto(results, tmp_path_factory):
-    """``quarto render`` of the book, run as a user would (``quarto render`` in the checkout) in a
-    committed copy of this checkout: (output folder, log, git status before and after)."""
+def quarto(book, results):
+    """``quarto render`` in the copy, as a user runs it: (output folder, log, git status before and
+    after)."""
     if QUARTO is None:
         pytest.skip(NO_QUARTO)
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("the render runs in a git copy of the checkout: needs git and a git checkout")
-    book = copy_checkout(ROOT, tmp_path_factory.mktemp("checkout"))
     before = _git_status(book)
-    env = quarto_env(book, {"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(results)})
-    proc = subprocess.run(quarto_command(), cwd=book, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(quarto_command(), cwd=book, env=_env(book, results), capture_output=True, text=True,
+                          check=False)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     return book / "_output", log, before, _git_status(book)
