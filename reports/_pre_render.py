@@ -20,6 +20,7 @@ try:
         check_kernel_imports_checkout,
         refresh_cache,
     )
+    from training.paths import audit_file
 except ImportError as e:
     sys.exit(f"quarto render: {e}: install the project with its report extra "
              f"(`pip install -e '{ROOT}[report]'`) into the Python Quarto uses (QUARTO_PYTHON)")
@@ -34,3 +35,6 @@ kept = refresh_cache(ROOT)
 if os.environ.get("QUARTO_PROJECT_SCRIPT_QUIET") != "1":
     print("executed notebooks reused (inputs unchanged)" if kept else
           "every page executes once (first render, or the results, code or preset changed)")
+    if not kept and not audit_file().is_file():
+        print(f"no saved claim audit at {audit_file()}: each page showing claims evaluates them "
+              "(`dynloss audit --save` makes the render faster)")
