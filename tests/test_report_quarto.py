@@ -46,7 +46,7 @@ def test_engine_quarto_without_quarto_says_how_to_install_it(no_quarto, tmp_path
 
 def test_engine_auto_without_quarto_says_it_renders_offline(no_quarto, tmp_path, capsys):
     # no results either: the choice is printed, then the render stops naming the command to run
-    assert main(["report", "--engine", "auto", "--preset", "digits-tiny", "--results-dir", str(tmp_path)]) == 1
+    assert main(["report", "--engine", "auto", "--preset", "digits-tiny", "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "engine offline (`quarto` is not on PATH)" in err
     assert "dynloss analyze --preset digits-tiny" in err
@@ -58,7 +58,7 @@ def test_engine_auto_with_quarto_names_it(tmp_path, monkeypatch, capsys):
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
-    assert main(["report", "--preset", "digits-tiny", "--results-dir", str(tmp_path / "none")]) == 1
+    assert main(["report", "--preset", "digits-tiny", "--results-dir", str(tmp_path / "none")]) == 2
     assert f"engine quarto (quarto at {fake})" in capsys.readouterr().err
 
 
