@@ -1,5 +1,6 @@
 # `make test`   : set-up (.venv with torch and the project) + every test, slow ones included.
-# `make report` : set-up + data + training of the preset when its cache is missing + analysis + render.
+# `make report` : set-up + data + training of the preset when its cache is missing + analysis + render
+#                 (with Quarto when `quarto` is on PATH, else the offline engine; the command says which).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ PYTEST_ARGS ?=
 # torch pins: 2.14.1 on x86_64; on aarch64 the matching torchvision wheel exists for 2.9.1
 TORCH_PKGS ?= $(if $(filter aarch64 arm64,$(shell uname -m)),torch==2.9.1 torchvision==0.24.1,torch==2.14.1 torchvision==0.29.1)
 
-.PHONY: setup test test-fast report data train analyze render audit bench clean
+.PHONY: setup test test-fast report data train analyze render audit bench bench-report clean
 
 setup: $(STAMP)
 
@@ -37,8 +38,11 @@ train: setup data
 analyze: setup
 	$(DYNLOSS) analyze --preset $(PRESET)
 
+# ENGINE=auto (Quarto when on PATH, else offline), quarto or offline
+ENGINE ?= auto
+
 render: setup
-	$(DYNLOSS) report --preset $(PRESET)
+	$(DYNLOSS) report --preset $(PRESET) --engine $(ENGINE)
 
 audit: setup
 	$(DYNLOSS) audit --preset $(PRESET)
@@ -47,11 +51,15 @@ report: setup data
 	$(DYNLOSS) train --preset $(PRESET)
 	$(DYNLOSS) analyze --preset $(PRESET)
 	$(DYNLOSS) audit --save --preset $(PRESET) > /dev/null
-	$(DYNLOSS) report --preset $(PRESET)
+	$(DYNLOSS) report --preset $(PRESET) --engine $(ENGINE)
 
 bench: setup
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/analysis_speed.py
 
+# both report engines on the preset's results (run `make report` first)
+bench-report: setup
+	$(PY) benchmarks/report_engines.py --preset $(PRESET)
+
 clean:
-	rm -rf _output reports/.render .pytest_cache
+	rm -rf _output reports/.render .pytest_cache .quarto .jupyter_cache reports/.jupyter_cache

@@ -15,13 +15,20 @@ project:
   output-dir: _output
 book:
   title: "Fixture book"
+  author: "Fixture Author"
   output-file: fixture
   chapters:
     - index.qmd
     - pages/second.qmd
 execute:
   echo: false
+format:
+  typst:
+    include-in-header: pages/rules.typ
 """
+
+#: a Typst rule whose effect shows in the PDF text
+TYPST_RULES = '#show "typst-rule-marker": "typst-rule-applied"\n'
 
 INDEX = """\
 ---
@@ -33,7 +40,7 @@ title: "First page"
 PART = '''\
 ## Section
 
-Inline math $p_t \\le \\tau$ and a reference to @tbl-demo and @fig-demo.
+Inline math $p_t \\le \\tau$ and a reference to @tbl-demo and @fig-demo. typst-rule-marker.
 
 ```{python}
 #| include: false
@@ -94,6 +101,7 @@ def _book(root: Path, second: str = SECOND) -> Path:
     (root / "index.qmd").write_text(INDEX)
     (root / "pages" / "_part.qmd").write_text(PART)
     (root / "pages" / "second.qmd").write_text(second)
+    (root / "pages" / "rules.typ").write_text(TYPST_RULES)
     return root
 
 
@@ -141,6 +149,22 @@ def test_pdf_holds_captions_and_table(fixture_render):
     assert "Table 1: A demo table" in " ".join(text.split())
     assert "Figure 1: A demo figure" in " ".join(text.split())
     assert "1.2345" in text
+
+
+def test_pdf_carries_the_author_and_the_books_typst_rules(fixture_render):
+    from pypdf import PdfReader
+
+    _, result = fixture_render
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(result.pdf).pages).split())
+    assert "Fixture Author" in text
+    assert "typst-rule-applied" in text and "typst-rule-marker" not in text  # include-in-header
+
+
+def test_a_missing_typst_header_file_is_named(tmp_path):
+    root = _book(tmp_path)
+    (root / "pages" / "rules.typ").unlink()
+    with pytest.raises(RenderError, match=r"include-in-header names missing files \['pages/rules.typ'\]"):
+        render_report(root, formats=("html",))
 
 
 def test_a_failing_chunk_stops_the_render_with_its_location(tmp_path):

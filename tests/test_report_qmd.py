@@ -113,6 +113,23 @@ def test_chunk_line_numbers_count_front_matter():
     assert PAGE.splitlines()[doc.chunks[0].line - 1].startswith("```{python}")
 
 
+def test_title_comes_from_the_opening_heading_when_front_matter_has_none():
+    text = "\n# Summary of verdicts {.unnumbered}\n\nIntro.\n\n## Part\n\n```{python}\n1\n```\n"
+    doc = parse_qmd(text, source="index.qmd")
+    assert (doc.title, doc.unnumbered) == ("Summary of verdicts", True)
+    body = "".join(b.text for b in doc.blocks if isinstance(b, Markdown))
+    assert "# Summary" not in body and "## Part" in body  # the title heading leaves the body
+    assert text.splitlines()[doc.chunks[0].line - 1] == "```{python}"  # line numbers unchanged
+
+
+def test_a_heading_after_text_is_not_the_title_and_front_matter_wins():
+    assert parse_qmd("Intro.\n\n# Later\n", source="a/page.qmd").title == "page"
+    doc = parse_qmd("---\ntitle: Given {-}\n---\n# Heading\n", source="p.qmd")
+    assert (doc.title, doc.unnumbered) == ("Given", True)
+    assert "# Heading" in doc.blocks[0].text
+    assert parse_qmd("---\ntitle: Plain\n---\n", source="p.qmd").unnumbered is False
+
+
 def test_include_shortcode_is_expanded_relative_to_the_page(tmp_path: Path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "_part.qmd").write_text("---\ntitle: ignored\n---\n## Part\n\n```{python}\n1\n```\n")

@@ -6,36 +6,28 @@ Slow (training + analysis + one kernel): the session fixture does it once for ev
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from report_data import PRESET, digits_tiny_results, html_table
 
 from analysis.cli import main
 from analysis.report.qmd import read_qmd
 from analysis.report.render import RenderError, load_project, render_report
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESET = "digits-tiny"
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("report")
-    cache, results, out = tmp / "cache", tmp / "results", tmp / "_output"
-    assert main(["train", "--preset", PRESET, "--cache", str(cache), "--quiet"]) == 0
-    assert main(["analyze", "--preset", PRESET, "--cache", str(cache), "--out", str(results / PRESET),
-                 "--resamples", "2000"]) == 0
-    from analysis.audit import evaluate_all
-
-    (results / "audit.json").write_text(json.dumps([r.to_dict() for r in evaluate_all()]))
+    results = digits_tiny_results(tmp_path_factory.getbasetemp() / "digits-tiny")
+    out = tmp_path_factory.mktemp("report") / "_output"
     t0 = time.perf_counter()
     result = render_report(ROOT, env={"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(results)},
                            output_dir=out, subtitle=f"preset {PRESET}")
@@ -49,45 +41,6 @@ def _labels() -> list[str]:
     for page in load_project(ROOT).chapters:
         labels += [c.label for c in read_qmd(page).chunks if c.label and c.label[:4] in ("fig-", "tbl-")]
     return labels
-
-
-class _Tables(HTMLParser):
-    """Collect the cell texts of the table inside the element with a given id."""
-
-    def __init__(self, target: str):
-        super().__init__()
-        self.target, self.depth, self.rows, self._cell = target, 0, [], None
-
-    def handle_starttag(self, tag, attrs):
-        if self.depth:
-            self.depth += tag not in ("br", "img", "col", "hr", "meta")
-        elif dict(attrs).get("id") == self.target:
-            self.depth = 1
-        if self.depth and tag == "tr":
-            self.rows.append([])
-        if self.depth and tag in ("td", "th"):
-            self._cell = ""
-
-    def handle_startendtag(self, tag, attrs):  # <col ... />: no content, no depth change
-        pass
-
-    def handle_endtag(self, tag):
-        if self.depth and tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append(self._cell.strip())
-            self._cell = None
-        if self.depth:
-            self.depth -= 1
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell += data
-
-
-def _html_table(html: str, label: str) -> pd.DataFrame:
-    parser = _Tables(label)
-    parser.feed(html)
-    header, *body = [r for r in parser.rows if r]
-    return pd.DataFrame(body, columns=header)
 
 
 def test_every_page_and_the_pdf_are_written(rendered):
@@ -133,7 +86,7 @@ def test_pages_link_to_each_other_and_to_the_pdf(rendered):
 
 def test_table1_numbers_in_the_html_equal_the_results(rendered):
     result, results, out = rendered
-    shown = _html_table((out / "tables.html").read_text(), "tbl-table1")
+    shown = html_table((out / "tables.html").read_text(), "tbl-table1")
     t1 = pd.read_csv(results / "table1.csv")
     assert len(shown) == len(t1)
     merged = t1.merge(shown, on=["dataset", "arm", "fusion"], suffixes=("", "_html"), validate="1:1")
@@ -145,7 +98,7 @@ def test_table1_numbers_in_the_html_equal_the_results(rendered):
 
 def test_table2_numbers_in_the_html_equal_the_results(rendered):
     _, results, out = rendered
-    shown = _html_table((out / "tables.html").read_text(), "tbl-table2")
+    shown = html_table((out / "tables.html").read_text(), "tbl-table2")
     t2 = pd.read_csv(results / "table2.csv")
     merged = t2.merge(shown, on=["dataset", "fusion", "encoding"], validate="1:1")
     assert len(merged) == len(t2)

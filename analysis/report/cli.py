@@ -1,15 +1,15 @@
 """``dynloss report``: render the corrected-methods report of a preset.
 
-Engines: ``quarto`` (``quarto render`` of the book in ``_quarto.yml``), ``offline`` (the same
-``.qmd`` sources through :mod:`analysis.report.render`: nbclient + pandoc + typst), ``auto`` (Quarto when
-it is on ``PATH``). The preset reaches the report cells through ``DYNLOSS_PRESET``.
+Engines: ``quarto`` (``quarto render`` of the book in ``_quarto.yml``, :mod:`analysis.report.quarto`),
+``offline`` (the same ``.qmd`` sources through :mod:`analysis.report.render`: nbclient + pandoc +
+typst), ``auto`` (Quarto when it is on ``PATH``, else offline; the choice is printed). The preset
+reaches the report cells through ``DYNLOSS_PRESET``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +48,17 @@ def run(args: argparse.Namespace) -> int:
     env = {PRESET_ENV: args.preset}
     if args.results_dir is not None:
         env[RESULTS_ENV] = str(args.results_dir.resolve())
+    from analysis.report.quarto import INSTALL_HINT, quarto_available
+
+    engine = args.engine
+    if engine == "auto":
+        exe = quarto_available()
+        engine = "quarto" if exe else "offline"
+        print(f"dynloss report: engine {engine} ({f'quarto at {exe}' if exe else '`quarto` is not on PATH'})",
+              file=sys.stderr)
+    elif engine == "quarto" and quarto_available() is None:
+        print(f"dynloss report: --engine quarto, but `quarto` is not on PATH: {INSTALL_HINT}", file=sys.stderr)
+        return 2
     # fail fast, before starting a kernel, when the preset has no results at all
     from analysis.core.results_set import ResultsSetError, check_set
 
@@ -57,11 +68,6 @@ def run(args: argparse.Namespace) -> int:
     except (ResultsMissingError, ResultsSetError) as e:
         print(f"dynloss report: {e}", file=sys.stderr)
         return 2
-    engine = args.engine
-    if engine == "auto":
-        from analysis.report.render import quarto_available
-
-        engine = "quarto" if quarto_available() else "offline"
     t0 = time.perf_counter()
     if engine == "quarto":
         return _run_quarto(root, env, args)
@@ -86,16 +92,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_quarto(root: Path, env: dict[str, str], args: argparse.Namespace) -> int:
-    from analysis.report.render import quarto_available
+    from analysis.report.quarto import QuartoError, run_quarto
 
-    if quarto_available() is None:
-        print("dynloss report: `quarto` is not on PATH; use --engine offline (or auto)", file=sys.stderr)
+    t0 = time.perf_counter()
+    try:
+        rc = run_quarto(root, env, output_dir=args.output_dir, formats=tuple(args.formats or ()))
+    except QuartoError as e:
+        print(f"dynloss report: {e}", file=sys.stderr)
         return 2
-    cmd = ["quarto", "render"]
-    if args.output_dir is not None:
-        cmd += ["--output-dir", str(args.output_dir.resolve())]
-    for fmt in args.formats or ():
-        cmd += ["--to", "typst" if fmt == "pdf" else fmt]
-    # let Quarto's Jupyter engine use this interpreter (the project's venv), whose kernel imports `analysis`
-    proc = subprocess.run(cmd, cwd=root, env={"QUARTO_PYTHON": sys.executable, **os.environ, **env})
-    return proc.returncode
+    if rc == 0:
+        print(f"rendered with quarto in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return rc

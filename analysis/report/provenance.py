@@ -4,6 +4,7 @@ table and figure, and the environment behind the report.
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pandas as pd
@@ -54,6 +55,8 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
             if not label or label.split("-", 1)[0] not in ("fig", "tbl"):
                 continue
             calls = [(m, f) for m, f in dict.fromkeys(_CALL.findall(chunk.code)) if f != "show"]
+            for m in {m for m, _ in calls}:  # their inputs are recorded on import (a page's kernel
+                importlib.import_module(_MODULES[m])  # may not have imported them: Quarto runs one per page)
             # a zero-width space after the dot lets long names wrap in narrow PDF columns
             functions = ", ".join(f"{_MODULES[m].split('.')[-1]}.\u200b{f}" for m, f in calls)
             inputs = list(dict.fromkeys(i for _, f in calls for i in HELPER_INPUTS.get(f, ())

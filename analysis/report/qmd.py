@@ -7,7 +7,10 @@ subset understood is the one the report pages use:
 - executable chunks opened by a fence of three or more backticks followed by ``{python}``
   (optionally ``{python key=value ...}``) and closed by a fence of at least the same length;
 - chunk options as leading ``#| key: value`` lines (YAML), as in Quarto;
-- ``{{< include path >}}`` shortcodes, expanded relative to the including file.
+- ``{{< include path >}}`` shortcodes, expanded relative to the including file;
+- the page title: front matter ``title``, else the page's first level-1 heading (which is then
+  removed from the body, as Quarto does for book chapters); ``{.unnumbered}`` after either marks
+  an unnumbered chapter.
 
 Fenced blocks that are not executable (e.g. ```` ```python ```` without braces) stay markdown.
 """
@@ -29,6 +32,8 @@ KNOWN_OPTIONS: frozenset[str] = frozenset(
 _OPEN_FENCE = re.compile(r"^(?P<ticks>`{3,})\s*\{(?P<lang>[A-Za-z0-9_-]+)(?P<rest>[^}]*)\}\s*$")
 _ANY_FENCE = re.compile(r"^(?P<ticks>`{3,}|~{3,})")
 _INCLUDE = re.compile(r"^\s*\{\{<\s*include\s+(?P<path>\S+)\s*>\}\}\s*$")
+_TITLE_ATTRS = re.compile(r"^(?P<text>.*?)\s*\{(?P<attrs>[^{}]*)\}\s*$")
+_H1 = re.compile(r"^#(?!#)\s+(?P<title>\S.*?)\s*$")
 _HEADER_OPTION = re.compile(r"""(?P<key>[A-Za-z][\w-]*)\s*=\s*(?P<value>"[^"]*"|'[^']*'|[^\s,]+)""")
 
 
@@ -74,11 +79,48 @@ class QmdDocument:
 
     @property
     def title(self) -> str:
+        """The title shown (attributes such as ``{.unnumbered}`` removed)."""
+        return split_title_attributes(self._raw_title)[0]
+
+    @property
+    def unnumbered(self) -> bool:
+        """Whether the title carries ``{.unnumbered}`` (a chapter without a number)."""
+        classes = split_title_attributes(self._raw_title)[1].split()
+        return ".unnumbered" in classes or "-" in classes  # `{-}` is pandoc's short form
+
+    @property
+    def _raw_title(self) -> str:
         return str(self.front_matter.get("title", Path(self.source).stem or "Untitled"))
 
     @property
     def chunks(self) -> list[Chunk]:
         return [b for b in self.blocks if isinstance(b, Chunk)]
+
+
+def split_title_attributes(title: str) -> tuple[str, str]:
+    """Split pandoc heading attributes off a title: ``"Preface {.unnumbered}"`` → ``("Preface", ".unnumbered")``.
+
+    >>> split_title_attributes("Summary {.unnumbered}")
+    ('Summary', '.unnumbered')
+    >>> split_title_attributes("Plain title")
+    ('Plain title', '')
+    """
+    m = _TITLE_ATTRS.match(title)
+    return (m.group("text"), m.group("attrs").strip()) if m else (title.strip(), "")
+
+
+def _take_title_heading(body: str) -> tuple[str | None, str]:
+    """The level-1 heading that opens ``body`` (nothing but blank lines before it) and the body
+    without it."""
+    lines = body.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        m = _H1.match(line.rstrip("\n"))
+        if m is None:
+            return None, body
+        return m.group("title"), "".join(lines[:i] + ["\n"] + lines[i + 1:])  # keep line numbers
+    return None, body
 
 
 def split_front_matter(text: str, *, source: str = "<string>") -> tuple[dict[str, Any], str, int]:
@@ -200,6 +242,11 @@ def parse_qmd(text: str, *, source: str = "<string>", base: Path | None = None) 
     ('T', {'echo': False}, '1 + 1\\n')
     """
     meta, body, offset = split_front_matter(text, source=source)
+    if "title" not in meta:
+        heading, rest = _take_title_heading(body)
+        if heading is not None:
+            meta = {**meta, "title": heading}
+            body = rest
     if base is not None:
         body = expand_includes(body, base=base)
     blocks: list[Markdown | Chunk] = []

@@ -2,7 +2,7 @@
 
 Steps (:func:`render_report`):
 
-1. read the page list, output directory and PDF name from ``_quarto.yml`` (a Quarto book);
+1. read the book from ``_quarto.yml`` (:func:`load_project`);
 2. parse every page (:mod:`analysis.report.qmd`) and run all their ``{python}`` chunks in ONE Jupyter
    kernel (nbclient + ipykernel; the namespace is reset between pages), stopping at the first
    error with the page, line and label of the chunk;
@@ -13,7 +13,25 @@ Steps (:func:`render_report`):
    navigation links, and one PDF of the whole report through pandoc's Typst writer and the
    ``typst`` package. Outputs are built in a staging directory and moved into place at the end.
 
-The chunk options honoured are those in :data:`analysis.report.qmd.KNOWN_OPTIONS`.
+Quarto features this renderer supports (the book uses no other; ``quarto render`` renders the same
+sources, see :mod:`analysis.report.quarto`):
+
+- project: ``type: book``, ``output-dir``, ``execute-dir: project`` (cells run in the project root);
+  ``render`` lists, ``pre-render`` scripts and ``quarto-required`` concern Quarto only;
+- book: ``title``, ``author``, ``output-file``, ``chapters`` (plain paths or ``part``/``chapters``
+  groups); a chapter's title from its front matter or its opening ``# Title``, ``{.unnumbered}``
+  chapters and sections (also ``{-}``);
+- ``execute``: ``echo``, ``eval``, ``include``, ``output`` (``asis`` too), ``warning``, ``error``;
+  ``cache`` is Quarto's execution cache and has no offline counterpart (every render executes once);
+- chunk options: those in :data:`analysis.report.qmd.KNOWN_OPTIONS` (``label``, ``fig-cap``,
+  ``tbl-cap``, ``fig-alt`` besides the ``execute`` ones); ``fig-dpi`` and ``fig-format`` at the top
+  level (PNG or SVG);
+- markdown: pandoc's (pipe tables, TeX math as MathML and Typst math, fenced code), the
+  ``{{< include >}}`` shortcode, ``@fig-``/``@tbl-`` cross references (numbered through the whole
+  book: Quarto numbers them per chapter, e.g. "Table 3.2");
+- formats: ``html`` with ``toc`` (its ``css`` and ``grid`` style Quarto's own page layout and are not
+  used: the offline pages carry their own stylesheet) and ``typst`` with ``toc``, ``papersize``,
+  ``section-numbering`` and ``include-in-header`` (Typst rules shared by both engines).
 """
 
 from __future__ import annotations
@@ -23,7 +41,6 @@ import html
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -54,10 +71,10 @@ import warnings as _w
 _w.simplefilter("default")
 try:
     from matplotlib_inline.backend_inline import set_matplotlib_formats as _fmt
-    _fmt("png")
+    _fmt("{fig_format}")
 except Exception:  # matplotlib_inline missing: figures fall back to the kernel default
     pass
-%config InlineBackend.print_figure_kwargs = {"bbox_inches": "tight", "dpi": 150}
+%config InlineBackend.print_figure_kwargs = {{"bbox_inches": "tight", "dpi": {fig_dpi}}}
 del _w
 """
 
@@ -86,12 +103,11 @@ pre { background: #f6f8fa; padding: .6rem .8rem; overflow-x: auto; font-size: .8
 .verdict-conditional { color: #9a6700; font-weight: 600; }
 """
 
+#: page set-up of the offline PDF (Quarto's book template has its own); the rules for tables and
+#: figures come from the book's ``format: typst: include-in-header`` files, shared with Quarto
 _TYPST_HEADER = """\
 #set page(margin: (x: 1.8cm, y: 2cm))
 #set text(size: 10pt)
-#show table: set text(size: 7.5pt)
-#set table(inset: (x: 3pt, y: 3.5pt))
-#show figure: set block(breakable: true)
 #show raw: set text(size: 8pt)
 """
 
@@ -127,6 +143,12 @@ class Project:
     title: str
     output_file: str
     execute: dict[str, Any]
+    author: str = ""
+    typst_headers: tuple[Path, ...] = ()
+    fig_format: str = "png"
+    fig_dpi: int = 150
+    papersize: str = "a4"
+    section_numbering: str = "1.1"
 
 
 @dataclass
@@ -162,6 +184,16 @@ def load_project(root: str | Path) -> Project:
     if not chapters:
         raise RenderError(f"{cfg_path}: `book: chapters:` lists no pages")
     project = cfg.get("project") or {}
+    typst = ((cfg.get("format") or {}).get("typst") or {})
+    headers = typst.get("include-in-header") or []
+    headers = [headers] if isinstance(headers, str) else list(headers)
+    missing = [h for h in headers if not (root / str(h)).is_file()]
+    if missing:
+        raise RenderError(f"{cfg_path}: format.typst.include-in-header names missing files {missing}")
+    fig_format = str(cfg.get("fig-format", "png"))
+    if fig_format not in ("png", "svg"):
+        raise RenderError(f"{cfg_path}: fig-format {fig_format!r} is not rendered offline; expected png or svg")
+    author = book.get("author", "")
     return Project(
         root=root,
         chapters=chapters,
@@ -169,6 +201,12 @@ def load_project(root: str | Path) -> Project:
         title=str(book.get("title", "Report")),
         output_file=str(book.get("output-file", "report")),
         execute=dict(cfg.get("execute") or {}),
+        author=", ".join(map(str, author)) if isinstance(author, list) else str(author),
+        typst_headers=tuple(root / str(h) for h in headers),
+        fig_format=fig_format,
+        fig_dpi=int(cfg.get("fig-dpi", 150)),
+        papersize=str(typst.get("papersize", "a4")),
+        section_numbering=str(typst.get("section-numbering", "1.1")),
     )
 
 
@@ -218,6 +256,8 @@ def execute_pages(
     env: dict[str, str],
     cwd: Path,
     timeout: int = 600,
+    fig_format: str = "png",
+    fig_dpi: int = 150,
 ) -> list[list[list[dict[str, Any]]]]:
     """Run every evaluated chunk of every page in one kernel; return outputs per page per chunk.
 
@@ -235,7 +275,7 @@ def execute_pages(
 
     nb = nbformat.v4.new_notebook()
     plan: list[tuple[int, int, Chunk | None]] = []  # (page, chunk index, chunk) per notebook cell
-    nb.cells.append(nbformat.v4.new_code_cell(_SETUP_CODE))
+    nb.cells.append(nbformat.v4.new_code_cell(_SETUP_CODE.format(fig_format=fig_format, fig_dpi=int(fig_dpi))))
     plan.append((-1, -1, None))
     for p, page in enumerate(pages):
         if p > 0:
@@ -533,22 +573,26 @@ def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: st
     return paths
 
 
-def write_pdf(pages: list[Page], bodies: list[str], *, work: Path, title: str, subtitle: str, name: str) -> Path:
-    """Write the whole report as one PDF (pandoc → Typst → ``typst.compile``)."""
+def write_pdf(pages: list[Page], bodies: list[str], *, work: Path, title: str, subtitle: str, name: str,
+              author: str = "", headers: tuple[Path, ...] = (), papersize: str = "a4",
+              section_numbering: str = "1.1") -> Path:
+    """Write the whole report as one PDF (pandoc → Typst → ``typst.compile``); ``headers`` are Typst
+    files included after the page set-up (the book's ``include-in-header``)."""
     import typst
 
     chunks = []
     for page, body in zip(pages, bodies):
-        chunks.append(f"# {page.title}\n\n{body}\n")
+        chunks.append(f"# {page.title}{' {.unnumbered}' if page.doc.unnumbered else ''}\n\n{body}\n")
     md = work / f"{name}.typ.md"
-    md.write_text(_yaml_block({"title": title, "subtitle": subtitle, "lang": "en"}) + "\n".join(chunks),
-                  encoding="utf-8")
+    meta = {"title": title, "subtitle": subtitle, "lang": "en", **({"author": author} if author else {})}
+    md.write_text(_yaml_block(meta) + "\n".join(chunks), encoding="utf-8")
     header = work / "typst-header.typ"
     header.write_text(_TYPST_HEADER, encoding="utf-8")
     typ = work / f"{name}.typ"
+    includes = [arg for h in headers for arg in ("--include-in-header", str(h))]
     _pandoc([md.name, "-f", "markdown", "-t", "typst", "--standalone", "--toc", "--toc-depth=2",
-             "-V", "papersize=a4", "-V", "section-numbering=1.1", "--include-in-header", header.name,
-             "-o", typ.name], cwd=work)
+             "-V", f"papersize={papersize}", "-V", f"section-numbering={section_numbering}",
+             "--include-in-header", header.name, *includes, "-o", typ.name], cwd=work)
     pdf = work / f"{name}.pdf"
     try:
         typst.compile(str(typ), output=str(pdf), root=str(work))
@@ -604,7 +648,8 @@ def render_report(
     numbering = _number_labels(pages)
     result.labels = list(numbering.numbers)
     t1 = time.perf_counter()
-    outputs = execute_pages(pages, defaults=project.execute, env=dict(env or {}), cwd=project.root, timeout=timeout)
+    outputs = execute_pages(pages, defaults=project.execute, env=dict(env or {}), cwd=project.root, timeout=timeout,
+                            fig_format=project.fig_format, fig_dpi=project.fig_dpi)
     t2 = time.perf_counter()
     result.timings.update(parse=t1 - t0, execute=t2 - t1)
 
@@ -625,6 +670,8 @@ def render_report(
                                     numbering=numbering, figure_dir=work / "figures", warnings=sink)
                       for i, page in enumerate(pages)]
             pdf_path = write_pdf(pages, bodies, work=work, title=project.title, subtitle=subtitle,
+                                 author=project.author, headers=project.typst_headers,
+                                 papersize=project.papersize, section_numbering=project.section_numbering,
                                  name=project.output_file)
         t4 = time.perf_counter()
         # move into place only once everything succeeded (same filesystem: atomic renames)
@@ -640,8 +687,3 @@ def render_report(
         result.timings.update(html=t3 - t2, pdf=t4 - t3)
     result.timings["total"] = time.perf_counter() - t0
     return result
-
-
-def quarto_available() -> str | None:
-    """Path of the ``quarto`` executable, or ``None``."""
-    return shutil.which("quarto")

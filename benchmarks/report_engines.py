@@ -1,0 +1,104 @@
+"""Time to render the whole report (every HTML page + the PDF): offline engine vs ``quarto render``.
+
+Workload: the book of one preset (default ``fmnist-mini``) from results already in the data root
+(``dynloss analyze --preset P``; ``dynloss audit --save`` as ``make report`` does, otherwise each
+engine re-evaluates the claim audit). Each engine runs as ``dynloss report --engine E`` in a fresh
+process, in a temporary copy of the checkout (so the checkout's ``_output/`` and caches are left
+alone):
+
+- offline: one kernel for every page (:mod:`analysis.report.render`);
+- quarto, cold: no Jupyter cache yet, so every page executes once (HTML pass) and the Typst pass
+  reads the executed notebooks from the cache;
+- quarto, warm: a second render with nothing changed (every page from the cache).
+
+Prints wall and CPU seconds (the CPU of the command and its children), the ratio quarto/offline
+and the load average, since other work on the machine inflates wall times. The goal for
+``fmnist-mini`` on 2 cores is a cold Quarto render within 45 s.
+
+Run: ``.venv/bin/python benchmarks/report_engines.py [--preset fmnist-mini] [--data-dir DIR] [--no-warm]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_S = 45.0
+
+
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def render(engine: str, preset: str, book: Path, out: Path, data_dir: str | None) -> tuple[float, float]:
+    """Run ``dynloss report`` with one engine in the copy ``book``; return (wall s, CPU s)."""
+    cmd = [sys.executable, "-m", "analysis.cli", *(["--data-dir", data_dir] if data_dir else []),
+           "report", "--preset", preset, "--engine", engine, "--output-dir", str(out)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(book), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    cpu0, t0 = _cpu_children(), time.perf_counter()
+    proc = subprocess.run(cmd, cwd=book, env=env, capture_output=True, text=True, check=False)
+    wall, cpu = time.perf_counter() - t0, _cpu_children() - cpu0
+    if proc.returncode != 0:
+        sys.exit(f"report_engines: `{' '.join(cmd)}` failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+    if not (out / "dynloss-report.pdf").is_file():
+        sys.exit(f"report_engines: {engine} wrote no PDF in {out}")
+    return wall, cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="fmnist-mini")
+    p.add_argument("--data-dir", default=None, help="data root holding results/<preset>/ (default: dynloss's)")
+    p.add_argument("--no-warm", action="store_true", help="skip the second (cached) Quarto render")
+    args = p.parse_args(argv)
+
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+    from report_data import copy_checkout
+
+    from analysis.report.quarto import quarto_available
+    from training import paths
+
+    if args.data_dir:
+        paths.set_data_dir(args.data_dir)
+    results = paths.results_dir(args.preset)
+    if not results.is_dir():
+        sys.exit(f"report_engines: no results in {results}: run `dynloss analyze --preset {args.preset}` first")
+    audit = "saved" if paths.audit_file().is_file() else "not saved (each engine evaluates it)"
+    print(f"preset {args.preset}, results {results}, claim audit {audit}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f} at start")
+
+    rows: list[tuple[str, float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="report-engines-") as tmp:
+        book = copy_checkout(ROOT, Path(tmp) / "checkout")
+        wall, cpu = render("offline", args.preset, book, Path(tmp) / "offline", args.data_dir)
+        rows.append(("offline", wall, cpu))
+        if quarto_available() is None:
+            print("quarto: not on PATH; install Quarto >= 1.9 to time it (README, 'The report with Quarto')")
+        else:
+            wall, cpu = render("quarto", args.preset, book, Path(tmp) / "quarto", args.data_dir)
+            rows.append(("quarto (cold: each page executes once)", wall, cpu))
+            if not args.no_warm:
+                wall, cpu = render("quarto", args.preset, book, Path(tmp) / "quarto-warm", args.data_dir)
+                rows.append(("quarto (warm: executed notebooks reused)", wall, cpu))
+    print(f"{'engine':<42}{'wall s':>8}{'CPU s':>8}")
+    for name, wall, cpu in rows:
+        print(f"{name:<42}{wall:>8.1f}{cpu:>8.1f}")
+    if len(rows) > 1:
+        off, cold = rows[0], rows[1]
+        print(f"ratio quarto cold / offline: wall {cold[1] / off[1]:.2f}x, CPU {cold[2] / off[2]:.2f}x")
+        verdict = "within" if cold[1] <= GOAL_S else "over"
+        print(f"goal for fmnist-mini on 2 cores: quarto cold <= {GOAL_S:.0f} s wall: {verdict} "
+              f"({cold[1]:.1f} s; load average now {os.getloadavg()[0]:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
