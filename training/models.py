@@ -142,6 +142,15 @@ class ModelSpec:
     channels: int = 8
 
     @property
+    def label(self) -> str:
+        """How reports name the model, e.g. ``WideResNet-16-8`` or ``MLP(128)``."""
+        if self.kind == "wrn":
+            return f"WideResNet-{self.depth}-{self.widen}"
+        if self.kind == "mlp":
+            return f"MLP({', '.join(map(str, self.hidden))})"
+        return self.kind.upper()
+
+    @property
     def batchable(self) -> bool:
         """True when members can be trained together with vmap (no batch norm, no dropout)."""
         return self.kind in ("mlp", "cnn")

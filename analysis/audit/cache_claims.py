@@ -85,14 +85,6 @@ def dynamic_vs_references(ci: pd.DataFrame, mc: pd.DataFrame, *, fusions=PAPER_F
             .drop(columns="_f").reset_index(drop=True))
 
 
-def _model_text(model) -> str:
-    if model.kind == "wrn":
-        return f"WideResNet-{model.depth}-{model.widen}"
-    if model.kind == "mlp":
-        return f"MLP({', '.join(map(str, model.hidden))})"
-    return model.kind.upper()
-
-
 def preset_scope(preset: str) -> str:
     """What the preset trains, next to the paper's setting, and what it therefore cannot settle."""
     from training.presets import get_preset
@@ -104,8 +96,8 @@ def preset_scope(preset: str) -> str:
     if (ours.model, ours.members, ours.epochs, ours.datasets) == (paper.model, paper.members, paper.epochs,
                                                                    paper.datasets):
         return f"Preset {preset} trains the paper's setting."
-    return (f"Preset {preset} trains {_model_text(ours.model)} members ({ours.members} per arm, {ours.epochs} epochs, "
-            f"{', '.join(ours.datasets)}); the paper trained {_model_text(paper.model)} ({paper.members} per arm, "
+    return (f"Preset {preset} trains {ours.model.label} members ({ours.members} per arm, {ours.epochs} epochs, "
+            f"{', '.join(ours.datasets)}); the paper trained {paper.model.label} ({paper.members} per arm, "
             f"{paper.epochs} "
             f"epochs, {', '.join(paper.datasets)}). It cannot settle whether lr 0.1 also hurts those networks at 50 "
             f"epochs with warm-up, whether the dynamic loss helps on CIFAR-10/100 at the published learning rates, nor "

@@ -60,14 +60,6 @@ def _arm_lr(arm: str) -> float:
     return float(ARMS[arm].lr) if arm in ARMS else float("nan")
 
 
-def _model_text(model) -> str:
-    if model.kind == "wrn":
-        return f"WideResNet-{model.depth}-{model.widen}"
-    if model.kind == "mlp":
-        return f"MLP({', '.join(map(str, model.hidden))})"
-    return model.kind.upper()
-
-
 def comparison_note(preset: str | None = None) -> str:
     """A markdown sentence saying how the preset's training differs from the paper's (model,
     members, epochs), so published and regenerated accuracies are not read as like for like."""
@@ -80,8 +72,8 @@ def comparison_note(preset: str | None = None) -> str:
         return ""
     if (ours.model, ours.members, ours.epochs) == (paper.model, paper.members, paper.epochs):
         return ""
-    return (f"Preset **{preset}** trains {_model_text(ours.model)} members ({ours.members} per arm, "
-            f"{ours.epochs} epochs), the paper {_model_text(paper.model)} ({paper.members} per arm, "
+    return (f"Preset **{preset}** trains {ours.model.label} members ({ours.members} per arm, "
+            f"{ours.epochs} epochs), the paper {paper.model.label} ({paper.members} per arm, "
             f"{paper.epochs} epochs): published and regenerated accuracies differ in level by design; "
             f"compare directions and intervals, not values.\n")
 
