@@ -32,7 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the synthetic-cache helpers
 from synthetic import synthetic_logits
 
-from analysis.core.pipeline import AnalysisConfig, superlearner_tasks
+from analysis.core.config import AnalysisConfig
+from analysis.core.fuse import superlearner_tasks
 from analysis.core.reader import ArmLogits, load_preset
 from analysis.core.superlearner import SuperLearnerTask
 from analysis.core.superlearner_batch import fit_superlearners

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 #: modules with docstring examples (reader and synthetic have none: listing them passed vacuously)
-MODULES = ("analysis.core.metrics", "analysis.core.fusion", "analysis.core.stats", "analysis.audit.published", "analysis.core.pipeline",
+MODULES = ("analysis.core.metrics", "analysis.core.fusion", "analysis.core.stats", "analysis.audit.published", "analysis.core.config", "analysis.core.tables",
            "analysis.core.superlearner", "analysis.report.qmd")
 
 

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from synthetic import SyntheticSpec, write_synthetic_preset
 
-from analysis.core.pipeline import AnalysisConfig, analyze_preset, parse_arm
+from analysis.core.config import AnalysisConfig
+from analysis.core.pipeline import analyze_preset
+from analysis.core.tables import parse_arm
 from analysis.core.reader import load_preset
 from analysis.core.schema import RESULT_FILES
 
@@ -251,7 +253,7 @@ def test_table2_r_and_intervals_agree_with_numpy_on_table1_accuracies(analysed):
 
 
 def test_temperature_is_never_fitted_on_the_samples_it_scores():
-    from analysis.core.pipeline import cross_fitted_temperature
+    from analysis.core.calibration import cross_fitted_temperature
 
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, size=(400, 4))
@@ -270,7 +272,7 @@ def test_temperature_is_never_fitted_on_the_samples_it_scores():
 
 
 def test_code_revision_flags_modified_tracked_files(tmp_path):
-    from analysis.core.pipeline import code_revision
+    from training.provenance import code_revision
     from analysis.report.context import short_revision
 
     assert code_revision(tmp_path) == "unknown"

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from analysis.core.fusion import average_fusion, vote_fusion
-from analysis.core.pipeline import subset_fusions
+from analysis.core.ensemble_size import subset_fusions
 
 
 def test_subset_fusions_equal_average_and_vote_fusion_bit_for_bit():

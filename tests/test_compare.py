@@ -27,7 +27,8 @@ from analysis.core.baseline import (
     write_snapshot,
 )
 from analysis.core.compare import cells_from_table, compare_cells, holm_reject, side_se
-from analysis.core.pipeline import AnalysisConfig, analyze_preset
+from analysis.core.config import AnalysisConfig
+from analysis.core.pipeline import analyze_preset
 from analysis.core.stats import bootstrap_accuracies, percentile_interval
 
 ARMS = ("ce", "dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9", "ce-lr0.01")

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from synthetic import SyntheticSpec, write_synthetic_preset
 
-from analysis.core.pipeline import AnalysisConfig, analyze_preset
+from analysis.core.config import AnalysisConfig
+from analysis.core.pipeline import analyze_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """``dynloss analyze``: fusion, tables, statistics and calibration from a preset's cache.
 
-Thin: parses arguments, builds :class:`analysis.core.pipeline.AnalysisConfig` and calls
+Thin: parses arguments, builds :class:`analysis.core.config.AnalysisConfig` and calls
 :func:`analysis.core.pipeline.analyze_preset`, which writes tidy CSVs and ``provenance.json`` to
 ``data/results/<preset>/`` (columns: :mod:`analysis.core.schema`).
 """
@@ -42,11 +42,8 @@ MLP_ROWS_BY_PRESET: dict[str, int] = {"fmnist-mini": 4_000}
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.core.pipeline import (
-        AnalysisConfig,
-        analyze_preset,
-        default_results_root,
-    )
+    from analysis.core.config import AnalysisConfig
+    from analysis.core.pipeline import analyze_preset, default_results_root
     from analysis.core.results_set import ResultsSetError
     from training.cache_format import CacheError
 

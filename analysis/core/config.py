@@ -1,0 +1,93 @@
+"""The knobs of ``dynloss analyze`` (:class:`AnalysisConfig`) and its seed streams.
+
+Seeds: every random step draws from ``numpy.random.default_rng([seed, step, ...])`` with a fixed
+step number (``S_BOOT``, ``S_SL``, ``S_TEMP``, ``S_SIZE``), so each table is reproducible on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: encodings of the ``ce`` arm on the τ axis for Table 2: label -> τ (None = excluded).
+#: "published" is the value that reproduces the paper's Table 2 from its Table 1 (see
+#: :mod:`analysis.audit.published`).
+TABLE2_ENCODINGS: dict[str, float | None] = {"published (ce=-1)": -1.0, "ce-limit (ce=1.0)": 1.0, "ce excluded": None}
+
+
+# seed streams (fixed step numbers)
+S_BOOT, S_SL, S_TEMP, S_SIZE = 1, 2, 3, 4
+
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Every knob of :func:`analyze_preset` (saved in ``provenance.json``).
+
+    Attributes
+    ----------
+    seed : root seed of all resampling and super-learner fits.
+    n_resamples : bootstrap resamples (≥ 10,000 for reported CIs).
+    confidence : level of all confidence intervals.
+    n_bins : calibration bins.
+    superlearners : fit the learned fusions (Weighted, MLP; in-sample and out-of-bag).
+    superlearner_max_rows : per kind, cap on training rows a super-learner fits on (seeded
+        subsample; None = all rows, as published, the default). The MLP (≈ 0.8 M parameters)
+        costs ~5 MFLOP per row and epoch: all 60k rows take about a minute per fit on two CPU
+        cores, so ``dynloss analyze`` caps fmnist-mini's MLP fits at 4,000 rows (see
+        :data:`analysis.core.cli.MLP_ROWS_BY_PRESET`); the cap is recorded per fit
+        (``n_fit_rows``).
+    superlearner_batch_size : mini-batch size of the super-learner fits (None: about 100 steps
+        per epoch, see :class:`analysis.core.superlearner.SuperLearnerConfig`).
+    superlearner_epochs : per kind, epochs (None = published 10 / 20; tests use fewer).
+    size_repeats : random member subsets per ensemble size.
+    nonfinite : reader policy for members with NaN/inf logits ("drop" or "raise").
+    allow_partial : analyse the complete runs of a cache that misses some runs of the grid or holds
+        corrupt runs or unexpected entries (default: refuse). Recorded everywhere (see
+        :class:`analysis.core.reader.CacheStatus`).
+    allow_stale : include runs made with other settings than the preset's (default: refuse).
+    table2_encodings : label -> τ of the ``ce`` arm for Table 2 (None = excluded).
+    """
+
+    seed: int = 0
+    n_resamples: int = 10_000
+    confidence: float = 0.95
+    n_bins: int = 15
+    superlearners: bool = True
+    superlearner_max_rows: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
+    superlearner_batch_size: int | None = None
+    superlearner_epochs: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
+    size_repeats: int = 20
+    nonfinite: str = "drop"
+    allow_partial: bool = False
+    allow_stale: bool = False
+    table2_encodings: tuple[tuple[str, float | None], ...] = tuple(TABLE2_ENCODINGS.items())
+
+    def __post_init__(self) -> None:
+        # checked here, before minutes of loading and fitting, not deep inside the pipeline
+        if self.n_resamples < 1:
+            raise ValueError(f"Expected `n_resamples` >= 1, got {self.n_resamples}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"Expected `confidence` in (0, 1), got {self.confidence}")
+        if self.n_bins < 1:
+            raise ValueError(f"Expected `n_bins` >= 1, got {self.n_bins}")
+        if self.nonfinite not in ("drop", "raise"):
+            raise ValueError(f"Expected `nonfinite` to be 'drop' or 'raise', got {self.nonfinite!r}")
+
+
+
+def sub_seed(seed: int, *keys: int) -> int:
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+def hash_str(s: str) -> int:
+    """A small stable integer of a string (for seed keys; Python's ``hash`` is salted).
+
+    >>> hash_str("Vote") == hash_str("Vote")
+    True
+    """
+    import zlib
+
+    return zlib.crc32(s.encode())
+

@@ -1,0 +1,184 @@
+"""Table 1 (accuracy with paired bootstrap intervals), the McNemar tests, Table 2 (Pearson r of
+accuracy against τ) and the per-member accuracies, from the fused test predictions.
+
+Every accuracy and every difference to ``ce`` / ``ce-lr0.01`` has a paired percentile bootstrap
+CI over test samples; one resample matrix per dataset is shared by all its cells.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pandas as pd
+
+from analysis.core import metrics as M
+from analysis.core.config import S_BOOT, TABLE2_ENCODINGS, AnalysisConfig
+from analysis.core.reader import PresetLogits
+from analysis.core.stats import (
+    bootstrap_accuracies,
+    correlation_summary,
+    mcnemar_test,
+    percentile_interval,
+)
+from training.arms import CONTROL_ARM, REFERENCE_ARM, get_arm
+
+
+def parse_arm(arm: str) -> dict:
+    """The table columns of an arm, from the registry :mod:`training.arms`: family (``loss``
+    column), threshold τ (NaN when the arm has none) and learning-rate tag.
+
+    >>> parse_arm("dyn-0.7")
+    {'arm': 'dyn-0.7', 'loss': 'dyn', 'threshold': 0.7, 'lr_tag': ''}
+    >>> parse_arm("ce-lr0.01")["threshold"]
+    nan
+
+    Raises
+    ------
+    ValueError
+        For an arm the registry does not know (the message lists the known arms).
+    """
+    a = get_arm(arm)
+    return {"arm": arm, "loss": a.family, "threshold": float("nan") if a.threshold is None else float(a.threshold),
+            "lr_tag": a.lr_tag}
+
+
+# ----------------------------------------------------------------------------- members
+def member_accuracy_table(data: PresetLogits, *, n_bins: int = 15) -> pd.DataFrame:
+    """One row per kept member: dataset, arm, member, accuracy, nll, ece."""
+    rows = []
+    for (ds, arm), a in data.arms.items():
+        for k, member in enumerate(a.members):
+            probs = M.softmax(a.test_logits[k])
+            rows.append({"dataset": ds, "arm": arm, "member": member,
+                         "accuracy": M.accuracy(a.test_labels, probs.argmax(1)),
+                         "nll": M.nll(a.test_labels, probs),
+                         "ece": M.expected_calibration_error(a.test_labels, probs, n_bins=n_bins)})
+    return pd.DataFrame(rows, columns=["dataset", "arm", "member", "accuracy", "nll", "ece"])
+
+
+# ----------------------------------------------------------------------------- Table 1 + bootstrap
+def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, config: AnalysisConfig
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Table 1 (one row per dataset × arm × fusion) and the long bootstrap-CI table.
+
+    Returns ``(table1, bootstrap_ci, draws)`` where ``draws[dataset]`` is ``(cells, matrix)``:
+    the (dataset, arm, fusion) cells and their (n_resamples, n_cells) bootstrap accuracies.
+    """
+    t1_rows, ci_rows, draws_by_ds = [], [], {}
+    spread = members.groupby(["dataset", "arm"])["accuracy"].agg(["mean", "std", "min", "max"])
+    for d_i, ds in enumerate(data.datasets):
+        cells = [k for k in fused if k[0] == ds]
+        labels = data.arms[(ds, cells[0][1])].test_labels
+        correct = np.stack([fused[c].preds == labels for c in cells])
+        draws = bootstrap_accuracies(correct, rng=np.random.default_rng([config.seed, S_BOOT, d_i]),
+                                     n_resamples=config.n_resamples)
+        draws_by_ds[ds] = (cells, draws)
+        point = correct.mean(axis=1)
+        lo, hi = percentile_interval(draws, confidence=config.confidence)
+        col = {c: i for i, c in enumerate(cells)}
+        for i, (_, arm, fusion) in enumerate(cells):
+            pa = parse_arm(arm)
+            row = {"dataset": ds, "arm": arm, "loss": pa["loss"], "threshold": pa["threshold"], "fusion": fusion,
+                   "leak_free": fusion not in ("Weighted", "MLP"), "n_members": data.arms[(ds, arm)].n_members,
+                   "n_test": labels.size, "accuracy": point[i], "ci_low": lo[i], "ci_high": hi[i]}
+            ci_rows.append({"dataset": ds, "arm": arm, "fusion": fusion, "quantity": "accuracy", "reference": "",
+                            "estimate": point[i], "ci_low": lo[i], "ci_high": hi[i], "se": draws[:, i].std(ddof=1)})
+            for ref in (REFERENCE_ARM, CONTROL_ARM):
+                j = col.get((ds, ref, fusion))
+                key = "ce" if ref == REFERENCE_ARM else "control"
+                if j is None or ref == arm:
+                    if ref == REFERENCE_ARM:
+                        row.update(diff_vs_ce=np.nan, diff_ci_low=np.nan, diff_ci_high=np.nan)
+                    continue
+                d = draws[:, i] - draws[:, j]
+                dlo, dhi = percentile_interval(d[:, None], confidence=config.confidence)
+                est = point[i] - point[j]
+                ci_rows.append({"dataset": ds, "arm": arm, "fusion": fusion, "quantity": "diff", "reference": ref,
+                                "estimate": est, "ci_low": dlo[0], "ci_high": dhi[0], "se": d.std(ddof=1)})
+                if key == "ce":
+                    row.update(diff_vs_ce=est, diff_ci_low=dlo[0], diff_ci_high=dhi[0])
+            s = spread.loc[(ds, arm)] if (ds, arm) in spread.index else None
+            row.update(member_acc_mean=np.nan if s is None else s["mean"], member_acc_sd=np.nan if s is None else s["std"],
+                       member_acc_min=np.nan if s is None else s["min"], member_acc_max=np.nan if s is None else s["max"])
+            row["cache_state"] = data.status.arm_state(ds, arm) if data.status is not None else "complete"
+            t1_rows.append(row)
+    from analysis.core.schema import BOOTSTRAP_CI_COLUMNS, TABLE1_COLUMNS
+
+    t1 = pd.DataFrame(t1_rows).reindex(columns=list(TABLE1_COLUMNS))
+    t1["confidence_level"] = config.confidence
+    t1["n_resamples"] = config.n_resamples
+    ci = pd.DataFrame(ci_rows).reindex(columns=list(BOOTSTRAP_CI_COLUMNS))
+    ci["confidence_level"] = config.confidence
+    ci["n_resamples"] = config.n_resamples
+    return t1, ci, draws_by_ds
+
+
+def mcnemar_table(data: PresetLogits, fused: dict) -> pd.DataFrame:
+    """McNemar tests of every arm against ``ce`` and against ``ce-lr0.01``, per dataset and fusion."""
+    rows = []
+    for (ds, arm, fusion), out in fused.items():
+        labels = data.arms[(ds, arm)].test_labels
+        for ref in (REFERENCE_ARM, CONTROL_ARM):
+            if ref == arm or (ds, ref, fusion) not in fused:
+                continue
+            a = out.preds == labels
+            b = fused[(ds, ref, fusion)].preds == labels
+            r = mcnemar_test(a, b)
+            rows.append({"dataset": ds, "arm": arm, "reference": ref, "fusion": fusion,
+                         "accuracy": a.mean(), "reference_accuracy": b.mean(), **r})
+    from statsmodels.stats.multitest import multipletests
+
+    from analysis.core.schema import MCNEMAR_COLUMNS
+
+    df = pd.DataFrame(rows)
+    if not df.empty:  # Holm over the arms compared with one reference, per dataset and fusion
+        # statsmodels' Holm runs gc.collect() on every call: with the heap frozen (objects alive now
+        # are skipped by the collector), each collection is quick instead of walking torch and pandas
+        gc.freeze()
+        try:
+            df["pvalue_holm"] = df.groupby(["dataset", "reference", "fusion"], sort=False)["pvalue"].transform(
+                lambda p: multipletests(p.to_numpy(), method="holm")[1])
+        finally:
+            gc.unfreeze()
+    return df.reindex(columns=list(MCNEMAR_COLUMNS))
+
+
+# ----------------------------------------------------------------------------- Table 2
+def table2(table1: pd.DataFrame, draws: dict | None = None, *, encodings: dict[str, float | None] | None = None,
+           confidence: float = 0.95) -> pd.DataFrame:
+    """Pearson r of ensemble accuracy against τ per dataset and fusion, for each ``ce`` encoding.
+
+    Uses arm ``ce`` (placed at the encoding's τ, or left out) and the ``dyn-<τ>`` arms. With
+    ``draws`` (from :func:`accuracy_tables`), adds a paired bootstrap interval of r.
+    """
+    encodings = dict(TABLE2_ENCODINGS if encodings is None else encodings)
+    rows = []
+    for (ds, fusion), g in table1.groupby(["dataset", "fusion"], sort=False):
+        for label, none_value in encodings.items():
+            sel = g[(g["loss"] == "dyn") | (g["arm"] == REFERENCE_ARM)]
+            x = np.where(sel["arm"] == REFERENCE_ARM, np.nan if none_value is None else none_value, sel["threshold"])
+            keep = ~np.isnan(x)
+            x, sel = x[keep], sel[keep]
+            row = {"dataset": ds, "fusion": fusion, "encoding": label,
+                   "ce_threshold": np.nan if none_value is None else none_value, "arms": ";".join(sel["arm"])}
+            if len(sel) < 3:
+                rows.append(row)
+                continue
+            row.update(correlation_summary(x, sel["accuracy"].to_numpy(dtype=float), confidence=confidence))
+            if draws is not None and ds in draws:
+                cells, mat = draws[ds]
+                idx = [cells.index((ds, a, fusion)) for a in sel["arm"]]
+                y = mat[:, idx]
+                xc = x - x.mean()
+                yc = y - y.mean(axis=1, keepdims=True)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r = (yc @ xc) / (np.linalg.norm(yc, axis=1) * np.linalg.norm(xc))
+                lo, hi = np.nanquantile(r, [(1 - confidence) / 2, (1 + confidence) / 2])
+                row.update(r_boot_ci_low=lo, r_boot_ci_high=hi)
+            rows.append(row)
+    from analysis.core.schema import TABLE2_COLUMNS
+
+    return pd.DataFrame(rows).reindex(columns=list(TABLE2_COLUMNS))
+
+
