@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 FIT_FRACTION = 0.8
 
@@ -67,6 +66,9 @@ def fold_train_indices(labels: np.ndarray, *, k: int, fold: int, seed: int) -> n
     labels = _check_labels(labels, k)
     if not 0 <= fold < k:
         raise ValueError(f"Expected `fold` in [0, {k}), got {fold}")
+    # only this function needs scikit-learn
+    from sklearn.model_selection import StratifiedKFold
+
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(seed) % (2**32))
     for i, (train, _test) in enumerate(skf.split(np.zeros(labels.size), labels)):
         if i == fold:

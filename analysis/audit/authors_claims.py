@@ -16,7 +16,6 @@ import functools
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.audit import Finding, claim
 from analysis.audit.authors import read_authors_records, records_digest
@@ -137,6 +136,8 @@ def gap_summary(vt: pd.DataFrame) -> pd.DataFrame:
     the one-sided sign-test p of "the gap is positive" (evaluations share base learners, so this
     overstates the evidence's independence; the margins make that immaterial).
     """
+    from scipy import stats
+
     rows = []
     for ds, g in vt[~vt["failed"]].groupby("dataset", sort=True):
         n, pos = len(g), int((g["gap_best"] > 0).sum())

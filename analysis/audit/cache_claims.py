@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.audit import Finding, claim
 from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
@@ -170,6 +169,8 @@ def paired_gaps(gap: pd.DataFrame) -> pd.DataFrame:
 
 
 def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
+    from scipy import stats
+
     x = np.asarray(x, dtype=float)
     if x.size < 2:
         return float(x.mean()) if x.size else np.nan, np.nan, np.nan
@@ -187,6 +188,8 @@ def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
     reads=("superlearner_gap",),
 )
 def evaluate_stacking_leak(preset: str) -> Finding:
+    from scipy import stats
+
     from analysis.audit.authors import read_authors_records
     from analysis.audit.authors_claims import gap_summary
     from analysis.audit.authors_tables import validation_vs_test

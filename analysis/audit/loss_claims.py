@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from analysis.audit import Finding, claim
 from analysis.audit.gradients import loss_gradients
@@ -31,7 +30,6 @@ from analysis.audit.loss_grids import (
     round10,
     true_class_grid,
 )
-from training.losses import cross_entropy, dynamic_loss
 
 __all__ = ["DEMO_PRINTED"]
 
@@ -46,6 +44,8 @@ __all__ = ["DEMO_PRINTED"]
     ),
 )
 def _eval_sign() -> Finding:
+    import torch
+
     # printed form: sum_i y_i log(0.1 yhat_i) for yhat_i < tau, y_i log(1.0) otherwise
     tau, lr = 0.7, 0.5
     max_value, min_grad, dp_printed, dp_corrected = -math.inf, math.inf, [], []
@@ -160,6 +160,10 @@ def _eval_fill() -> Finding:
     ),
 )
 def _eval_scale() -> Finding:
+    import torch
+
+    from training.losses import cross_entropy, dynamic_loss
+
     ratios = ratio_above_below("published")["below"]
     # ratio on the true logit, and loss offset
     offsets = []

@@ -22,8 +22,11 @@ def register(sub, *, name: str = "analyze", help: str = "") -> argparse.Argument
     p.add_argument("--no-superlearners", action="store_true", help="skip the learned fusions (Weighted, MLP)")
     p.add_argument("--mlp-rows", type=int, default=None,
                    help="cap on training rows of each MLP super-learner fit, a seeded subsample (0 = all rows, "
-                        "as published; default: 4000 for fmnist-mini, which keeps its 60k rows near 2 minutes on "
-                        "2 CPU cores, all rows for every other preset)")
+                        "as published; default: 4000 for fmnist-mini, whose 60k rows would take about a minute per "
+                        "fit on 2 CPU cores, all rows for every other preset)")
+    p.add_argument("--refit", action="store_true",
+                   help="fit every super-learner again instead of reading the fits an earlier analysis stored "
+                        "for the same inputs and code (<data root>/fits/superlearner; safe to delete)")
     p.add_argument("--nonfinite", choices=("drop", "raise"), default="drop",
                    help="members with NaN/inf logits: drop and report (default) or fail")
     p.add_argument("--allow-partial", action="store_true",
@@ -43,6 +46,7 @@ MLP_ROWS_BY_PRESET: dict[str, int] = {"fmnist-mini": 4_000}
 
 def run(args: argparse.Namespace) -> int:
     from analysis.core.config import AnalysisConfig
+    from analysis.core.fit_store import FitStore
     from analysis.core.pipeline import analyze_preset, default_results_root
     from analysis.core.results_set import ResultsSetError
     from training.cache_format import CacheError
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out = args.out or default_results_root() / args.preset  # default_results_root: training.paths
     try:
-        tables = analyze_preset(args.preset, args.cache, out, config=config)
+        store = FitStore(read=not args.refit)
+        tables = analyze_preset(args.preset, args.cache, out, config=config, fit_store=store)
     except (CacheError, ResultsSetError) as e:
         print(f"dynloss analyze: {e}", file=sys.stderr)
         return 2
@@ -80,5 +85,9 @@ def run(args: argparse.Namespace) -> int:
     dropped = tables["dropped_members"]
     for r in dropped.itertuples():
         print(f"dropped member {r.member} of {r.dataset}/{r.arm}: {r.reason} ({r.path})", file=sys.stderr)
+    if store.reused or store.fitted:
+        from training.paths import display
+
+        print(f"super-learners: {store.fitted} fitted, {store.reused} read back from {display(store.root)}")
     print(f"wrote {len(tables)} tables and provenance.json to {out} (one set, checksums in provenance.json)")
     return 0

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.config import S_SL, AnalysisConfig, sub_seed
+from analysis.core.fit_store import FitStore
 from analysis.core.fusion import STATIC_FUSIONS
 from analysis.core.reader import ArmLogits, PresetLogits
 from analysis.core.superlearner import (
@@ -102,12 +103,14 @@ def _superlearner_output(arm: ArmLogits, name: str, task: SuperLearnerTask, res:
     }
 
 
-def fuse_preset(data: PresetLogits, *, config: AnalysisConfig) -> tuple[dict, pd.DataFrame]:
+def fuse_preset(data: PresetLogits, *, config: AnalysisConfig, fit_store: FitStore | None = None
+                ) -> tuple[dict, pd.DataFrame]:
     """Fusion outputs keyed ``(dataset, arm, fusion)`` and the super-learner gap table.
 
     The super-learners of all arms and datasets are fitted in one call of
     :func:`analysis.core.superlearner_batch.fit_superlearners` (fits of equal shape train together);
-    each gets the result it would get alone.
+    each gets the result it would get alone. With a ``fit_store``, fits stored by an earlier
+    analysis with the same inputs and code are read back instead (:mod:`analysis.core.fit_store`).
     """
     keys = [(ds, arm) for ds in data.datasets for arm in data.arm_names(ds)]
     tasks: list[tuple[tuple[str, str], str, SuperLearnerTask]] = []
@@ -116,7 +119,8 @@ def fuse_preset(data: PresetLogits, *, config: AnalysisConfig) -> tuple[dict, pd
             a_i, d_i = data.arm_names(ds).index(arm), data.datasets.index(ds)
             tasks += [((ds, arm), name, t) for name, t in
                       superlearner_tasks(data.arms[(ds, arm)], config=config, arm_index=a_i, dataset_index=d_i)]
-    results = fit_superlearners([t for _, _, t in tasks])
+    todo = [t for _, _, t in tasks]
+    results = fit_store.fit(todo) if fit_store is not None else fit_superlearners(todo)
     learned: dict[tuple[str, str], list[tuple[str, FusionOutput, dict]]] = {}
     for (key, name, task), res in zip(tasks, results):
         learned.setdefault(key, []).append((name, *_superlearner_output(data.arms[key], name, task, res)))

@@ -29,6 +29,7 @@ import pandas as pd
 from analysis.core.calibration import calibration_tables
 from analysis.core.config import AnalysisConfig
 from analysis.core.ensemble_size import ensemble_size_curves
+from analysis.core.fit_store import FitStore
 from analysis.core.fuse import fuse_preset
 from analysis.core.reader import PresetLogits, load_preset
 from analysis.core.tables import (
@@ -40,7 +41,7 @@ from analysis.core.tables import (
 from training.provenance import code_revision, versions
 
 
-def provenance(data: PresetLogits, *, config: AnalysisConfig, seconds: float) -> dict:
+def provenance(data: PresetLogits, *, config: AnalysisConfig, seconds: float, fits: dict | None = None) -> dict:
     """Input checksums (per run and aggregate), code revision, config (seeds) and versions."""
 
 
@@ -51,6 +52,7 @@ def provenance(data: PresetLogits, *, config: AnalysisConfig, seconds: float) ->
             "cache_state": status["state"], "cache_status": status,
             "dropped_members": data.dropped(), "code_revision": code_revision(), "config": asdict(config),
             "seed": config.seed, "versions": versions(), "seconds": round(seconds, 2),
+            "superlearner_fits": fits or {"store": None},
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
@@ -95,7 +97,7 @@ def default_results_root() -> Path:
 
 def analyze_preset(
     preset: str, cache_root: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None, *,
-    seed: int = 0, config: AnalysisConfig | None = None, write: bool = True,
+    seed: int = 0, config: AnalysisConfig | None = None, write: bool = True, fit_store: FitStore | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run the whole analysis of a preset's cache and (optionally) write its tidy CSVs.
 
@@ -107,6 +109,8 @@ def analyze_preset(
     seed : root seed (ignored when ``config`` is given).
     config : all knobs; default ``AnalysisConfig(seed=seed)``.
     write : write the CSVs and ``provenance.json``.
+    fit_store : read and store super-learner fits there (:mod:`analysis.core.fit_store`; default:
+        fit every one, store none). ``dynloss analyze`` passes the data root's store.
 
     Returns
     -------
@@ -131,7 +135,7 @@ def analyze_preset(
         check_target(out)
     data = load_preset(cache_root, preset, nonfinite=config.nonfinite, allow_partial=config.allow_partial,
                        allow_stale=config.allow_stale)
-    fused, gap = fuse_preset(data, config=config)
+    fused, gap = fuse_preset(data, config=config, fit_store=fit_store)
     members = member_accuracy_table(data, n_bins=config.n_bins)
     t1, ci, draws = accuracy_tables(data, fused, members, config=config)
     tables = {
@@ -147,5 +151,6 @@ def analyze_preset(
         "cache_status": cache_status_table(data),
     }
     if write:
-        write_results(tables, out, provenance(data, config=config, seconds=time.perf_counter() - t0))
+        write_results(tables, out, provenance(data, config=config, seconds=time.perf_counter() - t0,
+                                               fits=fit_store.summary() if fit_store is not None else None))
     return tables

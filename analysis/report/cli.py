@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.report.context import ResultsMissingError, results_dir
 from training.paths import DEFAULT_PRESET, PRESET_ENV, RESULTS_ENV
 
 ENGINES: tuple[str, ...] = ("auto", "quarto", "offline")
@@ -61,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # fail fast, before starting a kernel, when the preset has no results at all
     from analysis.core.results_set import ResultsSetError, check_set
+    from analysis.report.context import ResultsMissingError, results_dir
 
     try:
         folder = results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
