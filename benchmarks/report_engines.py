@@ -9,7 +9,9 @@ alone):
 - offline: one kernel for every page (:mod:`analysis.report.render`);
 - quarto, cold: no Jupyter cache yet, so every page executes once (HTML pass) and the Typst pass
   reads the executed notebooks from the cache;
-- quarto, warm: a second render with nothing changed (every page from the cache).
+- quarto, warm: a second render with nothing changed (every page from the cache);
+- quarto, trivial pages: the same ``_quarto.yml`` with every chapter replaced by one trivial cell,
+  cold: Quarto's fixed cost for a book of this many pages on this machine.
 
 Prints wall and CPU seconds (the CPU of the command and its children), the ratio quarto/offline
 and the load average, since other work on the machine inflates wall times. The goal for
@@ -53,11 +55,38 @@ def render(engine: str, preset: str, book: Path, out: Path, data_dir: str | None
     return wall, cpu
 
 
+def quarto_floor(book: Path, work: Path) -> tuple[int, float, float]:
+    """Quarto's fixed cost: the book's own ``_quarto.yml`` (both formats, the Jupyter cache, the
+    styles) with every chapter replaced by a page of one trivial Python cell, rendered cold.
+    Returns (pages, wall s, CPU s): what a render of this many pages costs before any of the
+    report's own cells run (kernel start, set-up cell, pandoc, filters, HTML post-processing, Typst)."""
+    import shutil
+
+    import yaml
+
+    floor = work / "floor"
+    shutil.copytree(book, floor, ignore=shutil.ignore_patterns(".jupyter_cache", ".quarto", "_output", "data"))
+    cfg = yaml.safe_load((floor / "_quarto.yml").read_text(encoding="utf-8"))
+    chapters = cfg["book"]["chapters"]
+    cfg["project"].pop("pre-render", None)
+    for i, ch in enumerate(chapters):
+        (floor / ch).write_text(f"# Page {i}\n\n```{{python}}\n{i} + 1\n```\n", encoding="utf-8")
+    (floor / "_quarto.yml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    cpu0, t0 = _cpu_children(), time.perf_counter()
+    proc = subprocess.run(["quarto", "render"], cwd=floor, capture_output=True, text=True, check=False)
+    wall, cpu = time.perf_counter() - t0, _cpu_children() - cpu0
+    if proc.returncode != 0:
+        sys.exit(f"report_engines: the trivial book failed to render:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return len(chapters), wall, cpu
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="fmnist-mini")
     p.add_argument("--data-dir", default=None, help="data root holding results/<preset>/ (default: dynloss's)")
     p.add_argument("--no-warm", action="store_true", help="skip the second (cached) Quarto render")
+    p.add_argument("--no-floor", action="store_true",
+                   help="skip the render of the same book with trivial pages (Quarto's fixed cost)")
     args = p.parse_args(argv)
 
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -88,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_warm:
                 wall, cpu = render("quarto", args.preset, book, Path(tmp) / "quarto-warm", args.data_dir)
                 rows.append(("quarto (warm: executed notebooks reused)", wall, cpu))
+            if not args.no_floor:
+                n, wall, cpu = quarto_floor(book, Path(tmp))
+                rows.append((f"quarto, {n} trivial pages (fixed cost)", wall, cpu))
     print(f"{'engine':<42}{'wall s':>8}{'CPU s':>8}")
     for name, wall, cpu in rows:
         print(f"{name:<42}{wall:>8.1f}{cpu:>8.1f}")
