@@ -22,7 +22,7 @@ class Stopped(BaseException):
 
 def register(sub, *, name: str, help: str) -> None:
     from training.grid import ARMS
-    from training.presets import PRESET_NAMES  # names only: building the presets imports torch
+    from training.presets import PRESET_NAMES  # names only
 
     p = sub.add_parser(name, help=help, description=help)
     p.add_argument("--preset", required=True, choices=sorted(PRESET_NAMES), help="which preset to train")

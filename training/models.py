@@ -6,10 +6,10 @@ with ``torch.func`` (stacked parameters, ``functional_call`` under ``vmap``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
+
+from training.model_spec import ModelSpec
 
 
 class _PreActBlock(nn.Module):
@@ -128,32 +128,6 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model a preset trains: ``kind`` in {"wrn", "mlp", "cnn"} and its sizes."""
-
-    kind: str
-    depth: int = 16
-    widen: int = 8
-    dropout: float = 0.3
-    hidden: tuple[int, ...] = (128,)
-    channels: int = 8
-
-    @property
-    def label(self) -> str:
-        """How reports name the model, e.g. ``WideResNet-16-8`` or ``MLP(128)``."""
-        if self.kind == "wrn":
-            return f"WideResNet-{self.depth}-{self.widen}"
-        if self.kind == "mlp":
-            return f"MLP({', '.join(map(str, self.hidden))})"
-        return self.kind.upper()
-
-    @property
-    def batchable(self) -> bool:
-        """True when members can be trained together with vmap (no batch norm, no dropout)."""
-        return self.kind in ("mlp", "cnn")
 
 
 def build_model(spec: ModelSpec, *, in_channels: int, image_size: tuple[int, int], num_classes: int) -> nn.Module:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from training.grid import DEFAULT_ARMS, RunSpec, get_arm, make_run_spec
 
 if TYPE_CHECKING:
-    from training.models import ModelSpec
+    from training.model_spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def _freeze(v: Any) -> Any:
     return v
 
 
-#: preset name -> its :class:`Preset` fields, ``model`` as the :class:`training.models.ModelSpec`
+#: preset name -> its :class:`Preset` fields, ``model`` as the :class:`training.model_spec.ModelSpec`
 #: arguments: plain data, so that naming the presets (``dynloss train --help``) does not import torch
 _PRESET_FIELDS: dict[str, dict[str, Any]] = {
     "digits-tiny": dict(
@@ -102,8 +102,8 @@ PRESET_NAMES: tuple[str, ...] = tuple(_PRESET_FIELDS)
 
 @functools.cache
 def all_presets() -> dict[str, Preset]:
-    """Every preset by name (built on first use; imports :mod:`training.models`, hence torch)."""
-    from training.models import ModelSpec
+    """Every preset by name (built on first use)."""
+    from training.model_spec import ModelSpec
 
     return {name: Preset(name=name, **{**fields, "model": ModelSpec(**fields["model"])})
             for name, fields in _PRESET_FIELDS.items()}
