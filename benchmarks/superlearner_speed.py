@@ -69,6 +69,36 @@ def tasks_of(arms: list[ArmLogits], mlp_rows: int | None) -> list[SuperLearnerTa
     return [t for i, a in enumerate(arms) for _, t in superlearner_tasks(a, config=config, arm_index=i)]
 
 
+def fit_flops(task: SuperLearnerTask, n_fit: int, n_val: int) -> float:
+    """Floating-point operations of the matrix products of one fit: per epoch a training pass
+    (forward and backward: 6 per weight and row) over the fit rows and a forward pass (2 per weight
+    and row) over the validation rows, then one forward pass over the test rows."""
+    from analysis.core.superlearner import _build_model
+
+    n_members, _, n_classes = task.test_logits.shape
+    model = _build_model(task.config.kind, n_members * n_classes, n_classes)
+    weights = sum(m.weight.numel() for m in model.modules() if type(m).__name__ == "Linear")
+    return weights * (task.config.n_epochs * (6 * n_fit + 2 * n_val) + 2 * task.test_logits.shape[1])
+
+
+def matmul_peak(threads: int, size: int = 1024, repeats: int = 20) -> float:
+    """fp32 FLOP/s of large matrix products on ``threads`` threads (the best of several runs)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(old)
+    return 2 * size**3 / best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--arms", type=int, default=6, help="arms (4 fits each; default 6, as fmnist-mini)")
@@ -101,6 +131,11 @@ def main() -> None:
         timed[label] = (time.perf_counter() - t, time.process_time() - c, results)
         print(f"{label + ':':22s} MEASURED {len(tasks)} fits in {timed[label][0]:6.1f} s "
               f"(process CPU time {timed[label][1]:6.1f} s)", flush=True)
+    flops = sum(fit_flops(t, r.n_fit_rows, r.n_val_rows) for t, r in zip(tasks, timed[f"batched, {workers} threads"][2]))
+    peak = matmul_peak(workers)
+    print(f"floor: the fits' matrix products are {flops / 1e12:.2f} TFLOP; this machine's fp32 matmul peak on "
+          f"{workers} threads is {peak / 1e9:.0f} GFLOP/s, so no schedule of the same arithmetic beats "
+          f"{flops / peak:.1f} s (batched: {timed[f'batched, {workers} threads'][0] / (flops / peak):.2f}x the floor)")
     reference = timed["sequential"][2]
     same = all(np.array_equal(a.logits, b.logits) and a.history == b.history and a.best_epoch == b.best_epoch
                for label, (_, _, results) in timed.items() for a, b in zip(results, reference))
