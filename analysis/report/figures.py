@@ -3,8 +3,8 @@ Matplotlib :class:`~matplotlib.figure.Figure` built without pyplot (no global fi
 report cell that returns the figure shows it exactly once, in Quarto and in the offline renderer).
 
 One look for every figure: :data:`FULL_WIDTH` inches wide (``fig-width`` of ``_quarto.yml``; the
-PDF prints it at the text width, about 6.3 in, so fonts shrink by 0.9), font sizes in
-:data:`FONT_RC` (tick labels 7.5 pt, printed ≥ 6.5 pt), and one arm → colour, marker and line
+PDFs print it about 5.8 in wide, so fonts shrink by 0.83), font sizes in
+:data:`FONT_RC` (tick labels and legends 8 pt, printed at about 6.6 pt), and one arm → colour, marker and line
 style mapping, :data:`ARM_STYLES` (Okabe–Ito colours, colour-blind safe; marker and line style
 differ too, so no figure relies on colour alone).
 
@@ -26,12 +26,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-#: width of every full-width figure, inches (the PDF prints it at the text width, ~6.3 in)
+#: width of every full-width figure, inches (the PDFs print it about 5.8 in wide)
 FULL_WIDTH: float = 7.0
-#: font sizes in pt at FULL_WIDTH (×0.9 in the PDF): nothing below 7 pt, so nothing prints below 6 pt
+#: font sizes in pt at FULL_WIDTH. Both PDF engines print a 7 in figure about 5.8 in wide (×0.83),
+#: so the smallest text (8 pt: ticks, legends, annotations) prints at about 6.6 pt
 FONT_RC: dict[str, float] = {
-    "font.size": 8.5, "axes.titlesize": 9.0, "axes.labelsize": 8.5, "xtick.labelsize": 7.5,
-    "ytick.labelsize": 7.5, "legend.fontsize": 7.5, "legend.title_fontsize": 7.5,
+    "font.size": 9.0, "axes.titlesize": 9.5, "axes.labelsize": 9.0, "xtick.labelsize": 8.0,
+    "ytick.labelsize": 8.0, "legend.fontsize": 8.0, "legend.title_fontsize": 8.0,
 }
 #: the look of every figure (applied per figure through a context manager, not globally)
 THEME: dict = {"style": "whitegrid", "context": "paper", "rc": FONT_RC}
@@ -162,7 +163,7 @@ def emphasis_figure(curves: pd.DataFrame, ratio: pd.DataFrame | None = None, *,
             if threshold is not None:
                 ax.axvline(threshold, color="0.4", linestyle=":", linewidth=1)
                 ax.annotate(f"τ = {threshold:g}", (threshold, 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, -10), textcoords="offset points", color="0.3", fontsize=7.5)
+                            xytext=(3, -10), textcoords="offset points", color="0.3", fontsize=8)
         top.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
         ax = bottom.subplots(1, 1)
         rel_handles = _draw_curves(ax, rel, "emphasis", rel_names)
@@ -208,7 +209,7 @@ def table2_encoding_figure(search: pd.DataFrame, audit: pd.DataFrame) -> Figure:
         ax.scatter([best["none_value"]], [best["max_abs_diff"]], color=OKABE_ITO["vermillion"], marker="D", s=28,
                    zorder=3)
         ax.annotate(f"best: τ(None) = {best['none_value']:g}", (best["none_value"], best["max_abs_diff"]),
-                    xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5)
+                    xytext=(7, 0), textcoords="offset points", va="center", fontsize=8)
         ax.set_yscale("log")
         ax.set_xlabel("τ assigned to the cross-entropy row")
         ax.set_ylabel(f"max |r − published r| over {len(names)} cells")
