@@ -47,7 +47,7 @@ def test_the_grid_has_one_row_per_paper_arm_and_the_accuracy_of_each_fusion_in_i
     t1 = _table1()
     grid = table1.accuracy_grid(t1)
     assert grid["arm"].tolist() == list(ARM_ORDER)  # focal left out, ARM_ORDER kept
-    assert [c for c in grid.columns if c not in ("dataset", "arm")] == [f for f in frames.FUSION_ORDER if f in FUSIONS]
+    assert [c for c in grid.columns if c != "arm"] == [f for f in frames.FUSION_ORDER if f in FUSIONS]
     lookup = {(r.arm, r.fusion): r.accuracy for r in t1.itertuples()}
     for arm, f in itertools.product(ARM_ORDER, FUSIONS):
         assert grid.loc[grid["arm"] == arm, f].item() == lookup[(arm, f)]
@@ -63,6 +63,7 @@ def test_differences_to_both_cross_entropy_arms_equal_accuracy_differences_compu
             expected.append((f, a, wide.loc[f, a] - wide.loc[f, "ce-lr0.01"],
                              np.nan if a == "ce" else wide.loc[f, a] - wide.loc[f, "ce"]))
     exp = pd.DataFrame(expected, columns=["fusion", "arm", "co", "ce"])
+    assert "dataset" not in out.columns  # one dataset: named in the prose instead
     got = out.merge(exp, on=["fusion", "arm"], validate="1:1")
     assert len(got) == len(exp) == len(out)
     np.testing.assert_allclose(got["Δ vs ce-lr0.01"], got["co"], atol=1e-12)
@@ -102,14 +103,15 @@ def test_delta_comparison_sets_each_source_against_its_own_cross_entropy():
     out = table1.delta_comparison(t1.drop(columns="_d_co"), load_published_table1(), _bootstrap_ci(t1))
     assert set(out["fusion"]) == {"Average", "Vote", "Weighted", "MLP"} and len(out) == 2 * 4 * 4
     pub = load_published_table1().set_index(["dataset", "fusion", "threshold"])["accuracy"]
+    assert "dataset" in out.columns  # two datasets: kept
     fm = out[out["dataset"] == "fashion-mnist"]
     for r in fm.itertuples(index=False):
-        exp = pub[("FashionMNIST", r.fusion, f"{r.τ:g}")] - pub[("FashionMNIST", r.fusion, "None")]
+        exp = pub[("FashionMNIST", r.fusion, r.τ)] - pub[("FashionMNIST", r.fusion, "None")]
         assert r[3] == pytest.approx(exp, abs=1e-12)
     assert out.loc[out["dataset"] == "digits", "paper Δ vs None"].isna().all()
     acc = t1.set_index(["dataset", "arm", "fusion"])["accuracy"]
     for r in out.itertuples(index=False):
-        arm = f"dyn-{r.τ:g}"
+        arm = f"dyn-{r.τ}"
         assert r[4] == pytest.approx(acc[(r.dataset, arm, r.fusion)] - acc[(r.dataset, "ce", r.fusion)])
         assert r[6] == pytest.approx(acc[(r.dataset, arm, r.fusion)] - acc[(r.dataset, "ce-lr0.01", r.fusion)])
 

@@ -25,6 +25,12 @@ def paper_arms(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["arm"].isin(ARM_ORDER)]
 
 
+def _one_dataset_dropped(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its ``dataset`` column when that holds one value (named in the page's
+    prose by :func:`datasets_note`), so that narrow pages keep room for the numbers."""
+    return df.drop(columns="dataset") if "dataset" in df.columns and df["dataset"].nunique() == 1 else df
+
+
 def accuracy_grid(t1: pd.DataFrame) -> pd.DataFrame:
     """Accuracy as an arm × fusion grid: one row per (dataset, arm) in ``ARM_ORDER``, one column
     per fusion in ``FUSION_ORDER`` (fusions absent from ``t1`` left out).
@@ -38,7 +44,7 @@ def accuracy_grid(t1: pd.DataFrame) -> pd.DataFrame:
     wide = t1.pivot_table(index=["dataset", "arm"], columns="fusion", values="accuracy", aggfunc="first")
     wide = wide.reindex(columns=fusions).reset_index()
     wide.columns.name = None
-    return _order(wide, by=("dataset", "arm"))
+    return _one_dataset_dropped(_order(wide, by=("dataset", "arm")))
 
 
 def _diff_columns(t1: pd.DataFrame, ci: pd.DataFrame | None) -> pd.DataFrame:
@@ -74,7 +80,7 @@ def differences(t1: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFram
     out[f"CI vs {REFERENCE_ARM}"] = _interval(t1["diff_ci_low"], t1["diff_ci_high"])
     if {"diff_seed_ci_low", "diff_seed_ci_high"} <= set(t1.columns):
         out[f"seed CI vs {REFERENCE_ARM}"] = _interval(t1["diff_seed_ci_low"], t1["diff_seed_ci_high"])
-    return _order(out.reset_index(drop=True), by=("dataset", "fusion", "arm"))
+    return _one_dataset_dropped(_order(out.reset_index(drop=True), by=("dataset", "fusion", "arm")))
 
 
 def published_differences(pub: pd.DataFrame) -> pd.DataFrame:
@@ -108,7 +114,7 @@ def delta_comparison(t1: pd.DataFrame, pub: pd.DataFrame, ci: pd.DataFrame | Non
             continue
         paper_ds = PAPER_DATASETS.get(str(r.dataset).lower(), "")
         rows.append({
-            "dataset": r.dataset, "fusion": r.fusion, "τ": float(arm.threshold),
+            "dataset": r.dataset, "fusion": r.fusion, "τ": f"{arm.threshold:g}",
             "paper Δ vs None": pdiff.get((paper_ds, r.fusion, float(arm.threshold)), np.nan),
             f"Δ vs {REFERENCE_ARM}": r.diff_vs_ce,
             f"CI vs {REFERENCE_ARM}": _interval(pd.Series([r.diff_ci_low]), pd.Series([r.diff_ci_high])).iloc[0],
@@ -116,7 +122,7 @@ def delta_comparison(t1: pd.DataFrame, pub: pd.DataFrame, ci: pd.DataFrame | Non
             f"CI vs {CONTROL_ARM}": _interval(pd.Series([r.control_ci_low]), pd.Series([r.control_ci_high])).iloc[0],
         })
     out = pd.DataFrame(rows)
-    return _order(out, by=("dataset", "fusion", "τ")) if len(out) else out
+    return _one_dataset_dropped(_order(out, by=("dataset", "fusion", "τ"))) if len(out) else out
 
 
 def threshold_points(t1: pd.DataFrame, fusions: Sequence[str]) -> pd.DataFrame:
@@ -132,6 +138,14 @@ def threshold_points(t1: pd.DataFrame, fusions: Sequence[str]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ loaders for the page cells
+@reads("table1")
+def datasets_note(preset: str | None = None) -> str:
+    """A markdown sentence naming the datasets of the regenerated tables (a table with one
+    dataset leaves its ``dataset`` column out)."""
+    names = list(dict.fromkeys(load_result("table1", preset)["dataset"]))
+    return f"Regenerated tables below: dataset{'s' if len(names) > 1 else ''} {', '.join(f'**{n}**' for n in names)}.\n"
+
+
 @reads("table1")
 def grid_frame(preset: str | None = None) -> pd.DataFrame:
     """Regenerated Table 1 as an arm × fusion accuracy grid (:func:`accuracy_grid`)."""
