@@ -18,6 +18,7 @@ from report_data import PRESET, digits_tiny_results, html_table
 from analysis.cli import main
 from analysis.report.qmd import read_qmd
 from analysis.report.render import RenderError, load_project, render_report
+from training.arms import ARM_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,14 +87,26 @@ def test_pages_link_to_each_other_and_to_the_pdf(rendered):
 
 def test_table1_numbers_in_the_html_equal_the_results(rendered):
     result, results, out = rendered
-    shown = html_table((out / "tables.html").read_text(), "tbl-table1")
+    page = (out / "tables.html").read_text()
+    grid = html_table(page, "tbl-table1")
     t1 = pd.read_csv(results / "table1.csv")
-    assert len(shown) == len(t1)
-    merged = t1.merge(shown, on=["dataset", "arm", "fusion"], suffixes=("", "_html"), validate="1:1")
+    t1 = t1[t1["arm"].isin(ARM_ORDER)]
+    keys = ["dataset", "arm"] if "dataset" in grid.columns else ["arm"]  # one dataset: no column
+    shown = grid.melt(id_vars=keys, var_name="fusion", value_name="accuracy_html")
+    assert len(shown) == len(t1) and grid["arm"].tolist() == [a for a in ARM_ORDER if a in set(t1["arm"])]
+    merged = t1.merge(shown, on=[*keys, "fusion"], validate="1:1")
     np.testing.assert_allclose(merged["accuracy_html"].astype(float), merged["accuracy"].round(4), atol=5e-5)
-    lows = merged["95 % CI"].str.extract(r"\[(-?[\d.]+), (-?[\d.]+)\]").astype(float)
-    np.testing.assert_allclose(lows[0], merged["ci_low"].round(4), atol=5e-5)
-    np.testing.assert_allclose(lows[1], merged["ci_high"].round(4), atol=5e-5)
+    diff = html_table(page, "tbl-table1-diff")
+    merged = t1.merge(diff, on=[*keys, "fusion"], validate="1:1")
+    assert len(merged) == len(t1[t1["arm"] != "ce-lr0.01"])
+    ce = merged[merged["arm"] != "ce"]
+    np.testing.assert_allclose(ce["Δ vs ce"].astype(float), ce["diff_vs_ce"].round(4), atol=5e-5)
+    bounds = ce["CI vs ce"].str.extract(r"\[(-?[\d.]+), (-?[\d.]+)\]").astype(float)
+    np.testing.assert_allclose(bounds[0], ce["diff_ci_low"].round(4), atol=5e-5)
+    np.testing.assert_allclose(bounds[1], ce["diff_ci_high"].round(4), atol=5e-5)
+    control = t1[t1["arm"] == "ce-lr0.01"].set_index(["dataset", "fusion"])["accuracy"]
+    expected = merged["accuracy"] - [control[(d, f)] for d, f in zip(merged["dataset"], merged["fusion"])]
+    np.testing.assert_allclose(merged["Δ vs ce-lr0.01"].astype(float), expected, atol=1.5e-4)
 
 
 def test_table2_numbers_in_the_html_equal_the_results(rendered):

@@ -1,25 +1,90 @@
-"""Seaborn figures of the report. Each function takes tidy DataFrames and returns a Matplotlib
-:class:`~matplotlib.figure.Figure` built without pyplot (no global figure registry, so a report
-cell that returns the figure shows it exactly once, in Quarto and in the offline renderer).
+"""Seaborn/Matplotlib figures of the report. Each function takes tidy DataFrames and returns a
+Matplotlib :class:`~matplotlib.figure.Figure` built without pyplot (no global figure registry, so a
+report cell that returns the figure shows it exactly once, in Quarto and in the offline renderer).
+
+One look for every figure: :data:`FULL_WIDTH` inches wide (``fig-width`` of ``_quarto.yml``; the
+PDFs print it about 5.8 in wide, so fonts shrink by 0.83), font sizes in
+:data:`FONT_RC` (tick labels and legends 8 pt, printed at about 6.6 pt), and one arm → colour, marker and line
+style mapping, :data:`ARM_STYLES` (Okabe–Ito colours, colour-blind safe; marker and line style
+differ too, so no figure relies on colour alone).
 
 No metric is computed here: inputs come from ``dynloss analyze`` results, :mod:`analysis.audit.gradients`
 or :mod:`analysis.audit.published`, shaped by :mod:`analysis.report.frames` and :mod:`analysis.report.claims`.
+The calibration figures are in :mod:`analysis.report.calibration_figures`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
+#: width of every full-width figure, inches (the PDFs print it about 5.8 in wide)
+FULL_WIDTH: float = 7.0
+#: font sizes in pt at FULL_WIDTH. Both PDF engines print a 7 in figure about 5.8 in wide (×0.83),
+#: so the smallest text (8 pt: ticks, legends, annotations) prints at about 6.6 pt
+FONT_RC: dict[str, float] = {
+    "font.size": 9.0, "axes.titlesize": 9.5, "axes.labelsize": 9.0, "xtick.labelsize": 8.0,
+    "ytick.labelsize": 8.0, "legend.fontsize": 8.0, "legend.title_fontsize": 8.0,
+}
 #: the look of every figure (applied per figure through a context manager, not globally)
-THEME: dict = {"style": "whitegrid", "context": "paper", "font_scale": 1.05}
+THEME: dict = {"style": "whitegrid", "context": "paper", "rc": FONT_RC}
+
+#: the Okabe–Ito palette (colour-blind safe)
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7",
+}
 
 
-def _figure(ncols: int = 1, nrows: int = 1, *, width: float = 7.0, height: float = 3.6, **kw) -> tuple[Figure, np.ndarray]:
+@dataclass(frozen=True)
+class ArmStyle:
+    """How one arm is drawn in every figure."""
+
+    color: str
+    marker: str
+    linestyle: str | tuple
+
+
+#: THE arm → style mapping of the report (the paper's arms, in training.arms.ARM_ORDER)
+ARM_STYLES: dict[str, ArmStyle] = {
+    "ce": ArmStyle(OKABE_ITO["black"], "s", "--"),
+    "ce-lr0.01": ArmStyle(OKABE_ITO["blue"], "D", "-"),
+    "dyn-0.6": ArmStyle(OKABE_ITO["orange"], "o", "-."),
+    "dyn-0.7": ArmStyle(OKABE_ITO["bluish green"], "^", ":"),
+    "dyn-0.8": ArmStyle(OKABE_ITO["vermillion"], "v", (0, (5, 1.5, 1, 1.5))),
+    "dyn-0.9": ArmStyle(OKABE_ITO["reddish purple"], "P", (0, (3, 1, 1, 1, 1, 1))),
+}
+_OTHER_ARM = ArmStyle("#7F7F7F", "X", (0, (1, 1)))
+
+
+def arm_style(arm: str) -> ArmStyle:
+    """The style of ``arm`` (grey crosses for an arm outside the paper's set)."""
+    return ARM_STYLES.get(arm, _OTHER_ARM)
+
+
+def arm_legend_handle(arm: str, *, line: bool = True) -> Line2D:
+    """A legend entry showing ``arm``'s colour, marker and (when ``line``) line style."""
+    s = arm_style(arm)
+    return Line2D([], [], color=s.color, marker=s.marker, linestyle=s.linestyle if line else "none",
+                  markersize=5, linewidth=1.3, label=arm)
+
+
+@contextmanager
+def _styled() -> Iterator[None]:
+    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], rc=THEME["rc"]):
+        yield
+
+
+def _figure(ncols: int = 1, nrows: int = 1, *, width: float = FULL_WIDTH, height: float = 3.0, **kw,
+            ) -> tuple[Figure, np.ndarray]:
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
@@ -31,39 +96,96 @@ def _check_columns(df: pd.DataFrame, columns: Sequence[str], *, name: str) -> No
         raise ValueError(f"Expected `{name}` to have columns {list(columns)}; missing {missing} (has {list(df.columns)})")
 
 
-def emphasis_figure(curves: pd.DataFrame, *, threshold: float | None = None) -> Figure:
-    """Emphasis ``|dL/dz_t|`` against ``p_t``: dynamic-loss variants next to cross-entropy (left),
-    the related losses (right).
+#: loss curves (not arms): cross-entropy is black and solid in every panel, the others cycle
+_CURVE_COLORS = [OKABE_ITO[k] for k in ("vermillion", "sky blue", "orange", "bluish green", "reddish purple",
+                                         "blue")] + ["#7F7F7F"]
+_CURVE_DASHES = ["--", "-.", ":", (0, (5, 1.5, 1, 1.5)), (0, (3, 1, 1, 1, 1, 1)), (0, (6, 2)), (0, (1, 1))]
+
+
+def _draw_curves(ax, df: pd.DataFrame, y: str, names: Sequence[str], *, reference: str = "cross-entropy",
+                 ) -> list[Line2D]:
+    handles = []
+    others = [n for n in names if n != reference]
+    for name in ([reference] if reference in names else []) + others:
+        g = df[df["curve"] == name].sort_values("p_t")
+        if name == reference:
+            color, dash = OKABE_ITO["black"], "-"
+        else:
+            i = others.index(name)
+            color, dash = _CURVE_COLORS[i % len(_CURVE_COLORS)], _CURVE_DASHES[i % len(_CURVE_DASHES)]
+        (ln,) = ax.plot(g["p_t"], g[y], color=color, linestyle=dash, linewidth=1.5, label=name,
+                        zorder=1.9 if name == reference else 2.0)
+        handles.append(ln)
+    return handles
+
+
+def emphasis_figure(curves: pd.DataFrame, ratio: pd.DataFrame | None = None, *,
+                    threshold: float | None = None) -> Figure:
+    """Emphasis ``|dL/dz_t|`` against ``p_t``. Top: the dynamic-loss variants next to
+    cross-entropy, and (when ``ratio`` is given) their ratio to cross-entropy's emphasis on a
+    symmetric-log axis, where 1, 0.1 and 0 are all visible. Bottom: the related losses. Legends sit
+    outside the panels.
 
     Parameters
     ----------
     curves : DataFrame with columns ``curve`` (display name), ``group`` (``"dynamic"`` or
         ``"related"``), ``p_t``, ``emphasis``.
+    ratio : DataFrame with ``curve``, ``p_t``, ``ratio`` (the dynamic group's emphasis over
+        cross-entropy's), as from :func:`analysis.report.frames.emphasis_ratio_frame`.
     threshold : float, optional
         τ of the dynamic curves, drawn as a vertical line.
     """
     _check_columns(curves, ["curve", "group", "p_t", "emphasis"], name="curves")
-    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(2, width=10.0, height=3.9)
-        for ax, group, title in zip(axes[0], ("dynamic", "related"),
-                                    ("Dynamic-loss variants vs cross-entropy", "Related losses")):
-            sub = curves[curves["group"] == group]
-            sns.lineplot(data=sub, x="p_t", y="emphasis", hue="curve", style="curve", ax=ax, linewidth=1.8,
-                         errorbar=None)
-            if threshold is not None and group == "dynamic":
-                ax.axvline(threshold, color="0.4", linestyle=":", linewidth=1)
-                ax.annotate(f"τ = {threshold:g}", (threshold, ax.get_ylim()[1] * 0.92), xytext=(4, 0),
-                            textcoords="offset points", fontsize=8, color="0.3")
-            ax.set_title(title)
-            ax.set_xlabel("true-class probability $p_t$")
-            ax.set_ylabel(r"emphasis $|\partial L/\partial z_t|$")
+    if ratio is not None:
+        _check_columns(ratio, ["curve", "p_t", "ratio"], name="ratio")
+    dyn = curves[curves["group"] == "dynamic"]
+    rel = curves[curves["group"] == "related"]
+    dyn_names = list(dict.fromkeys(dyn["curve"]))
+    rel_names = list(dict.fromkeys(rel["curve"]))
+    with _styled():
+        fig = Figure(figsize=(FULL_WIDTH, 5.6), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
+        axes = top.subplots(1, 2 if ratio is not None else 1, squeeze=False)[0]
+        handles = _draw_curves(axes[0], dyn, "emphasis", dyn_names)
+        axes[0].set_ylabel(r"emphasis $|\partial L/\partial z_t|$")
+        axes[0].set_title("Dynamic-loss variants vs cross-entropy")
+        if ratio is not None:
+            ax = axes[1]
+            _draw_curves(ax, ratio, "ratio", dyn_names)
+            ax.set_yscale("symlog", linthresh=0.01, linscale=0.6)
+            ax.set_ylim(-0.002, 2.0)
+            ax.set_yticks([0, 0.01, 0.1, 1], ["0", "0.01", "0.1", "1"])
+            ax.set_ylabel("ratio to cross-entropy (symlog)")
+            ax.set_title("Gradient relative to cross-entropy")
+        for ax in axes:
             ax.set_xlim(0, 1)
-            ax.legend(title=None, fontsize=7.5, frameon=True)
+            ax.set_xlabel("true-class probability $p_t$")
+            if threshold is not None:
+                ax.axvline(threshold, color="0.4", linestyle=":", linewidth=1)
+                ax.annotate(f"τ = {threshold:g}", (threshold, 1.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, -10), textcoords="offset points", color="0.3", fontsize=8)
+        top.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
+        ax = bottom.subplots(1, 1)
+        rel_handles = _draw_curves(ax, rel, "emphasis", rel_names)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("true-class probability $p_t$")
+        ax.set_ylabel(r"emphasis $|\partial L/\partial z_t|$")
+        ax.set_title("Related losses")
+        bottom.legend(handles=rel_handles, loc="outside right center", frameon=False)
     return fig
 
 
+#: marker, colour and vertical offset of each encoding of the cross-entropy row in Table 2
+_ENCODING_MARKERS = ["o", "s", "^", "D", "v", "P"]
+_ENCODING_COLORS = [OKABE_ITO[k] for k in ("orange", "blue", "bluish green", "reddish purple", "sky blue",
+                                            "vermillion")]
+
+
 def table2_encoding_figure(search: pd.DataFrame, audit: pd.DataFrame) -> Figure:
-    """How Table 2 depends on the τ given to the cross-entropy row.
+    """How Table 2 depends on the τ given to the cross-entropy row. Left: the largest deviation
+    from the published r over a grid of values. Right: r per cell under each encoding, each
+    encoding a hollow marker of its own shape on its own row offset, drawn above the published
+    value (a black cross on the cell's line), so an encoding that reproduces it stays visible.
 
     Parameters
     ----------
@@ -75,166 +197,87 @@ def table2_encoding_figure(search: pd.DataFrame, audit: pd.DataFrame) -> Figure:
     _check_columns(audit, ["dataset", "fusion", "encoding", "pearson_r", "published_r"], name="audit")
     grid = search.dropna(subset=["none_value"]).drop_duplicates("none_value").sort_values("none_value")
     cells = audit.assign(cell=audit["dataset"] + " · " + audit["fusion"])
-    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(2, width=11.5, height=4.2, width_ratios=[1, 1.5])
+    names = list(dict.fromkeys(cells["cell"]))
+    encodings = list(dict.fromkeys(cells["encoding"]))
+    ypos = {c: i for i, c in enumerate(names)}
+    offsets = np.linspace(-0.32, 0.32, len(encodings)) if len(encodings) > 1 else np.zeros(1)
+    with _styled():
+        fig, axes = _figure(2, width=FULL_WIDTH, height=max(3.2, 0.2 * len(names) + 1.5), width_ratios=[1, 1.35])
         ax = axes[0, 0]
-        sns.lineplot(data=grid, x="none_value", y="max_abs_diff", ax=ax, color="C0", linewidth=1.5)
+        ax.plot(grid["none_value"], grid["max_abs_diff"], color=OKABE_ITO["blue"], linewidth=1.4)
         best = grid.loc[grid["max_abs_diff"].idxmin()]
-        ax.scatter([best["none_value"]], [best["max_abs_diff"]], color="C3", zorder=3,
-                   label=f"best: τ(None) = {best['none_value']:g}")
+        ax.scatter([best["none_value"]], [best["max_abs_diff"]], color=OKABE_ITO["vermillion"], marker="D", s=28,
+                   zorder=3)
+        ax.annotate(f"best: τ(None) = {best['none_value']:g}", (best["none_value"], best["max_abs_diff"]),
+                    xytext=(7, 0), textcoords="offset points", va="center", fontsize=8)
         ax.set_yscale("log")
         ax.set_xlabel("τ assigned to the cross-entropy row")
-        ax.set_ylabel("max |r − published r| over 12 cells")
-        ax.set_title("Which encoding reproduces Table 2")
-        ax.legend(fontsize=8)
+        ax.set_ylabel(f"max |r − published r| over {len(names)} cells")
+        ax.set_title("Which encoding reproduces Paper Table 2")
         ax = axes[0, 1]
-        sns.stripplot(data=cells, x="pearson_r", y="cell", hue="encoding", ax=ax, jitter=False, size=5, alpha=0.85,
-                      dodge=False)
         pub = cells.drop_duplicates("cell")
-        ax.scatter(pub["published_r"], pub["cell"], marker="x", color="black", s=40, zorder=4, label="published")
+        ax.scatter(pub["published_r"], [ypos[c] for c in pub["cell"]], marker="x", color="black", s=36,
+                   linewidths=1.2, zorder=2, label="published r")
+        for k, (enc, off) in enumerate(zip(encodings, offsets)):
+            g = cells[cells["encoding"] == enc]
+            ax.scatter(g["pearson_r"], [ypos[c] + off for c in g["cell"]], marker=_ENCODING_MARKERS[k % 6],
+                       facecolors="none", edgecolors=_ENCODING_COLORS[k % 6], s=26, linewidths=1.2, zorder=3,
+                       label=str(enc))
+        ax.set_yticks(range(len(names)), names)
+        ax.set_ylim(len(names) - 0.5, -0.5)
         ax.set_xlabel("Pearson r (threshold vs accuracy)")
-        ax.set_ylabel("")
         ax.set_title("r per cell under each encoding")
-        handles, labels = ax.get_legend_handles_labels()
-        ax.get_legend().remove()
-        fig.legend(handles, labels, fontsize=7.5, title="τ given to the CE row", loc="outside right upper")
+        fig.legend(*ax.get_legend_handles_labels(), title="τ given to the CE row", loc="outside lower center",
+                   ncols=3, frameon=False)
     return fig
 
 
 def accuracy_vs_threshold_figure(acc: pd.DataFrame) -> Figure:
-    """Ensemble accuracy against τ with confidence intervals, one line per fusion, one panel per
-    dataset.
+    """Regenerated ensemble accuracy against τ, one panel per fusion (rows: datasets). The
+    dynamic arms are points with their 95 % interval at their τ (not joined: they are separate
+    models); the cross-entropy arms, which have no τ, are horizontal lines with their interval as
+    a band across the panel.
 
     Parameters
     ----------
-    acc : DataFrame with ``dataset``, ``fusion``, ``tau`` (numeric; the cross-entropy arm drawn at
-        its own position), ``accuracy``, ``ci_low``, ``ci_high``; optional ``arm_label`` used
-        for tick labels.
+    acc : DataFrame with ``dataset``, ``fusion``, ``arm``, ``tau`` (NaN for the cross-entropy
+        arms), ``accuracy``, ``ci_low``, ``ci_high``.
     """
-    _check_columns(acc, ["dataset", "fusion", "tau", "accuracy", "ci_low", "ci_high"], name="acc")
+    _check_columns(acc, ["dataset", "fusion", "arm", "tau", "accuracy", "ci_low", "ci_high"], name="acc")
     datasets = list(dict.fromkeys(acc["dataset"]))
     fusions = list(dict.fromkeys(acc["fusion"]))
-    palette = dict(zip(fusions, sns.color_palette("colorblind", len(fusions))))
-    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(len(datasets), width=min(4.6 * len(datasets), 11.0) + 1.8, height=3.6)
-        offsets = np.linspace(-0.012, 0.012, len(fusions)) if len(fusions) > 1 else [0.0]
-        for ax, ds in zip(axes[0], datasets):
-            sub = acc[acc["dataset"] == ds]
-            for off, fu in zip(offsets, fusions):
-                g = sub[sub["fusion"] == fu].sort_values("tau")
-                if g.empty:
-                    continue
-                x = g["tau"].to_numpy(float) + off
-                y = g["accuracy"].to_numpy(float)
-                yerr = np.vstack([y - g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float) - y])
-                ax.errorbar(x, y, yerr=np.clip(yerr, 0, None), marker="o", markersize=3.5, capsize=2.5,
-                            linewidth=1.3, color=palette[fu], label=fu)
-            if "arm_label" in sub.columns:
-                ticks = sub.drop_duplicates("tau").sort_values("tau")
-                ax.set_xticks(ticks["tau"].to_numpy(float), ticks["arm_label"].astype(str).tolist(), rotation=30,
-                              fontsize=7.5)
-            ax.set_title(str(ds))
-            ax.set_xlabel("arm (dynamic-loss τ)")
-            ax.set_ylabel("test accuracy")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, title="fusion", fontsize=7.5, loc="outside right upper")
-    return fig
-
-
-def reliability_figure(rel: pd.DataFrame) -> Figure:
-    """Reliability diagrams: accuracy against mean confidence per bin, one panel per arm (rows:
-    datasets), one line per ``scaling`` (before / after temperature scaling); marker area grows
-    with the bin's sample count. The diagonal is perfect calibration.
-
-    Parameters
-    ----------
-    rel : DataFrame with ``dataset``, ``arm``, ``confidence``, ``accuracy``; optional
-        ``scaling`` and ``count``.
-    """
-    _check_columns(rel, ["dataset", "arm", "confidence", "accuracy"], name="rel")
-    rel = rel.assign(scaling=rel["scaling"] if "scaling" in rel.columns else "none")
-    datasets = list(dict.fromkeys(rel["dataset"]))
-    arms = list(dict.fromkeys(rel["arm"]))
-    ncols = min(len(arms), 3)
-    nrows_per = int(np.ceil(len(arms) / ncols))
-    palette = dict(zip(dict.fromkeys(rel["scaling"]), sns.color_palette("colorblind")))
-    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(ncols, nrows_per * len(datasets), width=3.0 * ncols + 0.8,
-                            height=2.7 * nrows_per * len(datasets), sharex=True, sharey=True)
-        for d, ds in enumerate(datasets):
-            for i, arm in enumerate(arms):
-                ax = axes[d * nrows_per + i // ncols, i % ncols]
-                sub = rel[(rel["dataset"] == ds) & (rel["arm"] == arm)].sort_values("confidence")
-                ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
-                for scaling, g in sub.groupby("scaling", sort=False):
-                    size = (12 + 60 * g["count"] / max(g["count"].max(), 1)) if "count" in g.columns else 20
-                    ax.plot(g["confidence"], g["accuracy"], color=palette[scaling], linewidth=1.1, alpha=0.8)
-                    ax.scatter(g["confidence"], g["accuracy"], s=size, color=palette[scaling], alpha=0.8,
-                               label=f"scaling: {scaling}")
-                ax.set_xlim(0, 1.02)
-                ax.set_ylim(-0.02, 1.02)
-                ax.set_title(f"{ds} · {arm}" if len(datasets) > 1 else str(arm))
-                ax.set_xlabel("mean confidence in bin")
-                ax.set_ylabel("accuracy in bin")
-            for j in range(len(arms), nrows_per * ncols):
-                axes[d * nrows_per + j // ncols, j % ncols].set_visible(False)
-        axes[0, 0].legend(fontsize=7, loc="upper left")
-    return fig
-
-
-def risk_coverage_figure(rc: pd.DataFrame) -> Figure:
-    """Risk–coverage curves (selective risk against coverage), one line per arm and panel per dataset.
-
-    Parameters
-    ----------
-    rc : DataFrame with ``dataset``, ``arm``, ``coverage``, ``risk``.
-    """
-    _check_columns(rc, ["dataset", "arm", "coverage", "risk"], name="rc")
-    datasets = list(dict.fromkeys(rc["dataset"]))
-    arms = list(dict.fromkeys(rc["arm"]))  # legend in the order the rows come (not by coverage)
-    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(len(datasets), width=min(4.0 * len(datasets), 11.0) + 1.0, height=3.6)
-        for ax, ds in zip(axes[0], datasets):
-            sub = rc[rc["dataset"] == ds].sort_values("coverage")
-            sns.lineplot(data=sub, x="coverage", y="risk", hue="arm", style="arm", hue_order=arms, style_order=arms,
-                         ax=ax, errorbar=None, linewidth=1.3)
-            ax.set_xlim(0, 1)
-            ax.set_ylim(bottom=0)
-            ax.set_title(str(ds))
-            ax.set_xlabel("coverage")
-            ax.set_ylabel("selective risk (error rate)")
-            ax.legend(title=None, fontsize=7)
-    return fig
-
-
-def ensemble_size_figure(es: pd.DataFrame) -> Figure:
-    """Accuracy against the number of members, one line per arm (fusion in the line style when
-    there are several), one panel per dataset; a band when ``ci_low``/``ci_high`` are given.
-
-    Parameters
-    ----------
-    es : DataFrame with ``dataset``, ``arm``, ``n_members``, ``accuracy``; optional ``fusion``,
-        ``ci_low``, ``ci_high``.
-    """
-    _check_columns(es, ["dataset", "arm", "n_members", "accuracy"], name="es")
-    datasets = list(dict.fromkeys(es["dataset"]))
-    style = "fusion" if "fusion" in es.columns and es["fusion"].nunique() > 1 else None
-    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(len(datasets), width=min(4.0 * len(datasets), 11.0) + 1.0, height=3.6)
-        arms = list(dict.fromkeys(es["arm"]))
-        palette = dict(zip(arms, sns.color_palette("colorblind", len(arms))))
-        for ax, ds in zip(axes[0], datasets):
-            sub = es[es["dataset"] == ds].sort_values("n_members")
-            sns.lineplot(data=sub, x="n_members", y="accuracy", hue="arm", hue_order=arms, style=style, ax=ax,
-                         errorbar=None, palette=palette, linewidth=1.3, marker="o", markersize=3.5)
-            if {"ci_low", "ci_high"} <= set(sub.columns) and style is None:
-                for arm, g in sub.groupby("arm", sort=False):
-                    ax.fill_between(g["n_members"], g["ci_low"], g["ci_high"], color=palette[arm], alpha=0.15,
-                                    linewidth=0)
-            ax.set_title(str(ds))
-            ax.set_xlabel("ensemble size (members)")
-            ax.set_ylabel("test accuracy")
-            ax.legend(title=None, fontsize=7)
+    taus = np.sort(acc["tau"].dropna().unique())
+    pad = 0.6 * (np.diff(taus).min() if len(taus) > 1 else 0.1)
+    with _styled():
+        fig, axes = _figure(len(fusions), len(datasets), height=0.6 + 2.3 * len(datasets), sharey="row")
+        handles: dict[str, object] = {}
+        for r, ds in enumerate(datasets):
+            for c, fu in enumerate(fusions):
+                ax = axes[r, c]
+                sub = acc[(acc["dataset"] == ds) & (acc["fusion"] == fu)]
+                for row in sub[sub["tau"].isna()].itertuples(index=False):
+                    s = arm_style(row.arm)
+                    ax.axhspan(row.ci_low, row.ci_high, color=s.color, alpha=0.14, linewidth=0)
+                    ax.axhline(row.accuracy, color=s.color, linestyle=s.linestyle, linewidth=1.2)
+                    handles.setdefault(row.arm, (Patch(facecolor=s.color, alpha=0.25),
+                                                 Line2D([], [], color=s.color, linestyle=s.linestyle)))
+                for row in sub[sub["tau"].notna()].itertuples(index=False):
+                    s = arm_style(row.arm)
+                    ax.errorbar([row.tau], [row.accuracy], yerr=[[max(row.accuracy - row.ci_low, 0)],
+                                                                 [max(row.ci_high - row.accuracy, 0)]],
+                                color=s.color, marker=s.marker, markersize=5, capsize=2.5, linestyle="none",
+                                elinewidth=1.1)
+                    handles.setdefault(row.arm, arm_legend_handle(row.arm, line=False))
+                if len(taus):
+                    ax.set_xlim(taus[0] - pad, taus[-1] + pad)
+                    ax.set_xticks(taus, [f"{t:g}" for t in taus])
+                ax.set_title(f"{ds} · {fu}" if len(datasets) > 1 else str(fu))
+                ax.set_xlabel("τ" if r == len(datasets) - 1 else "")
+                ax.set_ylabel("test accuracy" if c == 0 else "")
+        order = sorted(handles, key=lambda a: list(ARM_STYLES).index(a) if a in ARM_STYLES else len(ARM_STYLES))
+        labels = [f"{a} (95 % CI band)" if isinstance(handles[a], tuple) else a for a in order]
+        fig.legend([handles[a] for a in order], labels, loc="outside lower center", ncols=min(len(order), 6),
+                   frameon=False, handlelength=2.4)
     return fig
 
 
@@ -253,13 +296,13 @@ def validation_test_figure(vt: pd.DataFrame) -> Figure:
     datasets = sorted(vt["dataset"].unique())
     fusions = list(dict.fromkeys(vt["fusion"]))
     variants = list(dict.fromkeys(vt["variant"]))
-    with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], font_scale=THEME["font_scale"]):
-        fig, axes = _figure(len(datasets), width=min(3.6 * len(datasets), 11.0), height=3.6)
+    palette = dict(zip(fusions, _ENCODING_COLORS))
+    with _styled():
+        fig, axes = _figure(max(len(datasets), 1), width=FULL_WIDTH, height=2.6)
         for i, (ax, ds) in enumerate(zip(axes[0], datasets)):
             sub = vt[vt["dataset"] == ds]
             sns.scatterplot(data=sub, x="test_best", y="val_best", hue="fusion", hue_order=fusions, style="variant",
-                            style_order=variants, palette="colorblind", s=28, alpha=0.85, ax=ax,
-                            legend=i == len(datasets) - 1)
+                            style_order=variants, palette=palette, s=22, alpha=0.85, ax=ax, legend=i == 0)
             lo = float(min(sub["test_best"].min(), sub["val_best"].min()))
             hi = float(max(sub["test_best"].max(), sub["val_best"].max()))
             pad = 0.05 * (hi - lo) + 1e-3
@@ -272,5 +315,7 @@ def validation_test_figure(vt: pd.DataFrame) -> Figure:
             ax.set_xlabel("test accuracy")
             ax.set_ylabel("validation accuracy" if i == 0 else "")
         if len(datasets):
-            axes[0][-1].legend(fontsize=7, loc="lower right")
+            handles, labels = axes[0][0].get_legend_handles_labels()
+            axes[0][0].get_legend().remove()
+            fig.legend(handles, labels, loc="outside right center", frameon=False)
     return fig

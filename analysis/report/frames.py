@@ -1,5 +1,7 @@
-"""Result tables shaped for the report pages (Tables 1-2, learning-rate control, stacking,
-calibration, selective prediction, ensemble size): frames in, frames out, no metric computed here.
+"""Result tables shaped for the report pages (Paper Table 1, regenerated Table 2, learning-rate
+control, stacking, splits, emphasis ratios): frames in, frames out, no metric computed here. The
+regenerated Table 1 frames are in :mod:`analysis.report.table1`, the calibration page's in
+:mod:`analysis.report.calibration`.
 """
 
 from __future__ import annotations
@@ -78,61 +80,15 @@ def comparison_note(preset: str | None = None) -> str:
             f"compare directions and intervals, not values.\n")
 
 
-@reads("table1", "paper:table1_accuracy.csv")
-def table1_frame(preset: str | None = None, *, fusions: Sequence[str] | None = None) -> pd.DataFrame:
-    """Table 1 regenerated, next to the published accuracy of the same cell where the paper has
-    one (same dataset, τ and fusion): ``dataset, arm, fusion, published, accuracy, 95 % CI,
-    Δ vs ce, Δ 95 % CI, McNemar p vs ce``."""
-    from analysis.audit.published import load_published_table1
-
-    t1 = load_result("table1", preset)
-    if fusions is not None:
-        t1 = t1[t1["fusion"].isin(fusions)]
-    pub = load_published_table1()
-    pub_map = {(d, str(t), f): a for d, t, f, a in pub[["dataset", "threshold", "fusion", "accuracy"]].itertuples(index=False)}
-    mc = load_result("mcnemar", preset)
-    mc = mc[mc["reference"] == "ce"].set_index(["dataset", "arm", "fusion"])["pvalue"]
-    rows = []
-    for r in t1.itertuples(index=False):
-        paper_ds = PAPER_DATASETS.get(str(r.dataset).lower())
-        published = pub_map.get((paper_ds, _arm_threshold(r.arm), r.fusion), np.nan) if paper_ds else np.nan
-        rows.append({
-            "dataset": r.dataset, "arm": r.arm, "fusion": r.fusion, "published": published,
-            "accuracy": r.accuracy, "95 % CI": _interval(pd.Series([r.ci_low]), pd.Series([r.ci_high])).iloc[0],
-            "Δ vs ce": r.diff_vs_ce,
-            "Δ 95 % CI": _interval(pd.Series([r.diff_ci_low]), pd.Series([r.diff_ci_high])).iloc[0],
-            "McNemar p vs ce": mc.get((r.dataset, r.arm, r.fusion), np.nan),
-        })
-    return _order(pd.DataFrame(rows))
-
-
 @reads("paper:table1_accuracy.csv")
 def published_table1_frame() -> pd.DataFrame:
-    """Published Table 1: one row per (dataset, τ), one column per fusion."""
+    """Paper Table 1 (published): one row per (dataset, τ), one column per fusion."""
     from analysis.audit.published import load_published_table1
 
     pub = load_published_table1()
     wide = pub.pivot_table(index=["dataset", "threshold"], columns="fusion", values="accuracy", sort=False)
     wide.columns.name = None
     return wide.reset_index().rename(columns={"threshold": "τ"})
-
-
-@reads("table1")
-def accuracy_vs_threshold_frame(preset: str | None = None,
-                                fusions: Sequence[str] = ("Average", "Vote", "Weighted", "MLP", "Weighted-OOB", "MLP-OOB"),
-                                ) -> pd.DataFrame:
-    """Regenerated accuracies with CIs on a τ axis: dynamic arms at τ, ``ce`` and ``ce-lr0.01``
-    to the left (columns of :func:`analysis.report.figures.accuracy_vs_threshold_figure`)."""
-    t1 = load_result("table1", preset)
-    t1 = t1[t1["fusion"].isin(fusions)].copy()
-    dyn = sorted({float(a.split("-", 1)[1]) for a in t1["arm"] if a.startswith("dyn-")})
-    step = (dyn[1] - dyn[0]) if len(dyn) > 1 else 0.1
-    start = dyn[0] if dyn else 0.6
-    pos = {"ce": start - step, "ce-lr0.01": start - 2 * step}
-    t1["tau"] = [pos.get(a, float(a.split("-", 1)[1]) if a.startswith("dyn-") else np.nan) for a in t1["arm"]]
-    t1 = t1.dropna(subset=["tau"])
-    t1["arm_label"] = [a if not a.startswith("dyn-") else a.split("-", 1)[1] for a in t1["arm"]]
-    return t1[["dataset", "fusion", "arm", "arm_label", "tau", "accuracy", "ci_low", "ci_high"]]
 
 
 @reads("table2", "paper:table2_pearson.csv")
@@ -288,51 +244,21 @@ def preset_split_note(preset: str | None = None) -> str:
     return f"Measured on the cached splits of preset **{preset}** (mean over members): " + "; ".join(parts) + ".\n"
 
 
-@reads("calibration")
-def calibration_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
-                      ) -> pd.DataFrame:
-    """Calibration of ensembles and single members (Single: mean over members), before and after
-    temperature scaling: accuracy, ECE (equal width and equal mass), class-wise ECE, Brier, NLL, T."""
-    c = load_result("calibration", preset)
-    c = c[c["fusion"].isin(fusions)]
-    keys = ["dataset", "arm", "fusion", "scaling"]
-    metrics = ["accuracy", "ece", "ece_mass", "classwise_ece", "brier", "nll", "temperature"]
-    agg = c.groupby(keys, sort=False)[metrics].mean().reset_index()
-    agg = agg.rename(columns={"ece": "ECE", "ece_mass": "ECE (mass)", "classwise_ece": "class-wise ECE",
-                              "brier": "Brier", "nll": "NLL", "temperature": "T"})
-    return _order(agg, by=("dataset", "arm", "fusion", "scaling"))
+def emphasis_ratio_frame(curves: pd.DataFrame, *, group: str = "dynamic", reference: str = "cross-entropy") -> pd.DataFrame:
+    """Each curve of ``group`` divided by the ``reference`` curve of the same group at the same
+    ``p_t`` (the gradient relative to cross-entropy): ``curve, p_t, ratio``; points where the
+    reference emphasis is 0 are dropped.
 
-
-@reads("reliability")
-def reliability_frame(preset: str | None = None, *, fusion: str = "Average", binning: str = "width") -> pd.DataFrame:
-    """Reliability bins of one fusion (non-empty bins), before and after temperature scaling."""
-    r = load_result("reliability", preset)
-    r = r[(r["fusion"] == fusion) & (r["binning"] == binning) & (r["member"] == -1) & (r["count"] > 0)]
-    return _order(r, by=("dataset", "arm", "scaling", "bin"))
-
-
-@reads("selective")
-def selective_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
-                    ) -> pd.DataFrame:
-    """Selective prediction: accuracy, AUROC of confidence for correct vs wrong, AURC (Single:
-    mean over members)."""
-    s = load_result("selective", preset)
-    s = s[s["fusion"].isin(fusions)]
-    agg = (s.groupby(["dataset", "arm", "fusion", "confidence_kind"], sort=False)[["accuracy", "auroc", "aurc"]]
-           .mean().reset_index().rename(columns={"confidence_kind": "confidence", "auroc": "AUROC", "aurc": "AURC"}))
-    return _order(agg, by=("dataset", "arm", "fusion"))
-
-
-@reads("risk_coverage")
-def risk_coverage_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
-    """Risk–coverage points of one fusion, per arm."""
-    rc = load_result("risk_coverage", preset)
-    return _order(rc[(rc["fusion"] == fusion) & (rc["member"] == -1)], by=("dataset", "arm", "coverage_target"))
-
-
-@reads("ensemble_size")
-def ensemble_size_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
-    """Accuracy against ensemble size (mean and 5–95 % range over member subsets), one fusion."""
-    es = load_result("ensemble_size", preset)
-    es = _order(es[es["fusion"] == fusion], by=("dataset", "arm", "n_members"))
-    return es.rename(columns={"accuracy_mean": "accuracy", "accuracy_q05": "ci_low", "accuracy_q95": "ci_high"})
+    Parameters
+    ----------
+    curves : DataFrame with ``curve, group, p_t, emphasis``
+        (:func:`analysis.report.claims.emphasis_curves_frame`).
+    """
+    sub = curves[curves["group"] == group]
+    ref = sub[sub["curve"] == reference].set_index("p_t")["emphasis"]
+    if ref.empty:
+        raise ValueError(f"Expected a {reference!r} curve in group {group!r}; curves: {sorted(sub['curve'].unique())}")
+    out = sub.join(ref.rename("_ref"), on="p_t", how="inner")
+    out = out[out["_ref"] > 0]
+    return pd.DataFrame({"curve": out["curve"], "p_t": out["p_t"],
+                         "ratio": out["emphasis"] / out["_ref"]}).reset_index(drop=True)

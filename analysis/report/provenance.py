@@ -25,10 +25,11 @@ from training.cache_format import sha256_file as file_sha256
 from training.paths import display
 from training.provenance import versions
 
-_CALL = re.compile(r"\b(authors|claims|context|frames|figures|provenance)\.(\w+)\s*\(")
+_CALL = re.compile(r"\b(authors|calibration|calibration_figures|claims|context|frames|figures|provenance|table1)\.(\w+)\s*\(")
 
 
-_MODULES = {m: f"analysis.report.{m}" for m in ("authors", "claims", "context", "frames", "figures", "provenance")}
+_MODULES = {m: f"analysis.report.{m}" for m in ("authors", "calibration", "calibration_figures", "claims", "context", "frames",
+                                                  "figures", "provenance", "table1")}
 
 
 @reads("provenance")

@@ -1,0 +1,228 @@
+"""The calibration page: calibration, reliability, selective-prediction and ensemble-size results
+of the paper's arms shaped for display, differences from the learning-rate control ``ce-lr0.01``,
+and the page's interpretation sentences computed from the numbers (:func:`interpretation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.report.context import load_result, reads
+from analysis.report.frames import _order
+from training.arms import ARM_ORDER, ARMS, CONTROL_ARM
+
+#: a reliability bin is "sparse" (greyed in the figure) below this many samples ...
+MIN_BIN_COUNT: int = 30
+#: ... or below this share of its curve's samples (the test set), whichever is larger
+MIN_BIN_SHARE: float = 0.005
+
+
+def _paper_arms(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["arm"].isin(ARM_ORDER)]
+
+
+def mark_sparse_bins(rel: pd.DataFrame, *, min_count: int = MIN_BIN_COUNT, min_share: float = MIN_BIN_SHARE,
+                     curve: Sequence[str] = ("dataset", "arm", "fusion", "scaling")) -> pd.DataFrame:
+    """``rel`` with a boolean ``sparse`` column: the bin holds fewer than
+    ``max(min_count, min_share × n)`` samples, ``n`` being the samples of its curve (the rows
+    sharing ``curve``)."""
+    keys = [c for c in curve if c in rel.columns]
+    total = rel.groupby(keys, sort=False)["count"].transform("sum") if keys else rel["count"].sum()
+    return rel.assign(sparse=rel["count"] < np.maximum(min_count, min_share * total))
+
+
+def difference_to_reference(df: pd.DataFrame, *, on: Sequence[str], value: str,
+                            reference: str = CONTROL_ARM) -> pd.DataFrame:
+    """Every other arm's ``value`` minus the reference arm's at the same ``on`` keys: columns
+    ``*on, arm, difference`` (rows without a reference value dropped).
+
+    Raises
+    ------
+    ValueError
+        When ``df`` has no row of the reference arm.
+    """
+    ref = df[df["arm"] == reference]
+    if ref.empty:
+        raise ValueError(f"Expected rows of the reference arm {reference!r}; arms present: {sorted(df['arm'].unique())}")
+    ref = ref.set_index(list(on))[value].rename("_ref")
+    other = df[df["arm"] != reference].join(ref, on=list(on), how="inner")
+    out = other[[*on, "arm"]].copy()
+    out["difference"] = other[value] - other["_ref"]
+    return out.reset_index(drop=True)
+
+
+def reliability_gaps(rel: pd.DataFrame) -> pd.DataFrame:
+    """Mean confidence, accuracy and their gap (confidence − accuracy: > 0 over-confident) per
+    (dataset, arm, scaling), from the reliability bins (count-weighted bin means are the
+    test-set means)."""
+    rel = rel[rel["count"] > 0]
+    w = rel["count"].to_numpy(float)
+    g = rel.assign(_c=rel["confidence"] * w, _a=rel["accuracy"] * w, _n=w).groupby(
+        ["dataset", "arm", "scaling"], sort=False)[["_c", "_a", "_n"]].sum()
+    out = pd.DataFrame({"confidence": g["_c"] / g["_n"], "accuracy": g["_a"] / g["_n"]})
+    out["gap"] = out["confidence"] - out["accuracy"]
+    return out.reset_index()
+
+
+def _list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _signed(x: float, digits: int) -> str:
+    text = f"{x:+.{digits}f}"
+    return "±" + text[1:] if float(text) == 0 else text.replace("-", "−")
+
+
+def interpretation(summary: pd.DataFrame, *, reference: str = CONTROL_ARM, gap_tol: float = 0.005,
+                   temperature_tol: float = 0.02) -> str:
+    """Markdown bullets read off the numbers, per dataset: which arms are over- or under-confident
+    (sign of mean confidence − accuracy beyond ``gap_tol``), which fitted temperatures are above or
+    below 1 (beyond ``temperature_tol``) and whether that agrees with the gap, and each dynamic
+    arm's AUROC and AURC against ``reference``.
+
+    Parameters
+    ----------
+    summary : one row per (dataset, arm): ``dataset, arm, gap`` (before scaling),
+        ``temperature``, ``auroc``, ``aurc``.
+    """
+    for col in ("dataset", "arm", "gap", "temperature", "auroc", "aurc"):
+        if col not in summary.columns:
+            raise ValueError(f"Expected `summary` to have column {col!r} (has {list(summary.columns)})")
+    lines = []
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    for ds in datasets:
+        s = _order(summary[summary["dataset"] == ds], by=("arm",))
+        lead = f"**{ds}**: " if len(datasets) > 1 else ""
+        over = [f"{a} ({_signed(g, 3)})" for a, g in zip(s["arm"], s["gap"]) if g > gap_tol]
+        under = [f"{a} ({_signed(g, 3)})" for a, g in zip(s["arm"], s["gap"]) if g < -gap_tol]
+        close = [a for a, g in zip(s["arm"], s["gap"]) if abs(g) <= gap_tol]
+        parts = []
+        if over:
+            parts.append(f"mean confidence exceeds accuracy (**over-confident**) for {_list(over)}")
+        if under:
+            parts.append(f"mean confidence falls short of accuracy (**under-confident**) for {_list(under)}")
+        if close:
+            parts.append(f"the two agree within ±{gap_tol:g} for {_list(close)}")
+        lines.append(f"{lead}Before temperature scaling (Average ensemble, confidence − accuracy), "
+                     + "; ".join(parts) + ".")
+        t = s.dropna(subset=["temperature"])
+        hi = [f"{a} (T = {v:.2f})" for a, v in zip(t["arm"], t["temperature"]) if v > 1 + temperature_tol]
+        lo = [f"{a} (T = {v:.2f})" for a, v in zip(t["arm"], t["temperature"]) if v < 1 - temperature_tol]
+        near = [a for a, v in zip(t["arm"], t["temperature"]) if abs(v - 1) <= temperature_tol]
+        parts = []
+        if hi:
+            parts.append(f"above 1 (scaling softens the scores, the remedy for over-confidence) for {_list(hi)}")
+        if lo:
+            parts.append(f"below 1 (scaling sharpens them, the remedy for under-confidence) for {_list(lo)}")
+        if near:
+            parts.append(f"within {temperature_tol:g} of 1 for {_list(near)}")
+        if parts:
+            decided = [(g, v) for g, v in zip(t["gap"], t["temperature"])
+                       if abs(g) > gap_tol and abs(v - 1) > temperature_tol]
+            agree = sum((g > 0) == (v > 1) for g, v in decided)
+            lines.append(f"{lead}The fitted temperature is " + "; ".join(parts)
+                         + (f" — in line with the sign of the gap for {agree} of the {len(decided)} arms where both "
+                            f"are clear." if decided else "."))
+        ref = s[s["arm"] == reference]
+        dyn = s[[ARMS[a].family == "dyn" if a in ARMS else False for a in s["arm"]]]
+        if ref.empty or dyn.empty:
+            continue
+        r0 = ref.iloc[0]
+        each = [f"{a} (AUROC {_signed(u - r0.auroc, 3)}, AURC {_signed(c - r0.aurc, 4)})"
+                for a, u, c in zip(dyn["arm"], dyn["auroc"], dyn["aurc"])]
+        better_auroc = int((dyn["auroc"] > r0.auroc).sum())
+        better_aurc = int((dyn["aurc"] < r0.aurc).sum())
+        lines.append(
+            f"{lead}Against {reference} (AUROC {r0.auroc:.3f}, AURC {r0.aurc:.4f}; same learning rate): "
+            f"{'; '.join(each)}. AUROC is higher for {better_auroc} of {len(dyn)} dynamic arms and AURC lower (better) "
+            f"for {better_aurc} of {len(dyn)}. No interval is computed for these differences, and AURC also falls "
+            f"when accuracy alone rises, AUROC does not.")
+    return "".join(f"- {line}\n" for line in lines)
+
+
+# ------------------------------------------------------------------ loaders for the page cells
+@reads("calibration")
+def calibration_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
+                      ) -> pd.DataFrame:
+    """Calibration of ensembles and single members (Single: mean over members), before and after
+    temperature scaling: accuracy, ECE (equal width and equal mass), class-wise ECE, Brier, NLL, T."""
+    c = _paper_arms(load_result("calibration", preset))
+    c = c[c["fusion"].isin(fusions)]
+    keys = ["dataset", "arm", "fusion", "scaling"]
+    metrics = ["accuracy", "ece", "ece_mass", "classwise_ece", "brier", "nll", "temperature"]
+    agg = c.groupby(keys, sort=False)[metrics].mean().reset_index()
+    agg = agg.rename(columns={"ece": "ECE", "ece_mass": "ECE (mass)", "classwise_ece": "class-wise ECE",
+                              "brier": "Brier", "nll": "NLL", "temperature": "T"})
+    return _order(agg, by=("dataset", "arm", "fusion", "scaling"))
+
+
+def _reliability(preset: str | None, fusion: str, binning: str) -> pd.DataFrame:
+    r = _paper_arms(load_result("reliability", preset))
+    return r[(r["fusion"] == fusion) & (r["binning"] == binning) & (r["member"] == -1)]
+
+
+@reads("reliability")
+def reliability_frame(preset: str | None = None, *, fusion: str = "Average", binning: str = "width") -> pd.DataFrame:
+    """Reliability bins of one fusion (non-empty bins, ``sparse`` marked by :func:`mark_sparse_bins`),
+    before and after temperature scaling."""
+    r = mark_sparse_bins(_reliability(preset, fusion, binning))
+    return _order(r[r["count"] > 0], by=("dataset", "arm", "scaling", "bin"))
+
+
+@reads("selective")
+def selective_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
+                    ) -> pd.DataFrame:
+    """Selective prediction: accuracy, AUROC of confidence for correct vs wrong, AURC (Single:
+    mean over members)."""
+    s = _paper_arms(load_result("selective", preset))
+    s = s[s["fusion"].isin(fusions)]
+    agg = (s.groupby(["dataset", "arm", "fusion", "confidence_kind"], sort=False)[["accuracy", "auroc", "aurc"]]
+           .mean().reset_index().rename(columns={"confidence_kind": "confidence", "auroc": "AUROC", "aurc": "AURC"}))
+    return _order(agg, by=("dataset", "arm", "fusion"))
+
+
+@reads("reliability", "calibration", "selective")
+def interpretation_note(preset: str | None = None, *, fusion: str = "Average") -> str:
+    """:func:`interpretation` of one fusion's results (reliability gap before scaling, fitted
+    temperature, AUROC and AURC)."""
+    gaps = reliability_gaps(_reliability(preset, fusion, "width"))
+    gaps = gaps[gaps["scaling"] == "none"][["dataset", "arm", "gap"]]
+    cal = _paper_arms(load_result("calibration", preset))
+    cal = cal[(cal["fusion"] == fusion) & (cal["scaling"] == "temperature") & (cal["member"] == -1)]
+    temps = cal.groupby(["dataset", "arm"], sort=False)["temperature"].mean().reset_index()
+    sel = _paper_arms(load_result("selective", preset))
+    sel = sel[(sel["fusion"] == fusion) & (sel["member"] == -1)][["dataset", "arm", "auroc", "aurc"]]
+    summary = gaps.merge(temps, on=["dataset", "arm"], how="left").merge(sel, on=["dataset", "arm"], how="left")
+    return interpretation(summary)
+
+
+@reads("risk_coverage")
+def risk_coverage_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+    """Risk–coverage points of one fusion, per paper arm."""
+    rc = _paper_arms(load_result("risk_coverage", preset))
+    return _order(rc[(rc["fusion"] == fusion) & (rc["member"] == -1)], by=("dataset", "arm", "coverage_target"))
+
+
+@reads("risk_coverage")
+def risk_coverage_diff_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+    """Each arm's selective risk minus ``ce-lr0.01``'s at the same coverage target."""
+    return difference_to_reference(risk_coverage_frame(preset, fusion=fusion), on=("dataset", "coverage_target"),
+                                    value="risk")
+
+
+@reads("ensemble_size")
+def ensemble_size_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+    """Accuracy against ensemble size (mean and 5–95 % range over member subsets), one fusion."""
+    es = _paper_arms(load_result("ensemble_size", preset))
+    es = _order(es[es["fusion"] == fusion], by=("dataset", "arm", "n_members"))
+    return es.rename(columns={"accuracy_mean": "accuracy", "accuracy_q05": "ci_low", "accuracy_q95": "ci_high"})
+
+
+@reads("ensemble_size")
+def ensemble_size_diff_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+    """Each arm's mean accuracy over member subsets minus ``ce-lr0.01``'s at the same size."""
+    return difference_to_reference(ensemble_size_frame(preset, fusion=fusion), on=("dataset", "n_members"),
+                                   value="accuracy")
