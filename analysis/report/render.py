@@ -65,6 +65,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 _KIND_NAMES = {"fig": "Figure", "tbl": "Table"}
 _XREF = re.compile(r"(?<![\w@.])@(?P<label>(?:fig|tbl)-[A-Za-z0-9_-]+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_QMD_LINK = re.compile(r"\]\((?P<path>[^()\s#]+\.qmd)(?P<anchor>#[^()\s]*)?\)")
 
 _SETUP_CODE = """\
 import warnings as _w
@@ -101,6 +102,8 @@ pre { background: #f6f8fa; padding: .6rem .8rem; overflow-x: auto; font-size: .8
 .cell-warning pre { background: #fff6e0; }
 .verdict-holds { color: #1e7b34; font-weight: 600; } .verdict-fails { color: #b02a1f; font-weight: 600; }
 .verdict-conditional { color: #9a6700; font-weight: 600; }
+.verdict-holds, .verdict-fails, .verdict-conditional { white-space: nowrap; }
+.claim-id { display: block; font-size: .8em; color: #555; margin-top: .15rem; }
 """
 
 #: page set-up of the offline PDF (Quarto's book template has its own); the rules for tables and
@@ -331,6 +334,8 @@ def _strip_ansi(text: str) -> str:
 class _Numbering:
     numbers: dict[str, int] = field(default_factory=dict)
     pages: dict[str, str] = field(default_factory=dict)
+    #: resolved source path of each page -> its stem (for links between pages)
+    files: dict[Path, str] = field(default_factory=dict)
 
     def add(self, label: str, page: str) -> None:
         kind = label.split("-", 1)[0]
@@ -346,6 +351,7 @@ class _Numbering:
 def _number_labels(pages: list[Page]) -> _Numbering:
     numbering = _Numbering()
     for page in pages:
+        numbering.files[page.source.resolve()] = page.stem
         for chunk in page.doc.chunks:
             label = chunk.label
             if label and label.split("-", 1)[0] in _KIND_NAMES:
@@ -376,6 +382,43 @@ def resolve_crossrefs(text: str, numbering: _Numbering, *, target: str, page: st
             out.append(line)
         else:
             out.append(line if fence else _XREF.sub(sub, line))
+    return "".join(out)
+
+
+def chapter_id(stem: str) -> str:
+    """The anchor of a page's chapter heading in the PDF (a link to a page without ``#anchor``)."""
+    return f"chapter-{stem}"
+
+
+def resolve_links(text: str, numbering: _Numbering, *, target: str, page: Page, warnings: list[str]) -> str:
+    """Point markdown links to other pages (``[text](other.qmd#anchor)``, relative to the page's
+    source, as Quarto reads them) at the rendered page: ``other.html#anchor`` in HTML (the
+    offline pages sit side by side), ``#anchor`` in the one-document PDF (the chapter's heading
+    when there is no anchor). Links in code stay as they are."""
+
+    def sub(m: re.Match[str]) -> str:
+        dest = (page.source.parent / m.group("path")).resolve()
+        stem = numbering.files.get(dest)
+        if stem is None:
+            warnings.append(f"{page.html_name}: link to {m.group('path')}, which is not a page of the book")
+            return m.group(0)
+        anchor = m.group("anchor") or ""
+        if target == "html":
+            href = anchor if (stem == page.stem and anchor) else f"{stem}.html{anchor}"
+        else:
+            href = anchor or f"#{chapter_id(stem)}"
+        return f"]({href})"
+
+    out: list[str] = []
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        s = line.strip()
+        if s.startswith("```") or s.startswith("~~~"):
+            ticks = s[:3]
+            fence = None if fence == ticks else (fence or ticks)
+            out.append(line)
+        else:
+            out.append(line if fence else _QMD_LINK.sub(sub, line))
     return "".join(out)
 
 
@@ -503,15 +546,15 @@ def page_markdown(
     ci = 0
     for block in page.doc.blocks:
         if isinstance(block, Markdown):
-            parts.append(resolve_crossrefs(block.text, numbering, target=target, page=page.html_name,
-                                           warnings=warnings))
+            text = resolve_crossrefs(block.text, numbering, target=target, page=page.html_name, warnings=warnings)
+            parts.append(resolve_links(text, numbering, target=target, page=page, warnings=warnings))
             continue
         options = _effective_options(block, defaults)
         prefix = f"{page.stem}-{block.label or f'chunk{ci + 1}'}"
-        parts.append("\n" + chunk_markdown(
-            block, outputs[ci], options=options, target=target, numbering=numbering,
-            figure_dir=figure_dir, figure_prefix=prefix, warnings=warnings if target == "html" else [],
-        ) + "\n")
+        sink = warnings if target == "html" else []
+        md = chunk_markdown(block, outputs[ci], options=options, target=target, numbering=numbering,
+                            figure_dir=figure_dir, figure_prefix=prefix, warnings=sink)
+        parts.append("\n" + resolve_links(md, numbering, target=target, page=page, warnings=sink) + "\n")
         ci += 1
     return "".join(parts)
 
@@ -551,8 +594,10 @@ def _yaml_block(meta: dict[str, Any]) -> str:
     return "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n"
 
 
-def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: str | None, subtitle: str) -> list[Path]:
-    """Write one standalone HTML per page into ``work``; return the paths."""
+def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: str | None, subtitle: str,
+               book_title: str = "") -> list[Path]:
+    """Write one standalone HTML per page into ``work``; return the paths. Each page's ``<title>``
+    is ``<page title> – <book title>``."""
     css = work / "dynloss.css"
     css.write_text(_CSS, encoding="utf-8")
     paths = []
@@ -561,7 +606,8 @@ def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: st
         (work / f"{page.stem}.nav-top.html").write_text(top, encoding="utf-8")
         (work / f"{page.stem}.nav-bottom.html").write_text(bottom, encoding="utf-8")
         md = work / f"{page.stem}.html.md"
-        meta = {"title": page.title, "subtitle": subtitle, "lang": "en"}
+        meta = {"title": page.title, "subtitle": subtitle, "lang": "en",
+                "pagetitle": f"{page.title} – {book_title}" if book_title else page.title}
         md.write_text(_yaml_block(meta) + body, encoding="utf-8")
         out = work / page.html_name
         _pandoc([
@@ -582,7 +628,8 @@ def write_pdf(pages: list[Page], bodies: list[str], *, work: Path, title: str, s
 
     chunks = []
     for page, body in zip(pages, bodies):
-        chunks.append(f"# {page.title}{' {.unnumbered}' if page.doc.unnumbered else ''}\n\n{body}\n")
+        attrs = f"#{chapter_id(page.stem)}" + (" .unnumbered" if page.doc.unnumbered else "")
+        chunks.append(f"# {page.title} {{{attrs}}}\n\n{body}\n")
     md = work / f"{name}.typ.md"
     meta = {"title": title, "subtitle": subtitle, "lang": "en", **({"author": author} if author else {})}
     md.write_text(_yaml_block(meta) + "\n".join(chunks), encoding="utf-8")
@@ -662,7 +709,8 @@ def render_report(
             bodies = [page_markdown(page, outputs[i], defaults=project.execute, target="html",
                                     numbering=numbering, figure_dir=work / "figures", warnings=result.warnings)
                       for i, page in enumerate(pages)]
-            html_paths = write_html(pages, bodies, work=work, pdf_name=pdf_name, subtitle=subtitle)
+            html_paths = write_html(pages, bodies, work=work, pdf_name=pdf_name, subtitle=subtitle,
+                                    book_title=project.title)
         t3 = time.perf_counter()
         if "pdf" in formats:
             sink: list[str] = [] if "html" in formats else result.warnings
