@@ -174,8 +174,10 @@ def test_table_chunk_becomes_labelled_div_with_numbered_caption(tmp_path):
     chunk = Chunk(lang="python", code="t\n", options={"label": "tbl-a", "tbl-cap": "Cap", "echo": False})
     out = [{"output_type": "execute_result", "data": {"text/markdown": "| a |\n|--:|\n| 1 |\n", "text/plain": "x"}}]
     md, _ = _md(chunk, out, tmp_path=tmp_path)
-    assert md.startswith("::: {#tbl-a")
-    assert ": Table 1: Cap" in md
+    assert md.startswith(":::: {#tbl-a")
+    # the caption heads the labelled div, above the table's scrolling box (it wraps at page width)
+    assert "::: {.table-caption}\nTable 1: Cap\n:::" in md
+    assert md.index("Table 1: Cap") < md.index("{.table-scroll}") < md.index("| a |")
     md_typst, _ = _md(chunk, out, target="typst", tmp_path=tmp_path)
     assert ": Cap" in md_typst and "Table 1" not in md_typst  # Typst numbers figures itself
 

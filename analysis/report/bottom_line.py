@@ -139,27 +139,34 @@ def _side(low: float, high: float) -> int:
     return 1 if low > 0 else (-1 if high < 0 else 0)
 
 
+def _range(values: pd.Series) -> str:
+    lo, hi = values.min(), values.max()
+    return f"{lo:+.4f}" if lo == hi else f"{lo:+.4f} to {hi:+.4f}"
+
+
 def lr_sentence(frame: pd.DataFrame, *, fusion: str = "Average") -> str:
-    """The learning-rate result in words, from :func:`lr_frame`: Δ against ``ce-lr0.01`` with its
-    interval (named) per arm, next to Δ against ``ce``."""
-    kinds = list(dict.fromkeys(frame["interval"]))
-    interval = " / ".join(kinds)
+    """The learning-rate result in words, from :func:`lr_frame`: per dataset, Δ accuracy against
+    ``ce-lr0.01`` with its interval (named) per arm, next to Δ against ``ce``; a conclusion only
+    when every interval against the control covers 0 and every one against ``ce`` lies above 0."""
+    interval = " / ".join(dict.fromkeys(frame["interval"]))
     parts = []
     for dataset, g in frame.groupby("dataset", sort=False):
         arms = "; ".join(f"`{r.arm}` {r.diff_vs_control:+.4f} [{r.control_low:+.4f}, {r.control_high:+.4f}]"
                          for r in g.itertuples())
         sides = [_side(r.control_low, r.control_high) for r in g.itertuples()]
         ce_sides = [_side(r.ce_low, r.ce_high) for r in g.itertuples()]
-        lo, hi = g["diff_vs_ce"].min(), g["diff_vs_ce"].max()
-        ce_range = f"{lo:+.4f}" if lo == hi else f"{lo:+.4f} to {hi:+.4f}"
-        parts.append(
-            f"on {dataset}, Δ accuracy against `{CONTROL_ARM}` (cross-entropy at the dynamic arms' learning rate "
-            f"{ARMS[CONTROL_ARM].lr:g}): {arms} — {sides.count(1)} of {len(g)} intervals above 0, "
-            f"{sides.count(-1)} below. Against `{REFERENCE_ARM}` (learning rate {ARMS[REFERENCE_ARM].lr:g}, the "
-            f"published comparison) the same arms differ by {ce_range} ({ce_sides.count(1)} of {len(g)} paired "
-            f"intervals above 0, {ce_sides.count(-1)} below; over test samples only)")
-    return (f"**Learning rate.** {fusion} fusion, 95 % intervals {interval} for the control: "
-            + "; ".join(parts) + ".")
+        text = (f"On {dataset}, at the same learning rate (against `{CONTROL_ARM}`, cross-entropy at "
+                f"{ARMS[CONTROL_ARM].lr:g}) the {len(g)} dynamic arms change {fusion}-fusion accuracy by "
+                f"{_range(g['diff_vs_control'])}; {sides.count(1)} of their 95\u00a0% intervals ({interval}) lie "
+                f"above 0 and {sides.count(-1)} below: {arms}. Against `{REFERENCE_ARM}` at the paper's "
+                f"learning rate {ARMS[REFERENCE_ARM].lr:g} (the published comparison) they differ by "
+                f"{_range(g['diff_vs_ce'])}, {ce_sides.count(1)} of {len(g)} intervals above 0 and "
+                f"{ce_sides.count(-1)} below (over test samples only).")
+        if all(x == 0 for x in sides) and all(x == 1 for x in ce_sides):
+            text += (f" The gain over `{REFERENCE_ARM}` comes with the learning rate; the loss adds none that "
+                     f"these intervals can tell.")
+        parts.append(text)
+    return "**Learning rate.** " + " ".join(parts)
 
 
 def stacking_sentence(verdict: str | None, values: dict[str, Any]) -> str:
@@ -175,7 +182,7 @@ def stacking_sentence(verdict: str | None, values: dict[str, Any]) -> str:
     return (f"**Stacking.** Super-learners fitted on the members' in-sample training predictions (as published) "
             f"score {ci('gap_in_sample')} higher on their validation split than on the test set; fitted on "
             f"out-of-bag predictions (leak-free), {ci('gap_out_of_bag')} (mean validation − test accuracy over "
-            f"{values['n_pairs']} fits, 95 % t-intervals; in-sample larger in {values['n_in_sample_larger']} of "
+            f"{values['n_pairs']} fits, 95\u00a0% t-intervals; in-sample larger in {values['n_in_sample_larger']} of "
             f"{values['n_pairs']}). The claim that they reach on the test set the validation accuracy they "
             f"were selected by **{verdict}**.")
 
@@ -190,8 +197,8 @@ def table2_sentence(verdict: str, values: dict[str, Any]) -> str:
                 f"{ce1['n_cells']} cells.")
     return (f"**Paper Table 2.** Its correlations of accuracy with τ are reproduced from Paper Table 1 "
             f"({values['cells_match_3dp']} of {values['n_cells']} cells to 3 decimals) only when the "
-            f"cross-entropy row is given τ = {values['encoding_none_value']:g}, a value outside the thresholds "
-            f"tried.{tail} The claim of a strong positive correlation **{verdict}**.")
+            f"cross-entropy row is given τ = {values['encoding_none_value']:g}, a value no threshold on a "
+            f"probability can take.{tail} The claim of a strong positive correlation **{verdict}**.")
 
 
 def verdicts_sentence(claims: pd.DataFrame) -> str:

@@ -92,7 +92,10 @@ table { border-collapse: collapse; margin: 1rem 0; font-size: .88rem; font-varia
 th, td { padding: .25rem .6rem; border-bottom: 1px solid #e3e3e3; }
 thead th { border-bottom: 2px solid #999; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
-.table-wrap, div[id^="tbl-"] { overflow-x: auto; }
+.table-scroll { overflow-x: auto; }
+.table-caption { font-weight: 600; margin: 1rem 0 .3rem; }
+.table-caption + .table-scroll > table { margin-top: 0; }
+a { overflow-wrap: anywhere; }
 figure { margin: 1.2rem 0; } figure img, img { max-width: 100%; height: auto; }
 figcaption { font-size: .92rem; color: #333; }
 pre { background: #f6f8fa; padding: .6rem .8rem; overflow-x: auto; font-size: .85rem; }
@@ -495,12 +498,18 @@ def chunk_markdown(
                     body.append(_code_block(_as_text(data["text/plain"])))
     if kind == "tbl":
         caption = str(options.get("tbl-cap", "")).strip()
-        if target == "html" and label in numbering.numbers:
-            caption = f"{numbering.name(label)}: {caption}" if caption else numbering.name(label)
         table_md = "\n".join(b.rstrip() + "\n" for b in body)
-        if caption:
-            table_md = f"{table_md}\n: {caption}\n"
-        parts.append(f"::: {{#{label} .table-wrap}}\n{table_md}\n:::\n")
+        if target == "html":
+            # the caption sits above the table's scrolling box, so that it wraps at the page's
+            # width however wide the table is (as Quarto's figcaption does)
+            if label in numbering.numbers:
+                caption = f"{numbering.name(label)}: {caption}" if caption else numbering.name(label)
+            head = f"::: {{.table-caption}}\n{caption}\n:::\n\n" if caption else ""
+            parts.append(f":::: {{#{label} .table-wrap}}\n{head}::: {{.table-scroll}}\n{table_md}\n:::\n::::\n")
+        else:
+            if caption:
+                table_md = f"{table_md}\n: {caption}\n"
+            parts.append(f"::: {{#{label} .table-wrap}}\n{table_md}\n:::\n")
     elif label and kind != "fig":
         parts.append(f"::: {{#{label}}}\n" + "\n".join(body) + "\n:::\n")
     else:
