@@ -41,10 +41,10 @@ def test_module_fallbacks_point_at_each_pages_claims_table():
 
 @pytest.mark.parametrize("verdict, symbol", [("holds", "✓"), ("fails", "✗"), ("conditional", "◐")])
 def test_a_verdict_is_shown_with_a_symbol_and_a_colour_class(verdict, symbol):
-    assert claims.verdict_badge(verdict) == f"[{symbol} {verdict}]{{.verdict-{verdict}}}"
+    assert claims.verdict_badge(verdict) == f"[{symbol}\u00a0{verdict}]{{.verdict-{verdict}}}"
     css = (ROOT / "reports" / "report.css").read_text()
     typ = (ROOT / "reports" / "report.typ").read_text()
-    assert f".verdict-{verdict}" in css and f'#show "{symbol} {verdict}"' in typ
+    assert f".verdict-{verdict}" in css and f'#show "{symbol}\\u{{a0}}{verdict}"' in typ
 
 
 def test_an_unknown_verdict_is_refused():

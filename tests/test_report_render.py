@@ -169,10 +169,10 @@ def test_verdict_list_shows_symbols_sources_and_links_to_the_evidence(rendered):
     symbols = {"holds": "✓", "fails": "✗", "conditional": "◐"}
     for verdict, *_ in body:
         word = verdict.split()[-1]
-        assert verdict == f"{symbols[word]} {word}"
+        assert verdict == f"{symbols[word]}\u00a0{word}"  # one line: joined by a no-break space
     for word in symbols:  # symbol AND colour class, never colour alone
         if any(r[0].endswith(word) for r in body):
-            assert f'<span class="verdict-{word}">{symbols[word]} {word}</span>' in index
+            assert f'<span class="verdict-{word}">{symbols[word]}\u00a0{word}</span>' in index
     from analysis.audit import SOURCES
 
     assert {r[2] for r in body} <= set(SOURCES) and len({r[2] for r in body}) >= 3

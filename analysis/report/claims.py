@@ -101,16 +101,16 @@ VERDICT_SYMBOLS: dict[str, str] = {"holds": "✓", "fails": "✗", "conditional"
 
 
 def verdict_badge(verdict: str) -> str:
-    """A verdict as markdown: symbol and word in a span of class ``verdict-<verdict>`` (coloured by
-    reports/report.css and the offline stylesheet; reports/report.typ colours the same words in the
-    PDF).
+    """A verdict as markdown: symbol and word, joined by a no-break space, in a span of class
+    ``verdict-<verdict>`` (coloured by reports/report.css and the offline stylesheet;
+    reports/report.typ colours the same words in the PDF).
 
     >>> verdict_badge("fails")
-    '[✗ fails]{.verdict-fails}'
+    '[✗\\xa0fails]{.verdict-fails}'
     """
     if verdict not in VERDICT_SYMBOLS:
         raise ValueError(f"Expected a verdict in {tuple(VERDICT_SYMBOLS)}, got {verdict!r}")
-    return f"[{VERDICT_SYMBOLS[verdict]} {verdict}]{{.verdict-{verdict}}}"
+    return f"[{VERDICT_SYMBOLS[verdict]}\u00a0{verdict}]{{.verdict-{verdict}}}"
 
 
 #: the page, anchor and subject that show each claim's evidence (links are relative to the

@@ -89,7 +89,7 @@ nav.dynloss-nav a.current { font-weight: 700; color: #1d1d1f; }
 nav.dynloss-pager { display: flex; justify-content: space-between; margin-top: 3rem; padding-top: .6rem;
   border-top: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: .88rem; font-variant-numeric: tabular-nums; }
-th, td { padding: .25rem .6rem; border-bottom: 1px solid #e3e3e3; }
+th, td { padding: .25rem .6rem; border-bottom: 1px solid #e3e3e3; vertical-align: top; }
 thead th { border-bottom: 2px solid #999; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
 .table-scroll { overflow-x: auto; }
