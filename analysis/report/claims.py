@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.context import ResultsMissingError, preset_name, reads
-from analysis.report.markdown import Table, escape, show
+from analysis.report.markdown import Table, escape
 
 #: the audit module of the loss claims (the ids it registers select the loss-audit page's rows)
 LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
