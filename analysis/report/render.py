@@ -28,7 +28,9 @@ sources, see :mod:`analysis.report.quarto`):
   level (PNG or SVG);
 - markdown: pandoc's (pipe tables, TeX math as MathML and Typst math, fenced code), the
   ``{{< include >}}`` shortcode, ``@fig-``/``@tbl-`` cross references (numbered through the whole
-  book: Quarto numbers them per chapter, e.g. "Table 3.2");
+  book: Quarto numbers them per chapter, e.g. "Table 3.2"), links to other pages
+  (``[text](page.qmd#anchor)``, relative to the linking page: the page's HTML file, or the anchor
+  in the PDF);
 - formats: ``html`` with ``toc`` (its ``css`` and ``grid`` style Quarto's own page layout and are not
   used: the offline pages carry their own stylesheet) and ``typst`` with ``toc``, ``papersize``,
   ``section-numbering`` and ``include-in-header`` (Typst rules shared by both engines).
@@ -375,6 +377,11 @@ def resolve_crossrefs(text: str, numbering: _Numbering, *, target: str, page: st
             href = f"{numbering.pages[label]}#{label}"
         return f"[{numbering.name(label)}]({href})"
 
+    return _outside_code(text, lambda line: _XREF.sub(sub, line))
+
+
+def _outside_code(text: str, edit) -> str:
+    """``text`` with ``edit`` applied to each line outside fenced code blocks."""
     out: list[str] = []
     fence: str | None = None
     for line in text.splitlines(keepends=True):
@@ -384,7 +391,7 @@ def resolve_crossrefs(text: str, numbering: _Numbering, *, target: str, page: st
             fence = None if fence == ticks else (fence or ticks)
             out.append(line)
         else:
-            out.append(line if fence else _XREF.sub(sub, line))
+            out.append(line if fence else edit(line))
     return "".join(out)
 
 
@@ -412,17 +419,7 @@ def resolve_links(text: str, numbering: _Numbering, *, target: str, page: Page, 
             href = anchor or f"#{chapter_id(stem)}"
         return f"]({href})"
 
-    out: list[str] = []
-    fence: str | None = None
-    for line in text.splitlines(keepends=True):
-        s = line.strip()
-        if s.startswith("```") or s.startswith("~~~"):
-            ticks = s[:3]
-            fence = None if fence == ticks else (fence or ticks)
-            out.append(line)
-        else:
-            out.append(line if fence else _QMD_LINK.sub(sub, line))
-    return "".join(out)
+    return _outside_code(text, lambda line: _QMD_LINK.sub(sub, line))
 
 
 def _html_to_markdown(fragment: str) -> str:
