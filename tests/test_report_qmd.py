@@ -20,10 +20,12 @@ from analysis.report.qmd import (
     split_front_matter,
 )
 from analysis.report.render import (
+    Page,
     _effective_options,
     _Numbering,
     chunk_markdown,
     resolve_crossrefs,
+    resolve_links,
 )
 
 PAGE = """\
@@ -174,8 +176,10 @@ def test_table_chunk_becomes_labelled_div_with_numbered_caption(tmp_path):
     chunk = Chunk(lang="python", code="t\n", options={"label": "tbl-a", "tbl-cap": "Cap", "echo": False})
     out = [{"output_type": "execute_result", "data": {"text/markdown": "| a |\n|--:|\n| 1 |\n", "text/plain": "x"}}]
     md, _ = _md(chunk, out, tmp_path=tmp_path)
-    assert md.startswith("::: {#tbl-a")
-    assert ": Table 1: Cap" in md
+    assert md.startswith(":::: {#tbl-a")
+    # the caption heads the labelled div, above the table's scrolling box (it wraps at page width)
+    assert "::: {.table-caption}\nTable 1: Cap\n:::" in md
+    assert md.index("Table 1: Cap") < md.index("{.table-scroll}") < md.index("| a |")
     md_typst, _ = _md(chunk, out, target="typst", tmp_path=tmp_path)
     assert ": Cap" in md_typst and "Table 1" not in md_typst  # Typst numbers figures itself
 
@@ -247,3 +251,34 @@ def test_missing_results_name_the_command_that_makes_them(tmp_path, monkeypatch)
     (tmp_path / "digits-tiny").mkdir()
     with pytest.raises(ResultsMissingError, match="dynloss analyze --preset digits-tiny"):
         load_result("table1", "digits-tiny")
+
+
+def test_links_to_other_pages_point_at_the_rendered_page_in_html_and_at_the_anchor_in_the_pdf(tmp_path):
+    (tmp_path / "reports").mkdir()
+    index = Page(source=tmp_path / "index.qmd", doc=parse_qmd("# Home\n"), stem="index")
+    other = Page(source=tmp_path / "reports" / "methods.qmd", doc=parse_qmd("# M\n"), stem="methods")
+    numbering = _Numbering(files={index.source.resolve(): "index", other.source.resolve(): "methods"})
+    text = ("See [the split](reports/methods.qmd#sec-split) and [methods](reports/methods.qmd).\n"
+            "```\n[code](reports/methods.qmd#x)\n```\n")
+    warnings: list[str] = []
+    html = resolve_links(text, numbering, target="html", page=index, warnings=warnings)
+    assert "[the split](methods.html#sec-split)" in html and "[methods](methods.html)" in html
+    assert "[code](reports/methods.qmd#x)" in html  # code is left alone
+    typst = resolve_links(text, numbering, target="typst", page=index, warnings=warnings)
+    assert "[the split](#sec-split)" in typst and "[methods](#chapter-methods)" in typst
+    # relative to the linking page: from reports/methods.qmd, index is ../index.qmd
+    back = resolve_links("[home](../index.qmd#top) [here](methods.qmd#a)", numbering, target="html", page=other,
+                         warnings=warnings)
+    assert back == "[home](index.html#top) [here](#a)"
+    assert warnings == []
+    resolve_links("[x](missing.qmd)", numbering, target="html", page=index, warnings=warnings)
+    assert warnings and "missing.qmd" in warnings[0]
+
+
+def test_table_cells_keep_tex_maths_and_markdown_columns_are_not_escaped():
+    from analysis.report.markdown import Table
+
+    df = pd.DataFrame({"claim": [r"loss $-\log(0.1\,p_t)$ with y_i*p"], "verdict": ["[✓ holds]{.verdict-holds}"]})
+    md = Table(df, markdown=("verdict",)).to_markdown()
+    assert r"$-\log(0.1\,p_t)$" in md and r"y\_i\*p" in md
+    assert "[✓ holds]{.verdict-holds}" in md

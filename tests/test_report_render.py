@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from report_data import PRESET, digits_tiny_results, html_table
+from report_data import PRESET, digits_tiny_results, html_table, table_rows
 
 from analysis.cli import main
 from analysis.report.qmd import read_qmd
@@ -158,3 +158,53 @@ def test_a_missing_result_file_fails_the_chunk_that_needs_it(rendered, tmp_path)
         render_report(ROOT, env={"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(tmp_path / "results")},
                       output_dir=tmp_path / "out", formats=("html",))
     assert not list((tmp_path / "out").glob("*.html"))
+
+
+def test_verdict_list_shows_symbols_sources_and_links_to_the_evidence(rendered):
+    _, _, out = rendered
+    index = (out / "index.html").read_text()
+    rows = table_rows(index, "tbl-verdicts")
+    header, body = rows[0], rows[1:]
+    assert header == ["verdict", "claim", "source"]
+    symbols = {"holds": "✓", "fails": "✗", "conditional": "◐"}
+    for verdict, *_ in body:
+        word = verdict.split()[-1]
+        assert verdict == f"{symbols[word]}\u00a0{word}"  # one line: joined by a no-break space
+    for word in symbols:  # symbol AND colour class, never colour alone
+        if any(r[0].endswith(word) for r in body):
+            assert f'<span class="verdict-{word}">{symbols[word]}\u00a0{word}</span>' in index
+    from analysis.audit import SOURCES
+
+    sources = {r[2].replace("\u2019", "'") for r in body}  # pandoc prints apostrophes typographically
+    assert sources <= set(SOURCES) and len(sources) >= 3
+    # every claim links to the section, table or figure of its evidence, on a page that has that anchor
+    links = re.findall(r'<span class="claim-id"><code>([^<]+)</code>\s+·\s+<a\s+href="([\w-]+\.html)#([\w-]+)"', index)
+    assert len(links) == len(body)
+    for _, page, anchor in links:
+        assert f'id="{anchor}"' in (out / page).read_text(), (page, anchor)
+
+
+def test_claim_texts_are_typeset_as_maths(rendered):
+    _, _, out = rendered
+    index = (out / "index.html").read_text()
+    table = index[index.index('id="tbl-verdicts"'):].split("</table>")[0]
+    assert table.count("<math") >= 5
+    shown = re.sub(r"<annotation[^>]*>.*?</annotation>", "", table, flags=re.S)  # MathML keeps the TeX there
+    assert "$" not in shown and "sum_i" not in shown and "yhat" not in shown
+
+
+def test_html_titles_carry_the_report_title_and_no_page_prints_an_absolute_path(rendered):
+    result, _, out = rendered
+    title = load_project(ROOT).title
+    for page in result.html:
+        text = page.read_text()
+        m = re.search(r"<title>([^<]*)</title>", text)
+        assert m and title in " ".join(m.group(1).split()), page.name
+        visible = re.sub(r'(src|href)="data:[^"]*"', "", text)
+        for prefix in ("/work/", "/tmp/", "/home/", "/root/", str(Path.home()) + "/", str(ROOT) + "/"):
+            assert prefix not in visible, (page.name, prefix)
+    from pypdf import PdfReader
+
+    pdf_text = "\n".join(p.extract_text() for p in PdfReader(result.pdf).pages)
+    for prefix in ("/work/", "/tmp/", "/home/", "/root/"):
+        assert prefix not in pdf_text, prefix

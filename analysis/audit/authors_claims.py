@@ -57,7 +57,7 @@ def _common_values() -> dict:
     "table1-provenance",
     source="authors' records",
     text=(
-        "Table 1 reports the ensembles' test accuracy; the super-learners (Weighted, MLP) were trained with "
+        "Paper Table 1 reports the ensembles' test accuracy; the super-learners (Weighted, MLP) were trained with "
         "AdamW at learning rate 3e-4 without weight decay, for 10 or 20 epochs, and evaluated with the weights of the "
         "epoch with the best validation accuracy."
     ),

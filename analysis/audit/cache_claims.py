@@ -107,8 +107,8 @@ def preset_scope(preset: str) -> str:
     "lr-confound",
     source="our caches",
     text=(
-        "The dynamic loss improves ensemble accuracy over cross-entropy (Table 1: every dynamic row above the None "
-        "row)."
+        "The dynamic loss improves ensemble accuracy over cross-entropy (Paper Table 1: every dynamic row above the "
+        "None row)."
     ),
     reads=("bootstrap_ci", "mcnemar"),
 )

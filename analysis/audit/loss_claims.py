@@ -39,8 +39,8 @@ __all__ = ["DEMO_PRINTED"]
     "sign",
     source="corrections note",
     text=(
-        "The originally published formula L = sum_i y_i*log(0.1*yhat_i) (below tau) is missing a "
-        "negative sign."
+        r"The originally published formula $L = \sum_i y_i \log(0.1\,\hat{y}_i)$ (below $\tau$) is "
+        "missing a negative sign."
     ),
 )
 def _eval_sign() -> Finding:
@@ -102,7 +102,7 @@ def _random_batch(n: int = 64, n_classes: int = 10, scale: float = 6.0) -> tuple
     "fill-irrelevant",
     source="corrections note",
     text=(
-        "The fill value used above the threshold (a constant theta > 0) does not change any gradient."
+        r"The fill value used above the threshold (a constant $\theta > 0$) does not change any gradient."
     ),
 )
 def _eval_fill() -> Finding:
@@ -155,8 +155,8 @@ def _eval_fill() -> Finding:
     "scale-2.3",
     source="corrections note",
     text=(
-        "Below the threshold the dynamic loss is about 2.3 x cross-entropy "
-        "(-log(0.1*p) = log(0.1)*log(p)), so its gradients are scaled up ('doubled')."
+        r"Below the threshold the dynamic loss is about $2.3 \times$ cross-entropy "
+        r"($-\log(0.1\,p) = \log(0.1) \cdot \log(p)$), so its gradients are scaled up ('doubled')."
     ),
 )
 def _eval_scale() -> Finding:
@@ -232,7 +232,7 @@ def _eval_zero_above() -> Finding:
 @claim(
     "soft-0.1",
     source="corrections note",
-    text="The soft dynamic loss, -log(p_t^0.1) above tau, scales the cross-entropy gradient by 0.1 there.",
+    text=r"The soft dynamic loss, $-\log(p_t^{0.1})$ above $\tau$, scales the cross-entropy gradient by $0.1$ there.",
 )
 def _eval_soft() -> Finding:
     r = ratio_above_below("soft")
@@ -365,7 +365,7 @@ def _eval_demo() -> Finding:
     "prose-0.7",
     source="paper text",
     text=(
-        "Original text: with threshold 0.7, a correct prediction above 0.7 is adjusted very slightly, "
+        r"Original text: with threshold $\tau = 0.7$, a correct prediction above 0.7 is adjusted very slightly, "
         "an incorrect one above 0.7 more severely; a correct one below 0.7 more severely, and an "
         "incorrect one below 0.7 not substantially."
     ),

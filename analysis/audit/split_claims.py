@@ -26,7 +26,7 @@ SEEDS = (0, 1, 2, 3, 4)
     source="paper text",
     text=(
         "Since 50-fold uses 98% of samples in a training fold, and a bootstrap resample contains ~63% "
-        "of the original samples, each base learner's training set contains 0.80 * 0.98 * 0.63 = 49.4% "
+        r"of the original samples, each base learner's training set contains $0.80 \times 0.98 \times 0.63 = 49.4\,\%$ "
         "distinct samples of the original training data."
     ),
 )

@@ -27,7 +27,7 @@ ALPHA = 0.05
 @claim(
     "table2-correlation",
     source="paper text",
-    text="Ensemble performance correlates strongly and positively with the dynamic-loss threshold (Table 2).",
+    text="Ensemble performance correlates strongly and positively with the dynamic-loss threshold (Paper Table 2).",
 )
 def evaluate_table2_correlation() -> Finding:
     from analysis.audit.published import (
@@ -77,7 +77,7 @@ def evaluate_table2_correlation() -> Finding:
     ce1 = alt["None=1.0 (CE limit)"]
     exc = alt["None excluded"]
     evidence = (
-        f"Published Table 2 is reproduced from Table 1 when the cross-entropy row is encoded as "
+        f"Paper Table 2 is reproduced from Paper Table 1 when the cross-entropy row is encoded as "
         f"τ = {values['encoding_none_value']} ({best['encoding']}: {values['cells_match_3dp']}/{values['n_cells']} "
         f"cells to 3 decimals, max |Δr| = {values['max_abs_diff']:.5f}; grid optimum τ = "
         f"{values['grid_best_none_value']}; {', '.join(not_reproducing) or 'no other named encoding'} "

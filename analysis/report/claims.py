@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.context import ResultsMissingError, preset_name, reads
-from analysis.report.markdown import Table, show
+from analysis.report.markdown import Table, escape
 
 #: the audit module of the loss claims (the ids it registers select the loss-audit page's rows)
 LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
@@ -96,14 +96,96 @@ def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
                           "evidence": r.evidence} for r in results])
 
 
+#: symbol of each verdict: the verdict is never told by colour alone
+VERDICT_SYMBOLS: dict[str, str] = {"holds": "✓", "fails": "✗", "conditional": "◐"}
+
+
+def verdict_badge(verdict: str) -> str:
+    """A verdict as markdown: symbol and word, joined by a no-break space, in a span of class
+    ``verdict-<verdict>`` (coloured by reports/report.css and the offline stylesheet;
+    reports/report.typ colours the same words in the PDF).
+
+    >>> verdict_badge("fails")
+    '[✗\\xa0fails]{.verdict-fails}'
+    """
+    if verdict not in VERDICT_SYMBOLS:
+        raise ValueError(f"Expected a verdict in {tuple(VERDICT_SYMBOLS)}, got {verdict!r}")
+    return f"[{VERDICT_SYMBOLS[verdict]}\u00a0{verdict}]{{.verdict-{verdict}}}"
+
+
+#: the page, anchor and subject that show each claim's evidence (links are relative to the
+#: project root, where index.qmd is; anchors are table/figure labels or section ids of that page)
+EVIDENCE: dict[str, tuple[str, str, str]] = {
+    "sign": ("reports/loss-audit.qmd", "tbl-gradient-ratio", "the loss corrected"),
+    "fill-irrelevant": ("reports/loss-audit.qmd", "tbl-gradient-ratio", "the loss corrected"),
+    "scale-2.3": ("reports/loss-audit.qmd", "tbl-gradient-ratio", "gradient ratios"),
+    "zero-above": ("reports/loss-audit.qmd", "tbl-gradient-ratio", "gradient ratios"),
+    "soft-0.1": ("reports/loss-audit.qmd", "tbl-gradient-ratio", "gradient ratios"),
+    "relu-analogy": ("reports/loss-audit.qmd", "fig-emphasis", "emphasis curves"),
+    "demo": ("reports/loss-audit.qmd", "tbl-loss-claims", "claims and evidence"),
+    "prose-0.7": ("reports/loss-audit.qmd", "fig-emphasis", "emphasis curves"),
+    "split-49.4": ("reports/methods-audit.qmd", "sec-split", "split arithmetic"),
+    "table2-correlation": ("reports/methods-audit.qmd", "sec-table2-encoding", "Paper Table 2"),
+    "table1-provenance": ("reports/authors.qmd", "sec-authors-provenance", "Paper Table 1 cells"),
+    "stacking-validation": ("reports/authors.qmd", "sec-authors-validation", "validation vs test"),
+    "pooled-shuffled": ("reports/authors.qmd", "sec-authors-pooled", "pooled and shuffled fits"),
+    "lr-confound": ("reports/methods-audit.qmd", "sec-lr-confound", "learning-rate confound"),
+    "stacking-leak": ("reports/methods-audit.qmd", "sec-stacking", "stacking"),
+}
+
+#: where a claim missing from :data:`EVIDENCE` is shown: its module's claims table
+MODULE_EVIDENCE: dict[str, tuple[str, str, str]] = {
+    LOSS_CLAIMS_MODULE: ("reports/loss-audit.qmd", "tbl-loss-claims", "claims"),
+    **{m: ("reports/methods-audit.qmd", "tbl-method-claims", "claims") for m in METHOD_CLAIMS_MODULES},
+    **{m: ("reports/authors.qmd", "tbl-authors-claims", "claims") for m in AUTHORS_CLAIMS_MODULES},
+}
+
+
+#: a line break inside a table cell: pipe tables have none, so the PDF gets Typst's and the HTML
+#: puts the ``.claim-id`` span on its own line by CSS
+_CELL_BREAK = " `#linebreak()`{=typst}"
+
+
+def _claim_modules() -> dict[str, str]:
+    from analysis.audit import CLAIM_MODULES
+
+    return {i: m for m in CLAIM_MODULES for i in _module_claim_ids(m)}
+
+
+@functools.lru_cache(maxsize=None)
+def _page_title(page: str) -> str:
+    from analysis.report.context import project_root
+    from analysis.report.qmd import read_qmd
+
+    return read_qmd(project_root() / page).title
+
+
+def evidence_link(claim_id: str) -> str:
+    """A markdown link from a claim to the page section, table or figure that shows its evidence
+    (relative to the project root: for the first page)."""
+    where = EVIDENCE.get(claim_id) or MODULE_EVIDENCE.get(_claim_modules().get(claim_id, ""))
+    if where is None:
+        return "–"
+    page, anchor, what = where
+    return f"[{_page_title(page)}: {what}]({page}#{anchor})"
+
+
 @reads("audit")
-def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True) -> Table:
-    """Claims with their verdict (bold), source and, optionally, the evidence text, for display."""
+def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True, links: bool = False) -> Table:
+    """Claims for display: the verdict (symbol, word, colour class), the claim with a line under it
+    holding its id (small type in HTML) and, with ``links``, a link to the section that shows its
+    evidence (for the first page: links start at the project root), its source, and the evidence
+    text (``evidence``)."""
     df = claims_frame(modules=modules)
-    df["verdict"] = "**" + df["verdict"] + "**"
-    if not evidence:
-        df = df.drop(columns="evidence")
-    return show(df)
+    under = [f"`{i}`" + (f" · {evidence_link(i)}" if links else "") for i in df["id"]]
+    out = pd.DataFrame({
+        "verdict": df["verdict"].map(verdict_badge),
+        "claim": [f"{escape(c)}{_CELL_BREAK}[{u}]{{.claim-id}}" for c, u in zip(df["claim"], under)],
+        "source": df["source"],
+    })
+    if evidence:
+        out["evidence"] = df["evidence"]
+    return Table(out, markdown=("verdict", "claim"))
 
 
 @reads("audit")
@@ -114,6 +196,14 @@ def verdict_counts() -> pd.DataFrame:
            .reset_index().rename(columns={"count": "claims", "<lambda_0>": "ids"}))
     order = {"fails": 0, "conditional": 1, "holds": 2}
     return out.sort_values("verdict", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+@reads("audit")
+def verdict_counts_table() -> Table:
+    """:func:`verdict_counts` for display, the verdicts with their symbol and colour class."""
+    df = verdict_counts()
+    df["verdict"] = df["verdict"].map(verdict_badge)
+    return Table(df, markdown=("verdict",))
 
 
 @reads("audit")
@@ -141,7 +231,7 @@ CURVE_NAMES: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
-@reads("code:training/losses.py", "code:analysis/gradients.py")
+@reads("code:training/losses.py", "code:analysis/audit/gradients.py")
 def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_classes: int = 10) -> pd.DataFrame:
     """Emphasis curves of every loss and dynamic variant (from :func:`analysis.audit.gradients.emphasis_curves`)
     with display names: ``curve, group, loss, variant, p_t, emphasis``. Cross-entropy is drawn in
@@ -164,7 +254,7 @@ def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_clas
     return pd.concat([df, ce], ignore_index=True)[["curve", "group", "loss", "variant", "p_t", "emphasis"]]
 
 
-@reads("code:training/losses.py", "code:analysis/gradients.py")
+@reads("code:training/losses.py", "code:analysis/audit/gradients.py")
 def gradient_ratio_frame(*, threshold: float = 0.7, p_t: Sequence[float] = (0.3, 0.69, 0.71, 0.9),
                          n_classes: int = 10) -> pd.DataFrame:
     """Ratio of each dynamic variant's logit gradient to cross-entropy's at a few ``p_t``

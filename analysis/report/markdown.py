@@ -15,12 +15,15 @@ import pandas as pd
 class Table:
     """A DataFrame shown as a pandoc pipe table (markdown output works for HTML and Typst alike).
 
-    ``frame`` keeps the data; ``digits`` rounds floats for display only.
+    ``frame`` keeps the data; ``digits`` rounds floats for display only. Cells of the columns named
+    in ``markdown`` are markdown already (links, spans with classes) and are not escaped, except
+    for ``|``, which would end the cell.
     """
 
     frame: pd.DataFrame
     digits: int = 3
     index: bool = False
+    markdown: tuple[str, ...] = ()
 
     def to_markdown(self) -> str:
         df = self.frame.reset_index() if self.index else self.frame
@@ -31,14 +34,16 @@ class Table:
             cells[col] = [_fmt_cell(v, self.digits) for v in cells[col]]
         from tabulate import tabulate
 
-        header = [_escape(str(c)) for c in cells.columns]
+        header = [escape(str(c)) for c in cells.columns]
         numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
-        rows = [[_escape(str(v)) for v in row] for row in cells.itertuples(index=False)]
+        raw = [c in self.markdown for c in cells.columns]
+        rows = [[str(v).replace("\n", " ").replace("|", "\\|") if r else escape(str(v))
+                 for v, r in zip(row, raw)] for row in cells.itertuples(index=False)]
         lines = tabulate(rows, header, tablefmt="pipe", disable_numparse=True,
                          colalign=["right" if n else "left" for n in numeric]).splitlines()
         # pandoc sizes wide pipe tables by the dashes of the separator line: make them follow the
         # longest cell capped at 40 characters, so long text columns wrap instead of taking the page
-        widths = [_column_weight(h, cells[c]) for h, c in zip(header, cells.columns)]
+        widths = [_column_weight(h, cells[c].map(_visible)) for h, c in zip(header, cells.columns)]
         lines[1] = "|" + "|".join(("-" * (w - 1) + ":") if n else (":" + "-" * (w - 1))
                                   for w, n in zip(widths, numeric)) + "|"
         return "\n".join(lines) + "\n"
@@ -48,6 +53,24 @@ class Table:
 
     def __repr__(self) -> str:
         return self.frame.to_string()
+
+
+_LINK_TARGET = re.compile(r"\]\([^)]*\)")
+_ATTRS = re.compile(r"\{[.#][^{}]*\}")
+_RAW_INLINE = re.compile(r"`[^`]*`\{=[A-Za-z0-9]+\}")
+_TEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+def _visible(text: str) -> str:
+    """Roughly the printed text of a markdown cell: no raw inlines for other formats, link targets,
+    attributes, brackets, TeX commands or math delimiters.
+
+    >>> _visible("[✓ holds]{.verdict-holds} see [page](a.qmd#x) $\\hat{y}_i$")
+    '✓ holds see page y_i'
+    """
+    text = _ATTRS.sub("", _LINK_TARGET.sub("]", _RAW_INLINE.sub("", str(text))))
+    text = _TEX_COMMAND.sub("", text)
+    return re.sub(r"[\[\]`$*{}]", "", text)
 
 
 def _column_weight(header: str, values: pd.Series) -> int:
@@ -82,24 +105,39 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$^~|#@])")
 
 
 _CODE = re.compile(r"(`[^`|]+`)")
+#: TeX maths as pandoc reads it: ``$`` then a non-space, the closing ``$`` after a non-space and
+#: not before a digit
+_MATH = re.compile(r"(\$(?=\S)[^$\n|]*?(?<=\S)\$(?!\d))")
+_PROTECTED = re.compile(f"{_CODE.pattern}|{_MATH.pattern}")
 
 
-def _escape(text: str) -> str:
-    """Escape markdown syntax in a cell (claims quote formulas such as ``y_i*log(0.1*p)``); a
-    cell that is exactly ``**bold**`` stays bold, `code` spans (commands) stay code, and a double
-    hyphen stays two hyphens (pandoc's smart punctuation would print an en dash, e.g. in record
-    names such as ``2022.12.12--04-59``).
+def escape(text: str) -> str:
+    """Escape markdown syntax in a cell (evidence quotes numbers such as ``y_i*p``); a cell that
+    is exactly ``**bold**`` stays bold, `code` spans (commands) and ``$TeX$`` maths stay as they
+    are, and a double hyphen stays two hyphens (pandoc's smart punctuation would print an en
+    dash, e.g. in record names such as ``2022.12.12--04-59``).
 
-    >>> _escape("a_b--c")
+    >>> escape("a_b--c")
     'a\\\\_b-\\\\-c'
-    >>> print(_escape("run `dynloss analyze` for y_i*p"))
+    >>> print(escape("run `dynloss analyze` for y_i*p"))
     run `dynloss analyze` for y\\_i\\*p
+    >>> print(escape("loss $-\\log(0.1\\,\\hat{y}_t)$ costs $5"))
+    loss $-\\log(0.1\\,\\hat{y}_t)$ costs \\$5
     """
     text = text.replace("\n", " ")
     if _BOLD.match(text):
         return text
-    return "".join(part if _CODE.fullmatch(part) else _MD_SPECIAL.sub(r"\\\1", part).replace("--", "-\\-")
-                   for part in _CODE.split(text))
+    out, pos = [], 0
+    for m in _PROTECTED.finditer(text):
+        out.append(_escape_plain(text[pos:m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_escape_plain(text[pos:]))
+    return "".join(out)
+
+
+def _escape_plain(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("--", "-\\-")
 
 
 def show(frame: pd.DataFrame, *, digits: int = 3, index: bool = False) -> Table:

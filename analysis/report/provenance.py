@@ -25,11 +25,12 @@ from training.cache_format import sha256_file as file_sha256
 from training.paths import display
 from training.provenance import versions
 
-_CALL = re.compile(r"\b(authors|calibration|calibration_figures|claims|context|frames|figures|provenance|table1)\.(\w+)\s*\(")
+_CALL = re.compile(r"\b(authors|bottom_line|calibration|calibration_figures|claims|context|frames|figures|provenance"
+                   r"|table1)\.(\w+)\s*\(")
 
 
-_MODULES = {m: f"analysis.report.{m}" for m in ("authors", "calibration", "calibration_figures", "claims", "context", "frames",
-                                                  "figures", "provenance", "table1")}
+_MODULES = {m: f"analysis.report.{m}" for m in ("authors", "bottom_line", "calibration", "calibration_figures", "claims",
+                                                  "context", "frames", "figures", "provenance", "table1")}
 
 
 @reads("provenance")

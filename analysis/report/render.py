@@ -28,7 +28,9 @@ sources, see :mod:`analysis.report.quarto`):
   level (PNG or SVG);
 - markdown: pandoc's (pipe tables, TeX math as MathML and Typst math, fenced code), the
   ``{{< include >}}`` shortcode, ``@fig-``/``@tbl-`` cross references (numbered through the whole
-  book: Quarto numbers them per chapter, e.g. "Table 3.2");
+  book: Quarto numbers them per chapter, e.g. "Table 3.2"), links to other pages
+  (``[text](page.qmd#anchor)``, relative to the linking page: the page's HTML file, or the anchor
+  in the PDF);
 - formats: ``html`` with ``toc`` (its ``css`` and ``grid`` style Quarto's own page layout and are not
   used: the offline pages carry their own stylesheet) and ``typst`` with ``toc``, ``papersize``,
   ``section-numbering`` and ``include-in-header`` (Typst rules shared by both engines).
@@ -65,6 +67,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 _KIND_NAMES = {"fig": "Figure", "tbl": "Table"}
 _XREF = re.compile(r"(?<![\w@.])@(?P<label>(?:fig|tbl)-[A-Za-z0-9_-]+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_QMD_LINK = re.compile(r"\]\((?P<path>[^()\s#]+\.qmd)(?P<anchor>#[^()\s]*)?\)")
 
 _SETUP_CODE = """\
 import warnings as _w
@@ -88,10 +91,13 @@ nav.dynloss-nav a.current { font-weight: 700; color: #1d1d1f; }
 nav.dynloss-pager { display: flex; justify-content: space-between; margin-top: 3rem; padding-top: .6rem;
   border-top: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: .88rem; font-variant-numeric: tabular-nums; }
-th, td { padding: .25rem .6rem; border-bottom: 1px solid #e3e3e3; }
+th, td { padding: .25rem .6rem; border-bottom: 1px solid #e3e3e3; vertical-align: top; }
 thead th { border-bottom: 2px solid #999; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
-.table-wrap, div[id^="tbl-"] { overflow-x: auto; }
+.table-scroll { overflow-x: auto; }
+.table-caption { font-weight: 600; margin: 1rem 0 .3rem; }
+.table-caption + .table-scroll > table { margin-top: 0; }
+a { overflow-wrap: anywhere; }
 figure { margin: 1.2rem 0; } figure img, img { max-width: 100%; height: auto; }
 figcaption { font-size: .92rem; color: #333; }
 pre { background: #f6f8fa; padding: .6rem .8rem; overflow-x: auto; font-size: .85rem; }
@@ -101,6 +107,8 @@ pre { background: #f6f8fa; padding: .6rem .8rem; overflow-x: auto; font-size: .8
 .cell-warning pre { background: #fff6e0; }
 .verdict-holds { color: #1e7b34; font-weight: 600; } .verdict-fails { color: #b02a1f; font-weight: 600; }
 .verdict-conditional { color: #9a6700; font-weight: 600; }
+.verdict-holds, .verdict-fails, .verdict-conditional { white-space: nowrap; }
+.claim-id { display: block; font-size: .8em; color: #555; margin-top: .15rem; }
 """
 
 #: page set-up of the offline PDF (Quarto's book template has its own); the rules for tables and
@@ -331,6 +339,8 @@ def _strip_ansi(text: str) -> str:
 class _Numbering:
     numbers: dict[str, int] = field(default_factory=dict)
     pages: dict[str, str] = field(default_factory=dict)
+    #: resolved source path of each page -> its stem (for links between pages)
+    files: dict[Path, str] = field(default_factory=dict)
 
     def add(self, label: str, page: str) -> None:
         kind = label.split("-", 1)[0]
@@ -346,6 +356,7 @@ class _Numbering:
 def _number_labels(pages: list[Page]) -> _Numbering:
     numbering = _Numbering()
     for page in pages:
+        numbering.files[page.source.resolve()] = page.stem
         for chunk in page.doc.chunks:
             label = chunk.label
             if label and label.split("-", 1)[0] in _KIND_NAMES:
@@ -366,6 +377,11 @@ def resolve_crossrefs(text: str, numbering: _Numbering, *, target: str, page: st
             href = f"{numbering.pages[label]}#{label}"
         return f"[{numbering.name(label)}]({href})"
 
+    return _outside_code(text, lambda line: _XREF.sub(sub, line))
+
+
+def _outside_code(text: str, edit) -> str:
+    """``text`` with ``edit`` applied to each line outside fenced code blocks."""
     out: list[str] = []
     fence: str | None = None
     for line in text.splitlines(keepends=True):
@@ -375,8 +391,35 @@ def resolve_crossrefs(text: str, numbering: _Numbering, *, target: str, page: st
             fence = None if fence == ticks else (fence or ticks)
             out.append(line)
         else:
-            out.append(line if fence else _XREF.sub(sub, line))
+            out.append(line if fence else edit(line))
     return "".join(out)
+
+
+def chapter_id(stem: str) -> str:
+    """The anchor of a page's chapter heading in the PDF (a link to a page without ``#anchor``)."""
+    return f"chapter-{stem}"
+
+
+def resolve_links(text: str, numbering: _Numbering, *, target: str, page: Page, warnings: list[str]) -> str:
+    """Point markdown links to other pages (``[text](other.qmd#anchor)``, relative to the page's
+    source, as Quarto reads them) at the rendered page: ``other.html#anchor`` in HTML (the
+    offline pages sit side by side), ``#anchor`` in the one-document PDF (the chapter's heading
+    when there is no anchor). Links in code stay as they are."""
+
+    def sub(m: re.Match[str]) -> str:
+        dest = (page.source.parent / m.group("path")).resolve()
+        stem = numbering.files.get(dest)
+        if stem is None:
+            warnings.append(f"{page.html_name}: link to {m.group('path')}, which is not a page of the book")
+            return m.group(0)
+        anchor = m.group("anchor") or ""
+        if target == "html":
+            href = anchor if (stem == page.stem and anchor) else f"{stem}.html{anchor}"
+        else:
+            href = anchor or f"#{chapter_id(stem)}"
+        return f"]({href})"
+
+    return _outside_code(text, lambda line: _QMD_LINK.sub(sub, line))
 
 
 def _html_to_markdown(fragment: str) -> str:
@@ -452,12 +495,18 @@ def chunk_markdown(
                     body.append(_code_block(_as_text(data["text/plain"])))
     if kind == "tbl":
         caption = str(options.get("tbl-cap", "")).strip()
-        if target == "html" and label in numbering.numbers:
-            caption = f"{numbering.name(label)}: {caption}" if caption else numbering.name(label)
         table_md = "\n".join(b.rstrip() + "\n" for b in body)
-        if caption:
-            table_md = f"{table_md}\n: {caption}\n"
-        parts.append(f"::: {{#{label} .table-wrap}}\n{table_md}\n:::\n")
+        if target == "html":
+            # the caption sits above the table's scrolling box, so that it wraps at the page's
+            # width however wide the table is (as Quarto's figcaption does)
+            if label in numbering.numbers:
+                caption = f"{numbering.name(label)}: {caption}" if caption else numbering.name(label)
+            head = f"::: {{.table-caption}}\n{caption}\n:::\n\n" if caption else ""
+            parts.append(f":::: {{#{label} .table-wrap}}\n{head}::: {{.table-scroll}}\n{table_md}\n:::\n::::\n")
+        else:
+            if caption:
+                table_md = f"{table_md}\n: {caption}\n"
+            parts.append(f"::: {{#{label} .table-wrap}}\n{table_md}\n:::\n")
     elif label and kind != "fig":
         parts.append(f"::: {{#{label}}}\n" + "\n".join(body) + "\n:::\n")
     else:
@@ -503,15 +552,15 @@ def page_markdown(
     ci = 0
     for block in page.doc.blocks:
         if isinstance(block, Markdown):
-            parts.append(resolve_crossrefs(block.text, numbering, target=target, page=page.html_name,
-                                           warnings=warnings))
+            text = resolve_crossrefs(block.text, numbering, target=target, page=page.html_name, warnings=warnings)
+            parts.append(resolve_links(text, numbering, target=target, page=page, warnings=warnings))
             continue
         options = _effective_options(block, defaults)
         prefix = f"{page.stem}-{block.label or f'chunk{ci + 1}'}"
-        parts.append("\n" + chunk_markdown(
-            block, outputs[ci], options=options, target=target, numbering=numbering,
-            figure_dir=figure_dir, figure_prefix=prefix, warnings=warnings if target == "html" else [],
-        ) + "\n")
+        sink = warnings if target == "html" else []
+        md = chunk_markdown(block, outputs[ci], options=options, target=target, numbering=numbering,
+                            figure_dir=figure_dir, figure_prefix=prefix, warnings=sink)
+        parts.append("\n" + resolve_links(md, numbering, target=target, page=page, warnings=sink) + "\n")
         ci += 1
     return "".join(parts)
 
@@ -551,8 +600,10 @@ def _yaml_block(meta: dict[str, Any]) -> str:
     return "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n"
 
 
-def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: str | None, subtitle: str) -> list[Path]:
-    """Write one standalone HTML per page into ``work``; return the paths."""
+def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: str | None, subtitle: str,
+               book_title: str = "") -> list[Path]:
+    """Write one standalone HTML per page into ``work``; return the paths. Each page's ``<title>``
+    is ``<page title> – <book title>``."""
     css = work / "dynloss.css"
     css.write_text(_CSS, encoding="utf-8")
     paths = []
@@ -561,7 +612,8 @@ def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: st
         (work / f"{page.stem}.nav-top.html").write_text(top, encoding="utf-8")
         (work / f"{page.stem}.nav-bottom.html").write_text(bottom, encoding="utf-8")
         md = work / f"{page.stem}.html.md"
-        meta = {"title": page.title, "subtitle": subtitle, "lang": "en"}
+        meta = {"title": page.title, "subtitle": subtitle, "lang": "en",
+                "pagetitle": f"{page.title} – {book_title}" if book_title else page.title}
         md.write_text(_yaml_block(meta) + body, encoding="utf-8")
         out = work / page.html_name
         _pandoc([
@@ -582,7 +634,8 @@ def write_pdf(pages: list[Page], bodies: list[str], *, work: Path, title: str, s
 
     chunks = []
     for page, body in zip(pages, bodies):
-        chunks.append(f"# {page.title}{' {.unnumbered}' if page.doc.unnumbered else ''}\n\n{body}\n")
+        attrs = f"#{chapter_id(page.stem)}" + (" .unnumbered" if page.doc.unnumbered else "")
+        chunks.append(f"# {page.title} {{{attrs}}}\n\n{body}\n")
     md = work / f"{name}.typ.md"
     meta = {"title": title, "subtitle": subtitle, "lang": "en", **({"author": author} if author else {})}
     md.write_text(_yaml_block(meta) + "\n".join(chunks), encoding="utf-8")
@@ -662,7 +715,8 @@ def render_report(
             bodies = [page_markdown(page, outputs[i], defaults=project.execute, target="html",
                                     numbering=numbering, figure_dir=work / "figures", warnings=result.warnings)
                       for i, page in enumerate(pages)]
-            html_paths = write_html(pages, bodies, work=work, pdf_name=pdf_name, subtitle=subtitle)
+            html_paths = write_html(pages, bodies, work=work, pdf_name=pdf_name, subtitle=subtitle,
+                                    book_title=project.title)
         t3 = time.perf_counter()
         if "pdf" in formats:
             sink: list[str] = [] if "html" in formats else result.warnings

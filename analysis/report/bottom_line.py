@@ -1,0 +1,233 @@
+"""The report's bottom line: a few sentences at the top of the first page, computed from the
+results tables and the claim audit.
+
+Pure functions build each sentence from frames and claim values (:func:`paper_sentence`,
+:func:`scale_sentence`, :func:`lr_frame` + :func:`lr_sentence`, :func:`stacking_sentence`,
+:func:`table2_sentence`, :func:`verdicts_sentence`); :func:`bottom_line_markdown` loads the
+inputs of one preset and joins them.
+
+The learning-rate sentence prefers the interval of Δ accuracy against ``ce-lr0.01`` over test
+samples *and* training seeds (``control_seed_ci_low/high`` of ``table1.csv``: the two-level
+members × samples bootstrap); without it, the paired interval over test samples only
+(``control_ci_low/high`` of ``table1.csv``, else the ``bootstrap_ci.csv`` rows with
+``quantity == "diff"`` and ``reference == "ce-lr0.01"``). The sentence names the interval used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.report.context import ResultsMissingError, load_result, preset_name, project_root, reads
+from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
+
+#: wording of the two kinds of interval the learning-rate sentence can use
+INTERVAL_SEEDS = "over test samples and training seeds"
+INTERVAL_SAMPLES = "over test samples only"
+
+#: the paper's metadata (who, where), read at run time
+PAPER_JSON = Path("data") / "paper" / "paper.json"
+
+_PAPER_KEYS = ("what", "authors", "repository")
+
+
+def load_paper(path: str | Path | None = None) -> dict[str, Any]:
+    """The paper's metadata from ``data/paper/paper.json`` (``what``, ``authors``, ``repository``;
+    ``title`` may be null: it is not invented).
+
+    Raises
+    ------
+    ValueError
+        When the file is missing, not JSON, or lacks a field (the message names the file).
+    """
+    path = Path(path) if path is not None else project_root() / PAPER_JSON
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path} not found: expected the paper's metadata (JSON with {list(_PAPER_KEYS)})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    missing = [k for k in _PAPER_KEYS if not isinstance(meta, dict) or not meta.get(k)]
+    if missing:
+        raise ValueError(f"{path}: expected non-empty fields {missing}")
+    if not str(meta["repository"]).startswith("https://"):
+        raise ValueError(f"{path}: expected `repository` to be an https:// address, got {meta['repository']!r}")
+    return meta
+
+
+def paper_sentence(paper: dict[str, Any]) -> str:
+    """Which paper is audited: its description, authors, title when known, and repository."""
+    title = f" (*{paper['title']}*)" if paper.get("title") else ""
+    return (f"**Paper.** This report audits {paper['what']}{title} by {paper['authors']}, and its code at "
+            f"<{paper['repository']}>.")
+
+
+def scale_sentence(preset: str) -> str:
+    """What the preset trains next to the paper's setting (numbers from :mod:`training.presets`)."""
+    from training.presets import get_preset
+
+    ours, paper = get_preset(preset), get_preset("paper")
+
+    def setting(p) -> str:
+        return (f"{p.model.label} base learners, {p.epochs} epochs, {p.members} members per arm, on "
+                f"{', '.join(p.datasets)}")
+
+    if (ours.model, ours.epochs, ours.members, ours.datasets) == (paper.model, paper.epochs, paper.members,
+                                                                   paper.datasets):
+        return f"**Scale.** Preset `{preset}` trains the paper's setting: {setting(ours)}."
+    return (f"**Scale.** Preset `{preset}`: {setting(ours)}; the paper: {setting(paper)}. The numbers below "
+            f"describe this smaller setting; they neither confirm nor refute the paper's at its scale.")
+
+
+def _finite(*values: Any) -> bool:
+    return all(v is not None and isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+def lr_frame(table1: pd.DataFrame, bootstrap_ci: pd.DataFrame | None = None, *,
+             fusion: str = "Average") -> pd.DataFrame:
+    """Each dynamic arm against ``ce-lr0.01`` (same learning rate) and against ``ce`` (as published)
+    for one fusion: ``dataset, arm, diff_vs_control, control_low, control_high, interval,
+    diff_vs_ce, ce_low, ce_high``.
+
+    The control interval comes from ``table1``'s ``control_seed_ci_low/high`` (two-level:
+    ``interval`` = :data:`INTERVAL_SEEDS`) when present and finite, else ``control_ci_low/high``,
+    else ``bootstrap_ci`` (``quantity == "diff"``, ``reference == "ce-lr0.01"``), both
+    :data:`INTERVAL_SAMPLES`. Δ against ``ce`` uses ``diff_vs_ce``, ``diff_ci_low/high`` (test
+    samples only).
+
+    Raises
+    ------
+    ValueError
+        When no dynamic arm of ``fusion`` is in ``table1``, or an arm has no Δ against the control
+        in either table.
+    """
+    t1 = table1[(table1["fusion"] == fusion) & table1["arm"].map(lambda a: a in ARMS and ARMS[a].family == "dyn")]
+    if t1.empty:
+        raise ValueError(f"table1 has no dynamic arm with fusion {fusion!r}")
+    ci = None
+    if bootstrap_ci is not None:
+        ci = bootstrap_ci[(bootstrap_ci["quantity"] == "diff") & (bootstrap_ci["reference"] == CONTROL_ARM)
+                          & (bootstrap_ci["fusion"] == fusion)].set_index(["dataset", "arm"])
+    rows = []
+    for r in t1.to_dict("records"):
+        seeds = (r.get("control_seed_ci_low"), r.get("control_seed_ci_high"))
+        samples = (r.get("control_ci_low"), r.get("control_ci_high"))
+        diff = r.get("diff_vs_control")
+        if _finite(diff, *seeds):
+            (low, high), interval = seeds, INTERVAL_SEEDS
+        elif _finite(diff, *samples):
+            (low, high), interval = samples, INTERVAL_SAMPLES
+        elif ci is not None and (r["dataset"], r["arm"]) in ci.index:
+            c = ci.loc[(r["dataset"], r["arm"])]
+            diff, low, high, interval = c["estimate"], c["ci_low"], c["ci_high"], INTERVAL_SAMPLES
+        else:
+            raise ValueError(f"No difference against {CONTROL_ARM} for {r['dataset']}/{r['arm']}/{fusion}: table1 "
+                             f"has no diff_vs_control and bootstrap_ci no such row")
+        rows.append({"dataset": r["dataset"], "arm": r["arm"], "diff_vs_control": float(diff),
+                     "control_low": float(low), "control_high": float(high), "interval": interval,
+                     "diff_vs_ce": float(r["diff_vs_ce"]), "ce_low": float(r["diff_ci_low"]),
+                     "ce_high": float(r["diff_ci_high"])})
+    return pd.DataFrame(rows).sort_values(["dataset", "arm"], kind="stable").reset_index(drop=True)
+
+
+def _side(low: float, high: float) -> int:
+    """+1 when an interval lies above 0, -1 below, 0 when it covers 0."""
+    return 1 if low > 0 else (-1 if high < 0 else 0)
+
+
+def _range(values: pd.Series) -> str:
+    lo, hi = values.min(), values.max()
+    return f"{lo:+.4f}" if lo == hi else f"{lo:+.4f} to {hi:+.4f}"
+
+
+def lr_sentence(frame: pd.DataFrame, *, fusion: str = "Average") -> str:
+    """The learning-rate result in words, from :func:`lr_frame`: per dataset, Δ accuracy against
+    ``ce-lr0.01`` with its interval (named) per arm, next to Δ against ``ce``; a conclusion only
+    when every interval against the control covers 0 and every one against ``ce`` lies above 0."""
+    interval = " / ".join(dict.fromkeys(frame["interval"]))
+    parts = []
+    for dataset, g in frame.groupby("dataset", sort=False):
+        arms = "; ".join(f"`{r.arm}` {r.diff_vs_control:+.4f} [{r.control_low:+.4f}, {r.control_high:+.4f}]"
+                         for r in g.itertuples())
+        sides = [_side(r.control_low, r.control_high) for r in g.itertuples()]
+        ce_sides = [_side(r.ce_low, r.ce_high) for r in g.itertuples()]
+        text = (f"On {dataset}, at the same learning rate (against `{CONTROL_ARM}`, cross-entropy at "
+                f"{ARMS[CONTROL_ARM].lr:g}) the {len(g)} dynamic arms change {fusion}-fusion accuracy by "
+                f"{_range(g['diff_vs_control'])}; {sides.count(1)} of their 95\u00a0% intervals ({interval}) lie "
+                f"above 0 and {sides.count(-1)} below: {arms}. Against `{REFERENCE_ARM}` at the paper's "
+                f"learning rate {ARMS[REFERENCE_ARM].lr:g} (the published comparison) they differ by "
+                f"{_range(g['diff_vs_ce'])}, {ce_sides.count(1)} of {len(g)} intervals above 0 and "
+                f"{ce_sides.count(-1)} below (over test samples only).")
+        if all(x == 0 for x in sides) and all(x == 1 for x in ce_sides):
+            text += (f" The gain over `{REFERENCE_ARM}` comes with the learning rate; the loss adds none that "
+                     f"these intervals can tell.")
+        parts.append(text)
+    return "**Learning rate.** " + " ".join(parts)
+
+
+def stacking_sentence(verdict: str | None, values: dict[str, Any]) -> str:
+    """The stacking-leak claim's evidence in a sentence (``values`` of claim ``stacking-leak``)."""
+    if verdict is None:
+        return ("**Stacking.** Not evaluated for this preset: its results have no super-learners "
+                "(`superlearner_gap.csv`).")
+
+    def ci(key: str) -> str:
+        m, lo, hi = values[key]
+        return f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+
+    return (f"**Stacking.** Super-learners fitted on the members' in-sample training predictions (as published) "
+            f"score {ci('gap_in_sample')} higher on their validation split than on the test set; fitted on "
+            f"out-of-bag predictions (leak-free), {ci('gap_out_of_bag')} (mean validation − test accuracy over "
+            f"{values['n_pairs']} fits, 95\u00a0% t-intervals; in-sample larger in {values['n_in_sample_larger']} of "
+            f"{values['n_pairs']}). The claim that they reach on the test set the validation accuracy they "
+            f"were selected by **{verdict}**.")
+
+
+def table2_sentence(verdict: str, values: dict[str, Any]) -> str:
+    """The Paper Table 2 encoding result (``values`` of claim ``table2-correlation``)."""
+    alt = values.get("alternatives", {})
+    ce1 = alt.get("None=1.0 (CE limit)")
+    tail = ""
+    if ce1:
+        tail = (f" With cross-entropy placed at its limit τ = 1, r is negative in {ce1['cells_negative']} of "
+                f"{ce1['n_cells']} cells.")
+    return (f"**Paper Table 2.** Its correlations of accuracy with τ are reproduced from Paper Table 1 "
+            f"({values['cells_match_3dp']} of {values['n_cells']} cells to 3 decimals) only when the "
+            f"cross-entropy row is given τ = {values['encoding_none_value']:g}, a value no threshold on a "
+            f"probability can take.{tail} The claim of a strong positive correlation **{verdict}**.")
+
+
+def verdicts_sentence(claims: pd.DataFrame) -> str:
+    """Counts of the verdicts and the ids of the claims that fail (``claims``: ``id, verdict``)."""
+    counts = claims["verdict"].value_counts()
+    n = {v: int(counts.get(v, 0)) for v in ("holds", "fails", "conditional")}
+    fails = claims.loc[claims["verdict"] == "fails", "id"].tolist()
+    failing = f" Failing: {', '.join(f'`{i}`' for i in fails)}." if fails else " None fails."
+    return (f"**Verdicts.** {len(claims)} claims audited: {n['holds']} hold, {n['fails']} fail, "
+            f"{n['conditional']} conditional.{failing}")
+
+
+@reads("table1", "bootstrap_ci", "audit")
+def bottom_line_markdown(preset: str | None = None) -> str:
+    """The bottom line of one preset as a markdown list (paper, scale, learning rate, stacking,
+    Paper Table 2, verdicts)."""
+    from analysis.report.claims import _audit_results
+
+    preset = preset or preset_name()
+    results = {r.id: r for r in _audit_results()}
+    lines = [paper_sentence(load_paper()), scale_sentence(preset)]
+    try:
+        lines.append(lr_sentence(lr_frame(load_result("table1", preset), load_result("bootstrap_ci", preset))))
+    except ValueError as e:
+        raise ResultsMissingError(f"{e}: rerun `dynloss analyze --preset {preset}`") from None
+    leak = results.get("stacking-leak")
+    lines.append(stacking_sentence(leak.verdict if leak else None, leak.values if leak else {}))
+    t2 = results.get("table2-correlation")
+    if t2 is not None:
+        lines.append(table2_sentence(t2.verdict, t2.values))
+    lines.append(verdicts_sentence(pd.DataFrame([{"id": r.id, "verdict": r.verdict} for r in results.values()])))
+    return "\n".join(f"- {line}" for line in lines) + "\n"
