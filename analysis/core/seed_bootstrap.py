@@ -13,6 +13,11 @@ the sample draw: differences between arms get paired intervals.
 Only static fusions can be re-fused this way (Average, ProbAverage, Vote, and the single-member
 mean); a learned super-learner would have to be refitted on every resample.
 
+:func:`resampled_fusion_accuracies` is the building block of Table 1's seed intervals: the member
+and sample counts come from the caller (Table 1 draws each arm's members independently and reuses
+its test-only bootstrap's sample counts), and samples on which every member predicts the same
+class (with a strict margin) are scored once: any weighting of such members predicts that class.
+
 The weighted forms below equal fusing the materialised resample (members repeated by their
 counts): the test compares them with :mod:`analysis.core.fusion` on explicit copies.
 """
@@ -53,6 +58,67 @@ def weighted_predictions(logits: np.ndarray, weights: np.ndarray, fusion: str) -
         tied = np.isclose(votes, votes.max(axis=2, keepdims=True), rtol=0, atol=1e-9)
         return np.where(tied, mean, -np.inf).argmax(axis=2)
     raise ValueError(f"Expected `fusion` in {SEED_FUSIONS[:-1]}, got {fusion!r}")
+
+
+def unanimous_classes(logits: np.ndarray, fusion: str) -> np.ndarray:
+    """Per sample, the class every weighting of the members predicts under ``fusion``, or -1.
+
+    A sample is settled when every member ranks one class first with a strict margin (in the score
+    the fusion averages: logits for Average, probabilities for ProbAverage; any top vote for Vote):
+    a convex combination of such members has the same argmax, so resampling members cannot change
+    the fused prediction there. ``logits`` is ``(M, N, C)``; returns int64 ``(N,)``.
+    """
+    x = np.asarray(logits, dtype=np.float64)
+    top = x.argmax(axis=2)  # (M, N)
+    same = (top == top[0]).all(axis=0)
+    if fusion in ("Average", "ProbAverage"):
+        score = softmax(x) if fusion == "ProbAverage" else x
+        part = np.sort(score, axis=2)
+        first, second = part[:, :, -1], part[:, :, -2]
+        tol = 1e-12 if fusion == "ProbAverage" else 1e-9 * np.maximum(1.0, np.abs(first))
+        same &= (first - second > tol).all(axis=0)
+    elif fusion != "Vote":
+        raise ValueError(f"Expected `fusion` in {SEED_FUSIONS[:-1]}, got {fusion!r}")
+    return np.where(same, top[0], -1)
+
+
+def resampled_fusion_accuracies(
+    logits: np.ndarray, labels: np.ndarray, *, fusion: str, member_counts: np.ndarray, sample_counts: np.ndarray,
+    chunk: int = 256,
+) -> np.ndarray:
+    """Accuracy of ``fusion`` on each resample: members weighted by ``member_counts`` ``(B, M)``,
+    test samples by ``sample_counts`` ``(B, N)`` (both non-negative counts, drawn by the caller).
+
+    Equals scoring :func:`weighted_predictions` on every sample; samples settled by
+    :func:`unanimous_classes` are scored once, so the work grows with the contested samples only.
+    Returns float64 ``(B,)``.
+    """
+    logits = np.asarray(logits)
+    labels = np.asarray(labels)
+    w = np.asarray(member_counts)
+    s = np.asarray(sample_counts, dtype=np.float64)
+    m, n, _ = logits.shape
+    if w.ndim != 2 or w.shape[1] != m or s.ndim != 2 or s.shape != (w.shape[0], n) or labels.shape != (n,):
+        raise ValueError(f"Expected `member_counts` (B, {m}), `sample_counts` (B, {n}) and `labels` ({n},), got "
+                         f"{w.shape}, {s.shape} and {labels.shape}")
+    settled = unanimous_classes(logits, fusion)
+    contested = np.flatnonzero(settled < 0)
+    acc = s @ (settled == labels).astype(np.float64)  # settled samples: the same prediction in every resample
+    if contested.size:
+        x, y = logits[:, contested], labels[contested]
+        for start in range(0, w.shape[0], chunk):
+            rows = slice(start, start + chunk)
+            correct = weighted_predictions(x, w[rows], fusion) == y
+            acc[rows] += np.einsum("bn,bn->b", correct, s[rows, contested])
+    return acc / s.sum(axis=1)
+
+
+def member_count_draws(n_members: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Counts ``(n_resamples, n_members)`` of members drawn with replacement (``n_members`` draws per
+    resample, one row each)."""
+    idx = rng.integers(0, n_members, size=(n_resamples, n_members))
+    idx += (np.arange(n_resamples) * n_members)[:, None]
+    return np.bincount(idx.ravel(), minlength=n_resamples * n_members).reshape(n_resamples, n_members)
 
 
 def _draws(children: list[np.random.Generator], n_members: int, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
