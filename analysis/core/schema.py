@@ -216,6 +216,26 @@ CACHE_STATUS_COLUMNS: dict[str, str] = {
     "detail": "why a run is not complete (empty otherwise)",
 }
 
+RELATED_LOSSES_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "label": "the arm in words (training.arms registry)",
+    "fusion": "fusion method (Average)",
+    "n_members": "members fused",
+    "accuracy": "test accuracy of the fused prediction (as in table1)",
+    "diff_vs_control": "accuracy minus that of the learning-rate control ce-lr0.01 (NaN for ce-lr0.01 itself)",
+    "control_ci_low": "lower bound of the paired test-sample bootstrap CI of diff_vs_control",
+    "control_ci_high": "upper bound of the paired test-sample bootstrap CI of diff_vs_control",
+    "control_seed_ci_low": "lower bound of the two-level (members × test samples) CI of diff_vs_control",
+    "control_seed_ci_high": "upper bound of the two-level CI of diff_vs_control",
+    "ece": "top-label ECE (equal-width bins), no scaling (as in calibration)",
+    "ece_temperature": "top-label ECE after cross-fitted temperature scaling",
+    "temperature": "fitted temperature (mean of the two cross-fitted halves); > 1 means over-confident",
+    "aurc": "area under the risk-coverage curve (lower is better; as in selective)",
+    "member_acc_mean": "mean test accuracy of the arm's single members",
+    "member_acc_sd": "standard deviation (ddof=1) of single-member accuracy",
+    "confidence_level": "level of the CIs",
+}
+
 #: result file (without .csv) -> its column dictionary
 RESULT_FILES: dict[str, dict[str, str]] = {
     "table1": TABLE1_COLUMNS,
@@ -231,4 +251,5 @@ RESULT_FILES: dict[str, dict[str, str]] = {
     "superlearner_gap": SUPERLEARNER_GAP_COLUMNS,
     "dropped_members": DROPPED_COLUMNS,
     "cache_status": CACHE_STATUS_COLUMNS,
+    "related_losses": RELATED_LOSSES_COLUMNS,
 }

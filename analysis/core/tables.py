@@ -8,7 +8,9 @@ The static fusions also get two-level (training-seed) intervals (:func:`seed_acc
 each resample draws every arm's members with replacement, independently per arm, and the test
 samples of the test-only bootstrap's resample of the same number, shared by all arms. So the
 seed intervals differ from the test-only ones by the member draw alone, and differences between
-arms stay paired over test samples. Learned fusions would need a refit per resample: NaN.
+arms stay paired over test samples. The draws are centred (the weaker ensembles of repeated
+members shift them down; that shift is removed). Learned fusions would need a refit per
+resample: NaN.
 """
 
 from __future__ import annotations
@@ -71,34 +73,49 @@ def member_accuracy_table(data: PresetLogits, *, n_bins: int = 15) -> pd.DataFra
 SEED_CI_FUSIONS: tuple[str, ...] = ("Average", "ProbAverage", "Vote")
 
 
-def seed_accuracy_draws(data: PresetLogits, dataset: str, cells: list[tuple[str, str, str]], *, config: AnalysisConfig
+def seed_accuracy_draws(data: PresetLogits, fused: dict, dataset: str, *, config: AnalysisConfig
                         ) -> dict[tuple[str, str, str], np.ndarray]:
-    """Two-level resampled accuracies ``(n_seed_resamples,)`` of every static-fusion cell of a dataset.
+    """Two-level resampled accuracies ``(n_seed_resamples,)`` of every static-fusion cell of a dataset,
+    centred.
 
     Resample ``b`` weights each arm's members by its own draw (``S_SEED`` stream keyed by dataset
     and arm name: independent between arms, the same for the arm's fusions) and the test samples by
     resample ``b`` of the test-only bootstrap (``S_BOOT`` stream of :func:`accuracy_tables`).
+
+    Centring: members drawn with replacement repeat some members and miss others, and an ensemble
+    of fewer distinct members is weaker, so the raw draws sit below the ensemble's accuracy (by
+    about the gain of fusion over its members times the share of missed members). That shift is not
+    training randomness: it is estimated as the mean over resamples of (resampled ensemble − all
+    members, on the same test samples) and removed, so only the spread is taken from the member
+    draws. With identical members the draws equal the test-only ones exactly.
     """
     b = config.n_seed_resamples
-    cells = [c for c in cells if c[0] == dataset and c[2] in SEED_CI_FUSIONS]
+    cells = [c for c in fused if c[0] == dataset and c[2] in SEED_CI_FUSIONS]
     if b == 0 or not cells:
         return {}
+    labels = data.arms[cells[0][:2]].test_labels
+    correct = {c: (fused[c].preds == labels).astype(np.float64) for c in cells}
     d_i = data.datasets.index(dataset)
     arms = {a for _, a, _ in cells}
     weights = {a: member_count_draws(data.arms[(dataset, a)].n_members, b,
                                      np.random.default_rng([config.seed, S_SEED, d_i, hash_str(a)])) for a in arms}
-    labels = data.arms[cells[0][:2]].test_labels
-    out = {c: np.empty(b) for c in cells}
     rng = np.random.default_rng([config.seed, S_BOOT, d_i])
+    counts = np.empty((b, labels.size), dtype=np.uint8)  # a sample is drawn far fewer than 256 times
+    for start, block in bootstrap_counts(labels.size, rng=rng, n_resamples=b):
+        if block.max() > 255:
+            raise ValueError(f"Expected bootstrap counts below 256, got {int(block.max())}")
+        counts[start:start + block.shape[0]] = block
+    n = np.full(b, float(labels.size))
+    out, every = {}, {}
     # the products are small (resamples × members by members × samples·classes): one BLAS thread is
     # several times faster than OpenBLAS's threads on a shared 2-core machine, and never slower
     with threadpool_limits(limits=1, user_api="blas"):
-        for start, counts in bootstrap_counts(labels.size, rng=rng, n_resamples=b):
-            rows = slice(start, start + counts.shape[0])
-            for c in cells:
-                out[c][rows] = resampled_fusion_accuracies(data.arms[c[:2]].test_logits, labels, fusion=c[2],
-                                                           member_counts=weights[c[1]][rows], sample_counts=counts)
-    return out
+        for c in cells:
+            out[c] = resampled_fusion_accuracies(data.arms[c[:2]].test_logits, labels, fusion=c[2],
+                                                 member_counts=weights[c[1]], sample_counts=counts)
+            every[c] = np.concatenate([counts[r:r + 500].astype(np.float32) @ correct[c].astype(np.float32)
+                                       for r in range(0, b, 500)]) / n  # all members, the same samples
+    return {c: x - (x - every[c]).mean() for c, x in out.items()}
 
 
 def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, config: AnalysisConfig
@@ -120,7 +137,7 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
         point = correct.mean(axis=1)
         lo, hi = percentile_interval(draws, confidence=config.confidence)
         col = {c: i for i, c in enumerate(cells)}
-        seed = seed_accuracy_draws(data, ds, cells, config=config)
+        seed = seed_accuracy_draws(data, fused, ds, config=config)
 
         def seed_interval(x: np.ndarray | None) -> tuple[float, float]:
             if x is None:
