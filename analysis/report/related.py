@@ -31,6 +31,12 @@ def _interval(lo: float, hi: float) -> str:
     return "–" if pd.isna(lo) or pd.isna(hi) else f"[{lo:+.4f}, {hi:+.4f}]"
 
 
+@reads("related_losses")
+def related_table(preset: str | None = None) -> pd.DataFrame:
+    """The page's table of a preset (:func:`related_frame` of its ``related_losses``)."""
+    return related_frame(related_results(preset))
+
+
 def related_frame(rel: pd.DataFrame) -> pd.DataFrame:
     """The page's table: one row per dataset and arm, columns named in plain words."""
     return pd.DataFrame({
@@ -96,10 +102,12 @@ def _names(rows: pd.DataFrame) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def related_note(rel: pd.DataFrame, preset: str | None = None) -> str:
+@reads("related_losses")
+def related_note(preset: str | None = None, *, rel: pd.DataFrame | None = None) -> str:
     """Two to four sentences read off the table: which arms differ from ``ce-lr0.01`` by the seed
     interval, which are better or worse calibrated, and how to train the arms the preset lacks."""
     preset = preset or preset_name()
+    rel = related_results(preset) if rel is None else rel
     parts = []
     for ds, g in rel.groupby("dataset", sort=False):
         ctrl = g[g["arm"] == CONTROL_ARM]
