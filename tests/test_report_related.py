@@ -13,7 +13,7 @@ from synthetic import SyntheticSpec, write_synthetic_preset
 from analysis.core.config import AnalysisConfig
 from analysis.core.pipeline import analyze_preset
 from analysis.report import related
-from training.arms import CONTROL_ARM, DEFAULT_ARMS, RELATED_ARMS
+from training.arms import ARMS, CONTROL_ARM, DEFAULT_ARMS, RELATED_ARMS
 
 CFG = AnalysisConfig(n_resamples=300, n_seed_resamples=100, superlearners=False, size_repeats=2)
 PDF_TEXT_WIDTH_IN = 6.3  # A4 with the Typst book's margins: figures wider than this are scaled down
@@ -42,13 +42,19 @@ def _results_dir(results_root, monkeypatch):
 def test_the_table_names_columns_in_words_and_matches_the_results():
     rel = related.related_results("full")
     table = related.related_table("full")
-    assert list(table["arm"]) == [CONTROL_ARM, *RELATED_ARMS]
-    assert "Δ accuracy vs ce-lr0.01" in table.columns and "ECE after temperature scaling" in table.columns
+    calibration = related.related_table("full", part="calibration")
+    assert list(calibration.columns) == ["loss", "ECE", "ECE after temperature scaling", "temperature", "AURC"]
+    np.testing.assert_array_equal(calibration["temperature"], rel["temperature"])
+    assert list(table["loss"]) == [ARMS[a].label for a in (CONTROL_ARM, *RELATED_ARMS)]
+    assert "dataset" not in table.columns  # one dataset
+    assert "Δ vs ce-lr0.01" in table.columns and (table["members"] == 3).all()
     np.testing.assert_array_equal(table["accuracy"], rel["accuracy"])
     row = rel.iloc[1]
-    assert table["95 % CI (seeds + test samples)"].iloc[1] == (
+    assert table["95 % CI, seeds and test samples"].iloc[1] == (
         f"[{row['control_seed_ci_low']:+.4f}, {row['control_seed_ci_high']:+.4f}]")
-    assert table["95 % CI (test samples)"].iloc[0] == "–"  # the control itself
+    assert table["95 % CI, test samples"].iloc[0] == "–"  # the control itself
+    assert table["single members: accuracy mean ± sd"].iloc[0] == (
+        f"{rel['member_acc_mean'].iloc[0]:.4f} ± {rel['member_acc_sd'].iloc[0]:.4f}")
 
 
 def test_the_figure_draws_both_intervals_distinctly_a_zero_line_and_a_legend_outside():
@@ -89,5 +95,5 @@ def test_a_preset_without_the_related_arms_says_how_to_train_them():
     note = related.related_note("base")
     assert "dynloss train --preset base --arms" in note and "`superloss`" in note
     table = related.related_table("base")
-    assert list(table["arm"]) == [CONTROL_ARM, "dyn-0.7"]  # what the paper's grid has
+    assert list(table["loss"]) == [ARMS[CONTROL_ARM].label, ARMS["dyn-0.7"].label]  # what the paper's grid has
     related.related_figure(related.related_results("base"))  # draws without error

@@ -32,30 +32,35 @@ def _interval(lo: float, hi: float) -> str:
 
 
 @reads("related_losses")
-def related_table(preset: str | None = None) -> pd.DataFrame:
-    """The page's table of a preset (:func:`related_frame` of its ``related_losses``)."""
-    return related_frame(related_results(preset))
+def related_table(preset: str | None = None, *, part: str = "accuracy") -> pd.DataFrame:
+    """One of the page's two tables of a preset (:func:`related_frame` of its ``related_losses``)."""
+    return related_frame(related_results(preset), part=part)
 
 
-def related_frame(rel: pd.DataFrame) -> pd.DataFrame:
-    """The page's table: one row per dataset and arm, columns named in plain words."""
-    return pd.DataFrame({
-        "dataset": rel["dataset"],
-        "loss": rel["label"],
-        "arm": rel["arm"],
-        "members": rel["n_members"],
-        "accuracy": rel["accuracy"],
-        "Δ accuracy vs ce-lr0.01": rel["diff_vs_control"],
-        "95 % CI (test samples)": [_interval(a, b) for a, b in zip(rel["control_ci_low"], rel["control_ci_high"])],
-        "95 % CI (seeds + test samples)": [_interval(a, b) for a, b in
-                                           zip(rel["control_seed_ci_low"], rel["control_seed_ci_high"])],
-        "ECE": rel["ece"],
-        "ECE after temperature scaling": rel["ece_temperature"],
-        "temperature": rel["temperature"],
-        "AURC": rel["aurc"],
-        "member accuracy (mean ± sd)": [f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f}"
-                                        for m, s in zip(rel["member_acc_mean"], rel["member_acc_sd"])],
-    })
+def related_frame(rel: pd.DataFrame, *, part: str = "accuracy") -> pd.DataFrame:
+    """A table of the page, one row per dataset and loss, columns named in plain words (the dataset
+    column only when there are several): ``part="accuracy"`` (members, accuracy, the difference to
+    ce-lr0.01 with both intervals, single members) or ``"calibration"`` (ECE before and after
+    temperature scaling, the temperature, AURC)."""
+    cols: dict[str, object] = {"dataset": rel["dataset"], "loss": rel["label"]}
+    if part == "accuracy":
+        cols.update({
+            "members": rel["n_members"],
+            "accuracy": rel["accuracy"],
+            "Δ vs ce-lr0.01": rel["diff_vs_control"],
+            "95 % CI, test samples": [_interval(a, b) for a, b in zip(rel["control_ci_low"], rel["control_ci_high"])],
+            "95 % CI, seeds and test samples": [_interval(a, b) for a, b in
+                                                zip(rel["control_seed_ci_low"], rel["control_seed_ci_high"])],
+            "single members: accuracy mean ± sd": [f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f}"
+                                                   for m, s in zip(rel["member_acc_mean"], rel["member_acc_sd"])],
+        })
+    elif part == "calibration":
+        cols.update({"ECE": rel["ece"], "ECE after temperature scaling": rel["ece_temperature"],
+                     "temperature": rel["temperature"], "AURC": rel["aurc"]})
+    else:
+        raise ValueError(f"Expected `part` 'accuracy' or 'calibration', got {part!r}")
+    out = pd.DataFrame(cols)
+    return out if rel["dataset"].nunique() > 1 else out.drop(columns="dataset")
 
 
 def related_figure(rel: pd.DataFrame) -> Figure:
