@@ -81,7 +81,7 @@ def test_every_number_agrees_with_an_independent_computation(analysed):
         half = half < y.size // 2
         scaled, temps = np.empty_like(p), []
         for fit in (half, ~half):
-            t = minimize_scalar(lambda t: log_loss(y[fit], softmax(mean[fit] / t, axis=1), labels=range(4)),
+            t = minimize_scalar(lambda t, z=mean[fit], yy=y[fit]: log_loss(yy, softmax(z / t, axis=1), labels=range(4)),
                                 bounds=(0.05, 20), method="bounded", options={"xatol": 1e-7}).x
             scaled[~fit] = softmax(mean[~fit] / t, axis=1)
             temps.append(t)

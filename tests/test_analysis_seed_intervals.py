@@ -11,7 +11,11 @@ from analysis.core.config import S_BOOT, S_SEED, AnalysisConfig, hash_str
 from analysis.core.fusion import STATIC_FUSIONS
 from analysis.core.pipeline import analyze_preset
 from analysis.core.reader import load_preset
-from analysis.core.seed_bootstrap import candidate_classes, resampled_fusion_accuracies, weighted_predictions
+from analysis.core.seed_bootstrap import (
+    candidate_classes,
+    resampled_fusion_accuracies,
+    weighted_predictions,
+)
 
 ARMS = (("ce", 1.4), ("dyn-0.7", 1.8), ("ce-lr0.01", 1.6))
 SPEC = SyntheticSpec(arms=ARMS, n_members=4, n_train=120, n_test=90, n_classes=4, seed=3)

@@ -46,11 +46,11 @@ def related_losses_table(table1: pd.DataFrame, calibration: pd.DataFrame, select
     cal_temp = ensemble(calibration, scaling="temperature")
     sel = ensemble(selective)
     rows = []
+    def at(df: pd.DataFrame, k: tuple[str, str], col: str) -> float:
+        return float(df.at[k, col]) if k in df.index else np.nan
+
     for r in t1.itertuples(index=False):
         k = (r.dataset, r.arm)
-
-        def at(df: pd.DataFrame, col: str) -> float:
-            return float(df.at[k, col]) if k in df.index else np.nan
 
         rows.append({
             "dataset": r.dataset, "arm": r.arm, "label": get_arm(r.arm).label, "fusion": fusion,
@@ -58,8 +58,8 @@ def related_losses_table(table1: pd.DataFrame, calibration: pd.DataFrame, select
             "diff_vs_control": r.diff_vs_control, "control_ci_low": r.control_ci_low,
             "control_ci_high": r.control_ci_high, "control_seed_ci_low": r.control_seed_ci_low,
             "control_seed_ci_high": r.control_seed_ci_high,
-            "ece": at(cal_none, "ece"), "ece_temperature": at(cal_temp, "ece"), "temperature": at(cal_temp, "temperature"),
-            "aurc": at(sel, "aurc"), "member_acc_mean": r.member_acc_mean, "member_acc_sd": r.member_acc_sd,
+            "ece": at(cal_none, k, "ece"), "ece_temperature": at(cal_temp, k, "ece"),
+            "temperature": at(cal_temp, k, "temperature"), "aurc": at(sel, k, "aurc"), "member_acc_mean": r.member_acc_mean, "member_acc_sd": r.member_acc_sd,
             "confidence_level": r.confidence_level,
         })
     out = pd.DataFrame(rows, columns=cols)

@@ -44,7 +44,8 @@ TABLE1_COLUMNS: dict[str, str] = {
     "control_ci_high": "upper bound of the paired bootstrap CI of diff_vs_control",
     "seed_ci_low": "lower bound of the two-level (training-seed) CI of accuracy: the arm's members resampled with "
                    "replacement and the test samples resampled (the first n_seed_resamples of the test-only "
-                   "resamples; n_seed_resamples in provenance.json config). Static fusions only (Average, "
+                   "resamples; n_seed_resamples in provenance.json config), centred: the downward shift of ensembles with repeated "
+                   "members is removed (analysis.core.tables.seed_accuracy_draws). Static fusions only (Average, "
                    "ProbAverage, Vote): NaN for the learned fusions (Weighted, MLP, *-OOB), which would need a "
                    "refit per member resample",
     "seed_ci_high": "upper bound of the two-level CI of accuracy (NaN for learned fusions)",

@@ -22,7 +22,13 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from analysis.core import metrics as M
-from analysis.core.config import S_BOOT, S_SEED, TABLE2_ENCODINGS, AnalysisConfig, hash_str
+from analysis.core.config import (
+    S_BOOT,
+    S_SEED,
+    TABLE2_ENCODINGS,
+    AnalysisConfig,
+    hash_str,
+)
 from analysis.core.reader import PresetLogits
 from analysis.core.seed_bootstrap import member_count_draws, resampled_fusion_accuracies
 from analysis.core.stats import (
