@@ -24,7 +24,8 @@ FAST = AnalysisConfig(
     seed=0, n_resamples=10_000, superlearner_epochs=(("Weighted", 3), ("MLP", 2)), size_repeats=5,
 )
 
-REQUIRED = ("table1", "table2", "bootstrap_ci", "mcnemar", "calibration", "selective", "ensemble_size")
+REQUIRED = ("table1", "table2", "bootstrap_ci", "mcnemar", "calibration", "selective", "ensemble_size",
+            "related_losses")
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,9 @@ from analysis.core.stats import bootstrap_accuracies, percentile_interval
 
 ARMS = ("ce", "dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9", "ce-lr0.01")
 # synthetic runs under the registered name fmnist-mini are not what that preset trains: analysed as stale, on purpose
-CFG = AnalysisConfig(seed=0, n_resamples=2000, superlearners=False, size_repeats=2, allow_stale=True)
+# test-only intervals (no two-level seed intervals), the rule's simplest case; seed intervals are added by hand
+CFG = AnalysisConfig(seed=0, n_resamples=2000, n_seed_resamples=0, superlearners=False, size_repeats=2,
+                     allow_stale=True)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,18 @@ def test_a_training_seed_interval_wider_than_the_bootstrap_one_is_used(results, 
     _edit(copy, "table1", lambda df: df.drop(columns=["seed_ci_low", "seed_ci_high"]))
     _edit(base, "table1", lambda df: df.drop(columns=["seed_ci_low", "seed_ci_high"]))
     assert not compare_results(copy, base).ok  # the same shift, bootstrap intervals only: flagged
+
+
+def test_table1_seed_intervals_reach_the_accuracy_and_the_difference_cells():
+    t1 = pd.DataFrame({"dataset": ["d"] * 2, "arm": ["ce", "dyn-0.7"], "fusion": ["Average"] * 2,
+                       "accuracy": [0.80, 0.85], "ci_low": [0.78, 0.83], "ci_high": [0.82, 0.87],
+                       "seed_ci_low": [0.75, 0.80], "seed_ci_high": [0.85, 0.90],
+                       "diff_vs_ce": [np.nan, 0.05], "diff_ci_low": [np.nan, 0.03], "diff_ci_high": [np.nan, 0.07],
+                       "diff_seed_ci_low": [np.nan, 0.0], "diff_seed_ci_high": [np.nan, 0.1],
+                       "confidence_level": [0.95] * 2})
+    cells = cells_from_table("table1", t1).set_index(["metric", "arm"])
+    assert cells.loc[("accuracy", "dyn-0.7"), ["seed_ci_low", "seed_ci_high"]].tolist() == [0.80, 0.90]
+    assert cells.loc[("diff_vs_ce", "dyn-0.7"), ["seed_ci_low", "seed_ci_high"]].tolist() == [0.0, 0.1]
 
 
 # ------------------------------------------------------------------ refusals

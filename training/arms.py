@@ -70,6 +70,10 @@ ARMS: dict[str, Arm] = {
 }
 #: arms every preset trains unless told otherwise
 DEFAULT_ARMS: tuple[str, ...] = ("ce", "dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9", "ce-lr0.01")
+#: the related losses compared with the learning-rate control ``ce-lr0.01`` under one protocol (all
+#: at lr 0.01): the published dynamic loss at τ = 0.7, its soft and Keras forms, and losses from the
+#: literature on confident or hard samples
+RELATED_ARMS: tuple[str, ...] = ("dyn-0.7", "soft-0.7", "keras-0.7", "poly1", "focal", "ls-0.1", "superloss")
 #: display order in tables and figures: the two cross-entropy arms, then the dynamic arms by τ
 ARM_ORDER: tuple[str, ...] = ("ce", "ce-lr0.01", "dyn-0.6", "dyn-0.7", "dyn-0.8", "dyn-0.9")
 

@@ -1,7 +1,8 @@
 """Presets: datasets, model, schedule, members, arms and compute resources, in one frozen place.
 
 - ``digits-tiny``: scikit-learn's digits, a tiny MLP, 3 members; seconds on a CPU (tests).
-- ``fmnist-mini``: the real Fashion-MNIST, an MLP, 10 members; minutes on 2 CPU cores (default).
+- ``fmnist-mini``: the real Fashion-MNIST, an MLP, 10 members, the paper's arms and the related
+  losses (:data:`training.arms.RELATED_ARMS`); minutes on 2 CPU cores (default).
 - ``paper``: CIFAR-10, CIFAR-100, Fashion-MNIST, WideResNet-16-8, 50 members, 50 epochs, batch
   1024, the paper's augmentation; a GPU cluster (one GPU per run).
 """
@@ -12,6 +13,7 @@ import functools
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from training.arms import RELATED_ARMS
 from training.grid import DEFAULT_ARMS, RunSpec, get_arm, make_run_spec
 
 if TYPE_CHECKING:
@@ -86,6 +88,8 @@ _PRESET_FIELDS: dict[str, dict[str, Any]] = {
         datasets=("fashion-mnist",), model=dict(kind="mlp", hidden=(128,)),
         epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
         augmentation="none", group_size=10, eval_batch_size=4096, cpu_threads=1, local_workers=2,
+        # the paper's arms and the related losses under the same protocol (dyn-0.7 is in both)
+        arms=tuple(dict.fromkeys(DEFAULT_ARMS + RELATED_ARMS)),
     ),
     "paper": dict(
         datasets=("cifar10", "cifar100", "fashion-mnist"),

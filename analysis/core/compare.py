@@ -20,9 +20,10 @@ Not compared: single-member rows (one per training seed), ``mce`` (a maximum ove
 NLL of Vote's vote fractions (dominated by unanimous mistakes at the 1e-15 clip): neither has a
 stable scale.
 
-Training-seed intervals: where a table also has ``seed_<lo>`` / ``seed_<hi>`` columns (e.g. a
-two-level bootstrap's ``seed_ci_low``, ``seed_ci_high`` in table1), the wider of the two intervals
-is used for that side.
+Training-seed intervals: where a table also has a two-level (members × test samples) interval,
+``seed_<lo>`` / ``seed_<hi>`` (table1's ``seed_ci_low``, ``seed_ci_high`` of accuracy) or the one a
+cell names (``diff_seed_ci_low``, ``diff_seed_ci_high`` of ``diff_vs_ce``), the wider of the two
+intervals is used for that side.
 
 The rule ("within noise")
 -------------------------
@@ -120,6 +121,10 @@ class CellSpec:
     keys: tuple[str, ...]
     interval: tuple[str, str]
     detail: str | None = None  # column whose value becomes ``detail`` ("encoding", "scaling")
+    seed_interval: tuple[str, str] | None = None  # training-seed interval; default ``seed_<lo>``, ``seed_<hi>``
+
+    def seed_columns(self) -> tuple[str, str]:
+        return self.seed_interval or ("seed_" + self.interval[0], "seed_" + self.interval[1])
 
 
 _T1 = ("dataset", "arm", "fusion")
@@ -128,7 +133,8 @@ SELECTIVE_METRICS = ("auroc", "aurc")
 
 CELL_SPECS: tuple[CellSpec, ...] = (
     CellSpec("table1", "accuracy", _T1, ("ci_low", "ci_high")),
-    CellSpec("table1", "diff_vs_ce", _T1, ("diff_ci_low", "diff_ci_high")),
+    CellSpec("table1", "diff_vs_ce", _T1, ("diff_ci_low", "diff_ci_high"),
+             seed_interval=("diff_seed_ci_low", "diff_seed_ci_high")),
     CellSpec("table2", "pearson_r", ("dataset", "fusion"), ("r_boot_ci_low", "r_boot_ci_high"), "encoding"),
     *(CellSpec("calibration", m, _T1, (f"{m}_ci_low", f"{m}_ci_high"), "scaling") for m in CALIBRATION_METRICS),
     *(CellSpec("selective", m, _T1, (f"{m}_ci_low", f"{m}_ci_high")) for m in SELECTIVE_METRICS),
@@ -171,7 +177,7 @@ def cells_from_table(name: str, df: pd.DataFrame, *, confidence: float = 0.95) -
             "fusion": sub["fusion"].astype(str).to_numpy(),
             "detail": [f"{spec.detail}={v}" for v in sub[spec.detail]] if spec.detail else "",
             "value": _col(sub, spec.metric), "ci_low": _col(sub, lo), "ci_high": _col(sub, hi),
-            "seed_ci_low": _col(sub, "seed_" + lo), "seed_ci_high": _col(sub, "seed_" + hi),
+            "seed_ci_low": _col(sub, spec.seed_columns()[0]), "seed_ci_high": _col(sub, spec.seed_columns()[1]),
             "confidence": conf, "resolution": 0.0,
         }))
     if not frames:

@@ -1,7 +1,9 @@
 """The knobs of ``dynloss analyze`` (:class:`AnalysisConfig`) and its seed streams.
 
 Seeds: every random step draws from ``numpy.random.default_rng([seed, step, ...])`` with a fixed
-step number (``S_BOOT``, ``S_SL``, ``S_TEMP``, ``S_SIZE``), so each table is reproducible on its own.
+step number (``S_BOOT``, ``S_SL``, ``S_TEMP``, ``S_SIZE``, ``S_SEED``), so each table is reproducible on
+its own. ``S_SEED`` draws the members of Table 1's two-level (training-seed) intervals; their test
+samples reuse the ``S_BOOT`` resamples.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from training.arms import DEFAULT_ARMS
+
 #: encodings of the ``ce`` arm on the τ axis for Table 2: label -> τ (None = excluded).
 #: "published" is the value that reproduces the paper's Table 2 from its Table 1 (see
 #: :mod:`analysis.audit.published`).
@@ -17,7 +21,7 @@ TABLE2_ENCODINGS: dict[str, float | None] = {"published (ce=-1)": -1.0, "ce-limi
 
 
 # seed streams (fixed step numbers)
-S_BOOT, S_SL, S_TEMP, S_SIZE = 1, 2, 3, 4
+S_BOOT, S_SL, S_TEMP, S_SIZE, S_SEED = 1, 2, 3, 4, 5
 
 
 
@@ -29,9 +33,16 @@ class AnalysisConfig:
     ----------
     seed : root seed of all resampling and super-learner fits.
     n_resamples : bootstrap resamples (≥ 10,000 for reported CIs).
+    n_seed_resamples : resamples of the two-level (members × test samples) intervals of Table 1
+        (``seed_ci_*``, ``diff_seed_ci_*``, ``control_seed_ci_*``); each re-fuses the drawn members,
+        so they cost more than test-only resamples. Their test samples are the first
+        ``n_seed_resamples`` resamples of the test-only bootstrap. 0 leaves those columns NaN.
     confidence : level of all confidence intervals.
     n_bins : calibration bins.
     superlearners : fit the learned fusions (Weighted, MLP; in-sample and out-of-bag).
+    superlearner_arms : arms whose learned fusions are fitted (default: the paper's arms,
+        :data:`training.arms.DEFAULT_ARMS`); other arms (the related losses) get the static fusions
+        only. None fits every arm.
     superlearner_max_rows : per kind, cap on training rows a super-learner fits on (seeded
         subsample; None = all rows, as published, the default). The MLP (≈ 0.8 M parameters)
         costs ~5 MFLOP per row and epoch: all 60k rows take about a minute per fit on two CPU
@@ -52,9 +63,11 @@ class AnalysisConfig:
 
     seed: int = 0
     n_resamples: int = 10_000
+    n_seed_resamples: int = 2_000
     confidence: float = 0.95
     n_bins: int = 15
     superlearners: bool = True
+    superlearner_arms: tuple[str, ...] | None = DEFAULT_ARMS
     superlearner_max_rows: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
     superlearner_batch_size: int | None = None
     superlearner_epochs: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
@@ -68,6 +81,8 @@ class AnalysisConfig:
         # checked here, before minutes of loading and fitting, not deep inside the pipeline
         if self.n_resamples < 1:
             raise ValueError(f"Expected `n_resamples` >= 1, got {self.n_resamples}")
+        if self.n_seed_resamples < 0:
+            raise ValueError(f"Expected `n_seed_resamples` >= 0, got {self.n_seed_resamples}")
         if not 0 < self.confidence < 1:
             raise ValueError(f"Expected `confidence` in (0, 1), got {self.confidence}")
         if self.n_bins < 1:

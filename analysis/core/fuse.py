@@ -84,7 +84,7 @@ def fuse_arm(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, data
     """All fusions of one arm on its test set, and the super-learner records (for the gap table)."""
     out = static_fusions(arm)
     records: list[dict] = []
-    if config.superlearners:
+    if config.superlearners and (config.superlearner_arms is None or arm.arm in config.superlearner_arms):
         tasks = superlearner_tasks(arm, config=config, arm_index=arm_index, dataset_index=dataset_index)
         for (name, task), res in zip(tasks, fit_superlearners([t for _, t in tasks])):
             out[name], rec = _superlearner_output(arm, name, task, res)
@@ -107,7 +107,7 @@ def fuse_preset(data: PresetLogits, *, config: AnalysisConfig, fit_store: FitSto
                 ) -> tuple[dict, pd.DataFrame]:
     """Fusion outputs keyed ``(dataset, arm, fusion)`` and the super-learner gap table.
 
-    The super-learners of all arms and datasets are fitted in one call of
+    The super-learners of the arms in ``config.superlearner_arms`` are fitted in one call of
     :func:`analysis.core.superlearner_batch.fit_superlearners` (fits of equal shape train together);
     each gets the result it would get alone. With a ``fit_store``, fits stored by an earlier
     analysis with the same inputs and code are read back instead (:mod:`analysis.core.fit_store`).
@@ -116,6 +116,8 @@ def fuse_preset(data: PresetLogits, *, config: AnalysisConfig, fit_store: FitSto
     tasks: list[tuple[tuple[str, str], str, SuperLearnerTask]] = []
     if config.superlearners:
         for ds, arm in keys:
+            if config.superlearner_arms is not None and arm not in config.superlearner_arms:
+                continue  # static fusions only (the related losses)
             a_i, d_i = data.arm_names(ds).index(arm), data.datasets.index(ds)
             tasks += [((ds, arm), name, t) for name, t in
                       superlearner_tasks(data.arms[(ds, arm)], config=config, arm_index=a_i, dataset_index=d_i)]

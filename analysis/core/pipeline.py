@@ -9,6 +9,7 @@ long-form DataFrame whose columns :mod:`analysis.core.schema` describes:
   :mod:`analysis.core.tables`;
 - ``calibration``, ``reliability``, ``selective``, ``risk_coverage``: :mod:`analysis.core.calibration`;
 - ``ensemble_size``: :mod:`analysis.core.ensemble_size`;
+- ``related_losses``: :mod:`analysis.core.related` (over table1, calibration and selective);
 - ``superlearner_gap``: :mod:`analysis.core.fuse`;
 - ``dropped_members``, ``cache_status``: the reader's record of the cache, here.
 
@@ -32,6 +33,7 @@ from analysis.core.ensemble_size import ensemble_size_curves
 from analysis.core.fit_store import FitStore
 from analysis.core.fuse import fuse_preset
 from analysis.core.reader import PresetLogits, load_preset
+from analysis.core.related import related_losses_table
 from analysis.core.tables import (
     accuracy_tables,
     mcnemar_table,
@@ -115,8 +117,8 @@ def analyze_preset(
     Returns
     -------
     dict name → DataFrame: table1, table2, bootstrap_ci, mcnemar, calibration, reliability,
-    selective, risk_coverage, ensemble_size, member_accuracy, superlearner_gap, dropped_members,
-    cache_status (columns: :mod:`analysis.core.schema`).
+    selective, risk_coverage, related_losses, ensemble_size, member_accuracy, superlearner_gap,
+    dropped_members, cache_status (columns: :mod:`analysis.core.schema`).
 
     Raises
     ------
@@ -138,12 +140,14 @@ def analyze_preset(
     fused, gap = fuse_preset(data, config=config, fit_store=fit_store)
     members = member_accuracy_table(data, n_bins=config.n_bins)
     t1, ci, draws = accuracy_tables(data, fused, members, config=config)
+    calibration = calibration_tables(data, fused, config=config)
     tables = {
         "table1": t1,
         "table2": table2(t1, draws, encodings=dict(config.table2_encodings), confidence=config.confidence),
         "bootstrap_ci": ci,
         "mcnemar": mcnemar_table(data, fused),
-        **calibration_tables(data, fused, config=config),
+        **calibration,
+        "related_losses": related_losses_table(t1, calibration["calibration"], calibration["selective"]),
         "ensemble_size": ensemble_size_curves(data, config=config),
         "member_accuracy": members,
         "superlearner_gap": gap,

@@ -12,7 +12,9 @@ Shared vocabulary
   super-learners fitted on in-sample training predictions), ``Weighted-OOB`` / ``MLP-OOB``
   (leak-free, fitted on out-of-bag training predictions), ``Single`` (one member; calibration only).
 - ``member`` — member number; -1 on rows of a fused ensemble.
-- CIs are paired percentile bootstrap intervals over test samples at ``confidence_level``.
+- CIs are paired percentile bootstrap intervals over test samples at ``confidence_level``;
+  ``*seed_ci*`` columns are two-level intervals (members × test samples, see
+  :mod:`analysis.core.seed_bootstrap`), which add the training randomness.
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ TABLE1_COLUMNS: dict[str, str] = {
     "diff_vs_ce": "accuracy minus that of arm ce with the same fusion (NaN for ce itself)",
     "diff_ci_low": "lower bound of the paired bootstrap CI of diff_vs_ce",
     "diff_ci_high": "upper bound of the paired bootstrap CI of diff_vs_ce",
+    "diff_vs_control": "accuracy minus that of the learning-rate control ce-lr0.01 with the same fusion (NaN for "
+                       "ce-lr0.01 itself); the diff rows of bootstrap_ci with reference ce-lr0.01",
+    "control_ci_low": "lower bound of the paired bootstrap CI of diff_vs_control (the resamples of diff_ci_*)",
+    "control_ci_high": "upper bound of the paired bootstrap CI of diff_vs_control",
+    "seed_ci_low": "lower bound of the two-level (training-seed) CI of accuracy: the arm's members resampled with "
+                   "replacement and the test samples resampled (the first n_seed_resamples of the test-only "
+                   "resamples; n_seed_resamples in provenance.json config), centred: the downward shift of ensembles with repeated "
+                   "members is removed (analysis.core.tables.seed_accuracy_draws). Static fusions only (Average, "
+                   "ProbAverage, Vote): NaN for the learned fusions (Weighted, MLP, *-OOB), which would need a "
+                   "refit per member resample",
+    "seed_ci_high": "upper bound of the two-level CI of accuracy (NaN for learned fusions)",
+    "diff_seed_ci_low": "lower bound of the two-level CI of diff_vs_ce: each arm's members resampled independently, "
+                        "test samples shared (paired); NaN for ce and for learned fusions",
+    "diff_seed_ci_high": "upper bound of the two-level CI of diff_vs_ce",
+    "control_seed_ci_low": "lower bound of the two-level CI of diff_vs_control (as diff_seed_ci_low, against "
+                           "ce-lr0.01); NaN for ce-lr0.01 and for learned fusions",
+    "control_seed_ci_high": "upper bound of the two-level CI of diff_vs_control",
     "member_acc_mean": "mean test accuracy of the arm's single members",
     "member_acc_sd": "standard deviation (ddof=1) of single-member accuracy",
     "member_acc_min": "lowest single-member accuracy",
@@ -198,6 +217,26 @@ CACHE_STATUS_COLUMNS: dict[str, str] = {
     "detail": "why a run is not complete (empty otherwise)",
 }
 
+RELATED_LOSSES_COLUMNS: dict[str, str] = {
+    **_ARM,
+    "label": "the arm in words (training.arms registry)",
+    "fusion": "fusion method (Average)",
+    "n_members": "members fused",
+    "accuracy": "test accuracy of the fused prediction (as in table1)",
+    "diff_vs_control": "accuracy minus that of the learning-rate control ce-lr0.01 (NaN for ce-lr0.01 itself)",
+    "control_ci_low": "lower bound of the paired test-sample bootstrap CI of diff_vs_control",
+    "control_ci_high": "upper bound of the paired test-sample bootstrap CI of diff_vs_control",
+    "control_seed_ci_low": "lower bound of the two-level (members × test samples) CI of diff_vs_control",
+    "control_seed_ci_high": "upper bound of the two-level CI of diff_vs_control",
+    "ece": "top-label ECE (equal-width bins), no scaling (as in calibration)",
+    "ece_temperature": "top-label ECE after cross-fitted temperature scaling",
+    "temperature": "fitted temperature (mean of the two cross-fitted halves); > 1 means over-confident",
+    "aurc": "area under the risk-coverage curve (lower is better; as in selective)",
+    "member_acc_mean": "mean test accuracy of the arm's single members",
+    "member_acc_sd": "standard deviation (ddof=1) of single-member accuracy",
+    "confidence_level": "level of the CIs",
+}
+
 #: result file (without .csv) -> its column dictionary
 RESULT_FILES: dict[str, dict[str, str]] = {
     "table1": TABLE1_COLUMNS,
@@ -213,4 +252,5 @@ RESULT_FILES: dict[str, dict[str, str]] = {
     "superlearner_gap": SUPERLEARNER_GAP_COLUMNS,
     "dropped_members": DROPPED_COLUMNS,
     "cache_status": CACHE_STATUS_COLUMNS,
+    "related_losses": RELATED_LOSSES_COLUMNS,
 }

@@ -13,6 +13,12 @@ the sample draw: differences between arms get paired intervals.
 Only static fusions can be re-fused this way (Average, ProbAverage, Vote, and the single-member
 mean); a learned super-learner would have to be refitted on every resample.
 
+:func:`resampled_fusion_accuracies` is the building block of Table 1's seed intervals: the member
+and sample counts come from the caller (Table 1 draws each arm's members independently and reuses
+its test-only bootstrap's sample counts). It fuses each sample over the classes some weighting of
+the members could predict (:func:`candidate_classes`), and scores once the samples on which every
+member ranks the same class first: any weighting of such members predicts that class.
+
 The weighted forms below equal fusing the materialised resample (members repeated by their
 counts): the test compares them with :mod:`analysis.core.fusion` on explicit copies.
 """
@@ -53,6 +59,118 @@ def weighted_predictions(logits: np.ndarray, weights: np.ndarray, fusion: str) -
         tied = np.isclose(votes, votes.max(axis=2, keepdims=True), rtol=0, atol=1e-9)
         return np.where(tied, mean, -np.inf).argmax(axis=2)
     raise ValueError(f"Expected `fusion` in {SEED_FUSIONS[:-1]}, got {fusion!r}")
+
+
+def _tolerance(score: np.ndarray, fusion: str) -> np.ndarray:
+    """A margin a weighted mean cannot lose to rounding (scores float32 or float64, sums in float64),
+    per member and sample, shape ``(M, n, 1)``."""
+    scale = 1.0 if fusion == "ProbAverage" else np.maximum(1.0, np.abs(score).max(axis=-1, keepdims=True))
+    return np.broadcast_to(1e-9 * scale, (*score.shape[:-1], 1))
+
+
+def candidate_classes(logits: np.ndarray, fusion: str) -> np.ndarray:
+    """Per sample, the classes that some weighting of the members can predict under ``fusion``
+    (a superset; bool ``(N, C)``).
+
+    - Average / ProbAverage: a class is ruled out when another class beats it in every member, by
+      a margin rounding cannot close (in the score the fusion averages: logits, or probabilities):
+      then it loses in every weighted mean. A sample whose members all rank one class first keeps
+      that class alone (it is *settled*: resampling members cannot change its prediction).
+    - Vote: the classes some member votes for (a class without votes never wins).
+
+    ``logits`` is ``(M, N, C)``.
+    """
+    if fusion not in ("Average", "ProbAverage", "Vote"):
+        raise ValueError(f"Expected `fusion` in {SEED_FUSIONS[:-1]}, got {fusion!r}")
+    x = np.asarray(logits, dtype=np.float64)
+    m, n, c = x.shape
+    top = x.argmax(axis=2)  # (M, N)
+    voted = np.zeros((n, c), dtype=bool)
+    voted[np.tile(np.arange(n), m), top.ravel()] = True
+    if fusion == "Vote":
+        return voted
+    score = softmax(x) if fusion == "ProbAverage" else x
+    out = voted.copy()
+    open_ = np.flatnonzero(voted.sum(axis=1) > 1)
+    one = np.flatnonzero(voted.sum(axis=1) == 1)
+    if one.size:  # one class first everywhere: settled when every member ranks it first strictly
+        sc = score[:, one]
+        part = np.sort(sc, axis=2)
+        strict = (part[:, :, -1:] - part[:, :, -2:-1] > _tolerance(sc, fusion)).all(axis=0)[:, 0]
+        open_ = np.union1d(open_, one[~strict])
+    if open_.size:  # dominance: class k beats class j in every member (blocks bound the memory)
+        for b in range(0, open_.size, 2048):
+            rows = open_[b:b + 2048]
+            sc = score[:, rows]  # (M, n, C)
+            tol = _tolerance(sc, fusion)[..., None]
+            beats = ((sc[:, :, None, :] - sc[:, :, :, None]) > tol).all(axis=0)  # [n, j, k]: k beats j
+            out[rows] = ~beats.any(axis=2)
+    return out
+
+
+def resampled_fusion_accuracies(
+    logits: np.ndarray, labels: np.ndarray, *, fusion: str, member_counts: np.ndarray, sample_counts: np.ndarray,
+    chunk: int = 512,
+) -> np.ndarray:
+    """Accuracy of ``fusion`` on each resample: members weighted by ``member_counts`` ``(B, M)``,
+    test samples by ``sample_counts`` ``(B, N)`` (both non-negative integer counts, drawn by the
+    caller; any integer dtype, e.g. uint8 to keep many resamples small).
+
+    Equals scoring :func:`weighted_predictions` on every sample (the tests check it), with less work:
+    samples with one candidate class (:func:`candidate_classes`) are scored once, and the others
+    are fused over their candidate classes only (grouped by how many they have). Returns float64
+    ``(B,)``.
+    """
+    logits = np.asarray(logits)
+    labels = np.asarray(labels)
+    w = np.asarray(member_counts, dtype=np.float64)
+    s = np.asarray(sample_counts)
+    m, n, _ = logits.shape
+    if w.ndim != 2 or w.shape[1] != m or s.ndim != 2 or s.shape != (w.shape[0], n) or labels.shape != (n,):
+        raise ValueError(f"Expected `member_counts` (B, {m}), `sample_counts` (B, {n}) and `labels` ({n},), got "
+                         f"{w.shape}, {s.shape} and {labels.shape}")
+    cand = candidate_classes(logits, fusion)
+    k = cand.sum(axis=1)
+    settled_correct = ((k == 1) & (cand.argmax(axis=1) == labels)).astype(np.float32)
+    x = np.asarray(logits, dtype=np.float64)
+    score = softmax(x) if fusion == "ProbAverage" else x
+    wn = w / w.sum(axis=1, keepdims=True)
+    groups = []  # per number of candidates K: samples, fused scores' and votes' matrices (K, n_k), label hits
+    for size in np.unique(k[k > 1]):
+        idx = np.flatnonzero(k == size)
+        cls = np.nonzero(cand[idx])[1].reshape(idx.size, size).T  # (K, n_k), ascending class per column
+        onehot = None
+        if fusion == "Vote":
+            onehot = (x.argmax(axis=2)[:, None, idx] == cls[None]).reshape(m, -1).astype(np.float64)
+        groups.append((idx, score[:, idx[None], cls].reshape(m, -1), onehot,
+                       (cls == labels[idx][None]).astype(np.float32)))
+    acc = np.empty(w.shape[0])
+    for start in range(0, w.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        sc = s[rows].astype(np.float32)  # integer sums below 2**24: exact
+        total = sc @ settled_correct  # settled samples: one prediction in every resample
+        for idx, g, onehot, hit in groups:
+            mean = (wn[rows] @ g).reshape(-1, *hit.shape)  # (b, K, n_k)
+            if onehot is not None:  # member counts are integers: vote totals and their ties are exact
+                votes = (w[rows] @ onehot).reshape(mean.shape)
+                mean = np.where(votes == votes.max(axis=1, keepdims=True), mean, -np.inf)
+            # argmax over the K candidates, first maximum kept (ties go to the lower class), as
+            # comparisons of contiguous slices (numpy's argmax over a short axis is slow)
+            best, correct = mean[:, 0], np.broadcast_to(hit[0], mean[:, 0].shape)
+            for j in range(1, hit.shape[0]):
+                better = mean[:, j] > best
+                best, correct = np.where(better, mean[:, j], best), np.where(better, hit[j], correct)
+            total += np.einsum("bn,bn->b", correct, sc[:, idx])
+        acc[rows] = total / sc.sum(axis=1, dtype=np.float64)
+    return acc
+
+
+def member_count_draws(n_members: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Counts ``(n_resamples, n_members)`` of members drawn with replacement (``n_members`` draws per
+    resample, one row each)."""
+    idx = rng.integers(0, n_members, size=(n_resamples, n_members))
+    idx += (np.arange(n_resamples) * n_members)[:, None]
+    return np.bincount(idx.ravel(), minlength=n_resamples * n_members).reshape(n_resamples, n_members)
 
 
 def _draws(children: list[np.random.Generator], n_members: int, n_samples: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,8 @@
   resample-count matrix (drawn in chunks) is shared by every cell, and each cell's resampled
   accuracy is a matrix product of the counts with its correctness vector. Sharing the resamples
   makes differences between cells paired.
+- :func:`bootstrap_counts` — those resamples as count blocks, for callers that score other quantities on
+  the same resamples (Table 1's seed intervals).
 - :func:`percentile_interval` — percentile confidence interval from bootstrap draws.
 - :func:`mcnemar_test` — McNemar's test of two classifiers on the same samples (statsmodels).
 - :func:`correlation_summary` — Pearson r with scipy's Fisher-z interval, the exact permutation
@@ -63,13 +65,29 @@ def bootstrap_accuracies(
     k, n = correct.shape
     c = correct.T.astype(np.float32)  # (n, k)
     out = np.empty((n_resamples, k), dtype=np.float64)
+    for start, counts in bootstrap_counts(n, rng=rng, n_resamples=n_resamples, chunk=chunk):
+        out[start:start + counts.shape[0]] = (counts @ c) / n  # integer sums < 2**24: exact in float32
+    return out
+
+
+def bootstrap_counts(n_samples: int, *, rng: np.random.Generator, n_resamples: int, chunk: int = 500):
+    """The resamples of :func:`bootstrap_accuracies`, block by block: yields ``(start, counts)`` with
+    ``counts`` float32 ``(b, n_samples)``, how often each sample is drawn in resamples ``start`` to
+    ``start + b``. The same ``rng`` state and ``chunk`` give the same rows, so a caller can score
+    other quantities on exactly the resamples of a test-only bootstrap.
+
+    >>> [(s, c.shape, c.sum(axis=1).tolist()) for s, c in bootstrap_counts(3, rng=np.random.default_rng(0),
+    ...                                                                  n_resamples=3, chunk=2)]
+    [(0, (2, 3), [3.0, 3.0]), (2, (1, 3), [3.0])]
+    """
+    _check_rng(rng)
+    if n_resamples < 1:
+        raise ValueError(f"Expected `n_resamples` >= 1, got {n_resamples}")
     for start in range(0, n_resamples, chunk):
         b = min(chunk, n_resamples - start)
-        idx = rng.integers(0, n, size=(b, n))
-        idx += (np.arange(b) * n)[:, None]
-        counts = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float32)
-        out[start:start + b] = (counts @ c) / n  # integer sums < 2**24: exact in float32
-    return out
+        idx = rng.integers(0, n_samples, size=(b, n_samples))
+        idx += (np.arange(b) * n_samples)[:, None]
+        yield start, np.bincount(idx.ravel(), minlength=b * n_samples).reshape(b, n_samples).astype(np.float32)
 
 
 def percentile_interval(draws: np.ndarray, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,14 @@ accuracy against τ) and the per-member accuracies, from the fused test predicti
 
 Every accuracy and every difference to ``ce`` / ``ce-lr0.01`` has a paired percentile bootstrap
 CI over test samples; one resample matrix per dataset is shared by all its cells.
+
+The static fusions also get two-level (training-seed) intervals (:func:`seed_accuracy_draws`):
+each resample draws every arm's members with replacement, independently per arm, and the test
+samples of the test-only bootstrap's resample of the same number, shared by all arms. So the
+seed intervals differ from the test-only ones by the member draw alone, and differences between
+arms stay paired over test samples. The draws are centred (the weaker ensembles of repeated
+members shift them down; that shift is removed). Learned fusions would need a refit per
+resample: NaN.
 """
 
 from __future__ import annotations
@@ -11,12 +19,21 @@ import gc
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from analysis.core import metrics as M
-from analysis.core.config import S_BOOT, TABLE2_ENCODINGS, AnalysisConfig
+from analysis.core.config import (
+    S_BOOT,
+    S_SEED,
+    TABLE2_ENCODINGS,
+    AnalysisConfig,
+    hash_str,
+)
 from analysis.core.reader import PresetLogits
+from analysis.core.seed_bootstrap import member_count_draws, resampled_fusion_accuracies
 from analysis.core.stats import (
     bootstrap_accuracies,
+    bootstrap_counts,
     correlation_summary,
     mcnemar_test,
     percentile_interval,
@@ -58,6 +75,55 @@ def member_accuracy_table(data: PresetLogits, *, n_bins: int = 15) -> pd.DataFra
 
 
 # ----------------------------------------------------------------------------- Table 1 + bootstrap
+#: fusions with two-level (training-seed) intervals in Table 1: those that can be re-fused
+SEED_CI_FUSIONS: tuple[str, ...] = ("Average", "ProbAverage", "Vote")
+
+
+def seed_accuracy_draws(data: PresetLogits, fused: dict, dataset: str, *, config: AnalysisConfig
+                        ) -> dict[tuple[str, str, str], np.ndarray]:
+    """Two-level resampled accuracies ``(n_seed_resamples,)`` of every static-fusion cell of a dataset,
+    centred.
+
+    Resample ``b`` weights each arm's members by its own draw (``S_SEED`` stream keyed by dataset
+    and arm name: independent between arms, the same for the arm's fusions) and the test samples by
+    resample ``b`` of the test-only bootstrap (``S_BOOT`` stream of :func:`accuracy_tables`).
+
+    Centring: members drawn with replacement repeat some members and miss others, and an ensemble
+    of fewer distinct members is weaker, so the raw draws sit below the ensemble's accuracy (by
+    about the gain of fusion over its members times the share of missed members). That shift is not
+    training randomness: it is estimated as the mean over resamples of (resampled ensemble − all
+    members, on the same test samples) and removed, so only the spread is taken from the member
+    draws. With identical members the draws equal the test-only ones exactly.
+    """
+    b = config.n_seed_resamples
+    cells = [c for c in fused if c[0] == dataset and c[2] in SEED_CI_FUSIONS]
+    if b == 0 or not cells:
+        return {}
+    labels = data.arms[cells[0][:2]].test_labels
+    correct = {c: (fused[c].preds == labels).astype(np.float64) for c in cells}
+    d_i = data.datasets.index(dataset)
+    arms = {a for _, a, _ in cells}
+    weights = {a: member_count_draws(data.arms[(dataset, a)].n_members, b,
+                                     np.random.default_rng([config.seed, S_SEED, d_i, hash_str(a)])) for a in arms}
+    rng = np.random.default_rng([config.seed, S_BOOT, d_i])
+    counts = np.empty((b, labels.size), dtype=np.uint8)  # a sample is drawn far fewer than 256 times
+    for start, block in bootstrap_counts(labels.size, rng=rng, n_resamples=b):
+        if block.max() > 255:
+            raise ValueError(f"Expected bootstrap counts below 256, got {int(block.max())}")
+        counts[start:start + block.shape[0]] = block
+    n = np.full(b, float(labels.size))
+    out, every = {}, {}
+    # the products are small (resamples × members by members × samples·classes): one BLAS thread is
+    # several times faster than OpenBLAS's threads on a shared 2-core machine, and never slower
+    with threadpool_limits(limits=1, user_api="blas"):
+        for c in cells:
+            out[c] = resampled_fusion_accuracies(data.arms[c[:2]].test_logits, labels, fusion=c[2],
+                                                 member_counts=weights[c[1]], sample_counts=counts)
+            every[c] = np.concatenate([counts[r:r + 500].astype(np.float32) @ correct[c].astype(np.float32)
+                                       for r in range(0, b, 500)]) / n  # all members, the same samples
+    return {c: x - (x - every[c]).mean() for c, x in out.items()}
+
+
 def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, config: AnalysisConfig
                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Table 1 (one row per dataset × arm × fusion) and the long bootstrap-CI table.
@@ -77,27 +143,41 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
         point = correct.mean(axis=1)
         lo, hi = percentile_interval(draws, confidence=config.confidence)
         col = {c: i for i, c in enumerate(cells)}
+        seed = seed_accuracy_draws(data, fused, ds, config=config)
+
+        def seed_interval(x: np.ndarray | None) -> tuple[float, float]:
+            if x is None:
+                return np.nan, np.nan
+            s_lo, s_hi = percentile_interval(x[:, None], confidence=config.confidence)
+            return s_lo[0], s_hi[0]
+
         for i, (_, arm, fusion) in enumerate(cells):
             pa = parse_arm(arm)
             row = {"dataset": ds, "arm": arm, "loss": pa["loss"], "threshold": pa["threshold"], "fusion": fusion,
                    "leak_free": fusion not in ("Weighted", "MLP"), "n_members": data.arms[(ds, arm)].n_members,
                    "n_test": labels.size, "accuracy": point[i], "ci_low": lo[i], "ci_high": hi[i]}
+            own = seed.get((ds, arm, fusion))
+            row["seed_ci_low"], row["seed_ci_high"] = seed_interval(own)
             ci_rows.append({"dataset": ds, "arm": arm, "fusion": fusion, "quantity": "accuracy", "reference": "",
                             "estimate": point[i], "ci_low": lo[i], "ci_high": hi[i], "se": draws[:, i].std(ddof=1)})
             for ref in (REFERENCE_ARM, CONTROL_ARM):
                 j = col.get((ds, ref, fusion))
-                key = "ce" if ref == REFERENCE_ARM else "control"
+                est_col, lo_col, hi_col, s_lo_col, s_hi_col = (
+                    ("diff_vs_ce", "diff_ci_low", "diff_ci_high", "diff_seed_ci_low", "diff_seed_ci_high")
+                    if ref == REFERENCE_ARM else
+                    ("diff_vs_control", "control_ci_low", "control_ci_high", "control_seed_ci_low",
+                     "control_seed_ci_high"))
                 if j is None or ref == arm:
-                    if ref == REFERENCE_ARM:
-                        row.update(diff_vs_ce=np.nan, diff_ci_low=np.nan, diff_ci_high=np.nan)
+                    row.update(dict.fromkeys((est_col, lo_col, hi_col, s_lo_col, s_hi_col), np.nan))
                     continue
                 d = draws[:, i] - draws[:, j]
                 dlo, dhi = percentile_interval(d[:, None], confidence=config.confidence)
                 est = point[i] - point[j]
                 ci_rows.append({"dataset": ds, "arm": arm, "fusion": fusion, "quantity": "diff", "reference": ref,
                                 "estimate": est, "ci_low": dlo[0], "ci_high": dhi[0], "se": d.std(ddof=1)})
-                if key == "ce":
-                    row.update(diff_vs_ce=est, diff_ci_low=dlo[0], diff_ci_high=dhi[0])
+                other = seed.get((ds, ref, fusion))
+                s_lo, s_hi = seed_interval(None if own is None or other is None else own - other)
+                row.update({est_col: est, lo_col: dlo[0], hi_col: dhi[0], s_lo_col: s_lo, s_hi_col: s_hi})
             s = spread.loc[(ds, arm)] if (ds, arm) in spread.index else None
             row.update(member_acc_mean=np.nan if s is None else s["mean"], member_acc_sd=np.nan if s is None else s["std"],
                        member_acc_min=np.nan if s is None else s["min"], member_acc_max=np.nan if s is None else s["max"])

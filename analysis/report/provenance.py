@@ -26,11 +26,11 @@ from training.paths import display
 from training.provenance import versions
 
 _CALL = re.compile(r"\b(authors|bottom_line|calibration|calibration_figures|claims|context|frames|figures|provenance"
-                   r"|table1)\.(\w+)\s*\(")
+                   r"|related|table1)\.(\w+)\s*\(")
 
 
 _MODULES = {m: f"analysis.report.{m}" for m in ("authors", "bottom_line", "calibration", "calibration_figures", "claims",
-                                                  "context", "frames", "figures", "provenance", "table1")}
+                                                  "context", "frames", "figures", "provenance", "related", "table1")}
 
 
 @reads("provenance")
