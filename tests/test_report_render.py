@@ -101,7 +101,7 @@ def test_table1_numbers_in_the_html_equal_the_results(rendered):
     assert len(merged) == len(t1[t1["arm"] != "ce-lr0.01"])
     ce = merged[merged["arm"] != "ce"]
     np.testing.assert_allclose(ce["Δ vs ce"].astype(float), ce["diff_vs_ce"].round(4), atol=5e-5)
-    bounds = ce["CI vs ce"].str.extract(r"\[(-?[\d.]+), (-?[\d.]+)\]").astype(float)
+    bounds = ce["CI vs ce"].str.extract(r"\[(-?[\d.]+),\s(-?[\d.]+)\]").astype(float)
     np.testing.assert_allclose(bounds[0], ce["diff_ci_low"].round(4), atol=5e-5)
     np.testing.assert_allclose(bounds[1], ce["diff_ci_high"].round(4), atol=5e-5)
     control = t1[t1["arm"] == "ce-lr0.01"].set_index(["dataset", "fusion"])["accuracy"]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.context import load_result, reads
-from analysis.report.frames import _order
+from analysis.report.frames import _order, one_dataset_dropped
 from training.arms import ARM_ORDER, ARMS, CONTROL_ARM
 
 #: a reliability bin is "sparse" (greyed in the figure) below this many samples ...
@@ -156,7 +156,7 @@ def calibration_frame(preset: str | None = None, *, fusions: Sequence[str] = ("A
     agg = c.groupby(keys, sort=False)[metrics].mean().reset_index()
     agg = agg.rename(columns={"ece": "ECE", "ece_mass": "ECE (mass)", "classwise_ece": "class-wise ECE",
                               "brier": "Brier", "nll": "NLL", "temperature": "T"})
-    return _order(agg, by=("dataset", "arm", "fusion", "scaling"))
+    return one_dataset_dropped(_order(agg, by=("dataset", "arm", "fusion", "scaling")))
 
 
 def _reliability(preset: str | None, fusion: str, binning: str) -> pd.DataFrame:
@@ -181,7 +181,7 @@ def selective_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Ave
     s = s[s["fusion"].isin(fusions)]
     agg = (s.groupby(["dataset", "arm", "fusion", "confidence_kind"], sort=False)[["accuracy", "auroc", "aurc"]]
            .mean().reset_index().rename(columns={"confidence_kind": "confidence", "auroc": "AUROC", "aurc": "AURC"}))
-    return _order(agg, by=("dataset", "arm", "fusion"))
+    return one_dataset_dropped(_order(agg, by=("dataset", "arm", "fusion")))
 
 
 @reads("reliability", "calibration", "selective")

@@ -32,6 +32,12 @@ PAPER_DATASETS: dict[str, str] = {
 FUSION_ORDER: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP", "ProbAverage", "Weighted-OOB", "MLP-OOB")
 
 
+def one_dataset_dropped(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its ``dataset`` column when that holds one value (named in the page's prose by
+    :func:`analysis.report.table1.datasets_note`), so that narrow pages keep room for the numbers."""
+    return df.drop(columns="dataset") if "dataset" in df.columns and df["dataset"].nunique() == 1 else df
+
+
 def _order(df: pd.DataFrame, *, by: Sequence[str] = ("dataset", "arm", "fusion")) -> pd.DataFrame:
     keys = []
     for col in by:
@@ -46,7 +52,8 @@ def _order(df: pd.DataFrame, *, by: Sequence[str] = ("dataset", "arm", "fusion")
 
 
 def _interval(low: pd.Series, high: pd.Series, digits: int = 4) -> pd.Series:
-    return pd.Series([("–" if pd.isna(a) or pd.isna(b) else f"[{a:.{digits}f}, {b:.{digits}f}]")
+    """``[low, high]`` cells; a no-break space after the comma keeps an interval on one line."""
+    return pd.Series([("–" if pd.isna(a) or pd.isna(b) else f"[{a:.{digits}f},\u00a0{b:.{digits}f}]")
                       for a, b in zip(low, high)], index=low.index)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.context import load_result, reads
-from analysis.report.frames import FUSION_ORDER, PAPER_DATASETS, _interval, _order
+from analysis.report.frames import FUSION_ORDER, PAPER_DATASETS, _interval, _order, one_dataset_dropped
 from training.arms import ARM_ORDER, ARMS, CONTROL_ARM, REFERENCE_ARM
 
 #: the fusions of the published Table 1
@@ -23,12 +23,6 @@ PAPER_FUSIONS: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP")
 def paper_arms(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of the paper's arms (``ARM_ORDER``): related-loss arms never enter these pages."""
     return df[df["arm"].isin(ARM_ORDER)]
-
-
-def _one_dataset_dropped(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` without its ``dataset`` column when that holds one value (named in the page's
-    prose by :func:`datasets_note`), so that narrow pages keep room for the numbers."""
-    return df.drop(columns="dataset") if "dataset" in df.columns and df["dataset"].nunique() == 1 else df
 
 
 def accuracy_grid(t1: pd.DataFrame) -> pd.DataFrame:
@@ -44,7 +38,7 @@ def accuracy_grid(t1: pd.DataFrame) -> pd.DataFrame:
     wide = t1.pivot_table(index=["dataset", "arm"], columns="fusion", values="accuracy", aggfunc="first")
     wide = wide.reindex(columns=fusions).reset_index()
     wide.columns.name = None
-    return _one_dataset_dropped(_order(wide, by=("dataset", "arm")))
+    return one_dataset_dropped(_order(wide, by=("dataset", "arm")))
 
 
 def _diff_columns(t1: pd.DataFrame, ci: pd.DataFrame | None) -> pd.DataFrame:
@@ -80,7 +74,7 @@ def differences(t1: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFram
     out[f"CI vs {REFERENCE_ARM}"] = _interval(t1["diff_ci_low"], t1["diff_ci_high"])
     if {"diff_seed_ci_low", "diff_seed_ci_high"} <= set(t1.columns):
         out[f"seed CI vs {REFERENCE_ARM}"] = _interval(t1["diff_seed_ci_low"], t1["diff_seed_ci_high"])
-    return _one_dataset_dropped(_order(out.reset_index(drop=True), by=("dataset", "fusion", "arm")))
+    return one_dataset_dropped(_order(out.reset_index(drop=True), by=("dataset", "fusion", "arm")))
 
 
 def published_differences(pub: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +116,7 @@ def delta_comparison(t1: pd.DataFrame, pub: pd.DataFrame, ci: pd.DataFrame | Non
             f"CI vs {CONTROL_ARM}": _interval(pd.Series([r.control_ci_low]), pd.Series([r.control_ci_high])).iloc[0],
         })
     out = pd.DataFrame(rows)
-    return _one_dataset_dropped(_order(out, by=("dataset", "fusion", "τ"))) if len(out) else out
+    return one_dataset_dropped(_order(out, by=("dataset", "fusion", "τ"))) if len(out) else out
 
 
 def threshold_points(t1: pd.DataFrame, fusions: Sequence[str]) -> pd.DataFrame:
