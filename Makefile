@@ -13,15 +13,25 @@ PYTEST_ARGS ?=
 # torch pins: 2.14.1 on x86_64; on aarch64 the matching torchvision wheel exists for 2.9.1
 TORCH_PKGS ?= $(if $(filter aarch64 arm64,$(shell uname -m)),torch==2.9.1 torchvision==0.24.1,torch==2.14.1 torchvision==0.29.1)
 
-.PHONY: setup test test-fast report data train analyze render audit bench bench-report clean
+.PHONY: setup setup-report test test-fast report data train analyze render audit bench bench-report clean
+
+# two stamps: the report needs the project and its report engine; the tests also need pytest & co.
+# (one pip call each, so that pip resolves once)
+REPORT_STAMP := $(VENV)/.installed-report-stamp
 
 setup: $(STAMP)
 
+setup-report: $(REPORT_STAMP)
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_PKGS)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_PKGS) -e '.[test]'
+	touch $(STAMP) $(REPORT_STAMP)
+
+$(REPORT_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_PKGS) -e '.[report]'
+	touch $(REPORT_STAMP)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -32,22 +42,22 @@ test-fast: setup
 data:
 	bash scripts/ensure_data.sh $(PRESET)
 
-train: setup data
+train: setup-report data
 	$(DYNLOSS) train --preset $(PRESET)
 
-analyze: setup
+analyze: setup-report
 	$(DYNLOSS) analyze --preset $(PRESET)
 
 # ENGINE=auto (Quarto when on PATH, else offline), quarto or offline
 ENGINE ?= auto
 
-render: setup
+render: setup-report
 	$(DYNLOSS) report --preset $(PRESET) --engine $(ENGINE)
 
-audit: setup
+audit: setup-report
 	$(DYNLOSS) audit --preset $(PRESET)
 
-report: setup data
+report: setup-report data
 	$(DYNLOSS) train --preset $(PRESET)
 	$(DYNLOSS) analyze --preset $(PRESET)
 	$(DYNLOSS) audit --save --preset $(PRESET) > /dev/null
