@@ -16,7 +16,8 @@ A fit is read back only when its file names its own key and its arrays have the 
 anything else (truncated, foreign or corrupt file) is fitted again and overwritten. Files are written
 atomically (:func:`training.cache_format.atomic_write`), so two analyses can share a store, and a
 store that cannot be written (full disk, read-only) only costs the next run its reuse (a warning).
-Deleting the folder is always safe.
+Deleting the folder is always safe. A fit read back keeps the ``fit_seconds`` of the analysis that
+fitted it (``superlearner_gap.csv``), so its tables are the same bytes as that analysis's.
 
 Layout: ``<data root>/fits/superlearner/<key>.npz`` (:func:`default_fit_dir`), numpy arrays only
 (read with ``allow_pickle=False``).
