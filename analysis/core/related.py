@@ -45,13 +45,13 @@ def related_losses_table(table1: pd.DataFrame, calibration: pd.DataFrame, select
     cal_none = ensemble(calibration, scaling="none")
     cal_temp = ensemble(calibration, scaling="temperature")
     sel = ensemble(selective)
-    rows = []
+
     def at(df: pd.DataFrame, k: tuple[str, str], col: str) -> float:
         return float(df.at[k, col]) if k in df.index else np.nan
 
+    rows = []
     for r in t1.itertuples(index=False):
         k = (r.dataset, r.arm)
-
         rows.append({
             "dataset": r.dataset, "arm": r.arm, "label": get_arm(r.arm).label, "fusion": fusion,
             "n_members": r.n_members, "accuracy": r.accuracy,
@@ -59,7 +59,8 @@ def related_losses_table(table1: pd.DataFrame, calibration: pd.DataFrame, select
             "control_ci_high": r.control_ci_high, "control_seed_ci_low": r.control_seed_ci_low,
             "control_seed_ci_high": r.control_seed_ci_high,
             "ece": at(cal_none, k, "ece"), "ece_temperature": at(cal_temp, k, "ece"),
-            "temperature": at(cal_temp, k, "temperature"), "aurc": at(sel, k, "aurc"), "member_acc_mean": r.member_acc_mean, "member_acc_sd": r.member_acc_sd,
+            "temperature": at(cal_temp, k, "temperature"), "aurc": at(sel, k, "aurc"),
+            "member_acc_mean": r.member_acc_mean, "member_acc_sd": r.member_acc_sd,
             "confidence_level": r.confidence_level,
         })
     out = pd.DataFrame(rows, columns=cols)

@@ -76,6 +76,20 @@ def _signed(x: float, digits: int) -> str:
     return "±" + text[1:] if float(text) == 0 else text.replace("-", "−")
 
 
+def _around(arms, values, centre: float, tol: float, fmt) -> tuple[list[str], list[str], list[str]]:
+    """The arms whose value lies above ``centre + tol`` and below ``centre - tol`` (each with its value
+    written by ``fmt``), and those within ``tol`` of ``centre``."""
+    pairs = list(zip(arms, values))
+    return ([f"{a} ({fmt(v)})" for a, v in pairs if v > centre + tol],
+            [f"{a} ({fmt(v)})" for a, v in pairs if v < centre - tol],
+            [a for a, v in pairs if abs(v - centre) <= tol])
+
+
+def _phrases(groups) -> list[str]:
+    """``"<phrase> <arms>"`` for every ``(arms, phrase)`` with arms."""
+    return [f"{phrase} {_list(arms)}" for arms, phrase in groups if arms]
+
+
 def interpretation(summary: pd.DataFrame, *, reference: str = CONTROL_ARM, gap_tol: float = 0.005,
                    temperature_tol: float = 0.02) -> str:
     """Markdown bullets read off the numbers, per dataset: which arms are over- or under-confident
@@ -96,29 +110,17 @@ def interpretation(summary: pd.DataFrame, *, reference: str = CONTROL_ARM, gap_t
     for ds in datasets:
         s = _order(summary[summary["dataset"] == ds], by=("arm",))
         lead = f"**{ds}**: " if len(datasets) > 1 else ""
-        over = [f"{a} ({_signed(g, 3)})" for a, g in zip(s["arm"], s["gap"]) if g > gap_tol]
-        under = [f"{a} ({_signed(g, 3)})" for a, g in zip(s["arm"], s["gap"]) if g < -gap_tol]
-        close = [a for a, g in zip(s["arm"], s["gap"]) if abs(g) <= gap_tol]
-        parts = []
-        if over:
-            parts.append(f"mean confidence exceeds accuracy (**over-confident**) for {_list(over)}")
-        if under:
-            parts.append(f"mean confidence falls short of accuracy (**under-confident**) for {_list(under)}")
-        if close:
-            parts.append(f"the two agree within ±{gap_tol:g} for {_list(close)}")
+        over, under, close = _around(s["arm"], s["gap"], 0.0, gap_tol, lambda g: _signed(g, 3))
+        parts = _phrases(((over, "mean confidence exceeds accuracy (**over-confident**) for"),
+                          (under, "mean confidence falls short of accuracy (**under-confident**) for"),
+                          (close, f"the two agree within ±{gap_tol:g} for")))
         lines.append(f"{lead}Before temperature scaling (Average ensemble, confidence − accuracy), "
                      + "; ".join(parts) + ".")
         t = s.dropna(subset=["temperature"])
-        hi = [f"{a} (T = {v:.2f})" for a, v in zip(t["arm"], t["temperature"]) if v > 1 + temperature_tol]
-        lo = [f"{a} (T = {v:.2f})" for a, v in zip(t["arm"], t["temperature"]) if v < 1 - temperature_tol]
-        near = [a for a, v in zip(t["arm"], t["temperature"]) if abs(v - 1) <= temperature_tol]
-        parts = []
-        if hi:
-            parts.append(f"above 1 (scaling softens the scores, the remedy for over-confidence) for {_list(hi)}")
-        if lo:
-            parts.append(f"below 1 (scaling sharpens them, the remedy for under-confidence) for {_list(lo)}")
-        if near:
-            parts.append(f"within {temperature_tol:g} of 1 for {_list(near)}")
+        hi, lo, near = _around(t["arm"], t["temperature"], 1.0, temperature_tol, lambda v: f"T = {v:.2f}")
+        parts = _phrases(((hi, "above 1 (scaling softens the scores, the remedy for over-confidence) for"),
+                          (lo, "below 1 (scaling sharpens them, the remedy for under-confidence) for"),
+                          (near, f"within {temperature_tol:g} of 1 for")))
         if parts:
             decided = [(g, v) for g, v in zip(t["gap"], t["temperature"])
                        if abs(g) > gap_tol and abs(v - 1) > temperature_tol]
