@@ -79,19 +79,6 @@ def superlearner_tasks(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int
     return tasks
 
 
-def fuse_arm(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int = 0, dataset_index: int = 0
-             ) -> tuple[dict[str, FusionOutput], list[dict]]:
-    """All fusions of one arm on its test set, and the super-learner records (for the gap table)."""
-    out = static_fusions(arm)
-    records: list[dict] = []
-    if config.superlearners and (config.superlearner_arms is None or arm.arm in config.superlearner_arms):
-        tasks = superlearner_tasks(arm, config=config, arm_index=arm_index, dataset_index=dataset_index)
-        for (name, task), res in zip(tasks, fit_superlearners([t for _, t in tasks])):
-            out[name], rec = _superlearner_output(arm, name, task, res)
-            records.append(rec)
-    return out, records
-
-
 def _superlearner_output(arm: ArmLogits, name: str, task: SuperLearnerTask, res: SuperLearnerResult
                          ) -> tuple[FusionOutput, dict]:
     test_acc = float(np.mean(res.preds == arm.test_labels))
