@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.report.context import ResultsMissingError, load_result, preset_name, project_root, reads
+from analysis.report.table1 import with_control_columns
 from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
 
 #: wording of the two kinds of interval the learning-rate sentence can use
@@ -95,7 +96,8 @@ def lr_frame(table1: pd.DataFrame, bootstrap_ci: pd.DataFrame | None = None, *,
 
     The control interval comes from ``table1``'s ``control_seed_ci_low/high`` (two-level:
     ``interval`` = :data:`INTERVAL_SEEDS`) when present and finite, else ``control_ci_low/high``,
-    else ``bootstrap_ci`` (``quantity == "diff"``, ``reference == "ce-lr0.01"``), both
+    else ``bootstrap_ci`` (``quantity == "diff"``, ``reference == "ce-lr0.01"``, filled in by
+    :func:`analysis.report.table1.with_control_columns` when table1 lacks those columns), both
     :data:`INTERVAL_SAMPLES`. Δ against ``ce`` uses ``diff_vs_ce``, ``diff_ci_low/high`` (test
     samples only).
 
@@ -108,10 +110,7 @@ def lr_frame(table1: pd.DataFrame, bootstrap_ci: pd.DataFrame | None = None, *,
     t1 = table1[(table1["fusion"] == fusion) & table1["arm"].map(lambda a: a in ARMS and ARMS[a].family == "dyn")]
     if t1.empty:
         raise ValueError(f"table1 has no dynamic arm with fusion {fusion!r}")
-    ci = None
-    if bootstrap_ci is not None:
-        ci = bootstrap_ci[(bootstrap_ci["quantity"] == "diff") & (bootstrap_ci["reference"] == CONTROL_ARM)
-                          & (bootstrap_ci["fusion"] == fusion)].set_index(["dataset", "arm"])
+    t1 = with_control_columns(t1, bootstrap_ci)
     rows = []
     for r in t1.to_dict("records"):
         seeds = (r.get("control_seed_ci_low"), r.get("control_seed_ci_high"))
@@ -121,9 +120,6 @@ def lr_frame(table1: pd.DataFrame, bootstrap_ci: pd.DataFrame | None = None, *,
             (low, high), interval = seeds, INTERVAL_SEEDS
         elif _finite(diff, *samples):
             (low, high), interval = samples, INTERVAL_SAMPLES
-        elif ci is not None and (r["dataset"], r["arm"]) in ci.index:
-            c = ci.loc[(r["dataset"], r["arm"])]
-            diff, low, high, interval = c["estimate"], c["ci_low"], c["ci_high"], INTERVAL_SAMPLES
         else:
             raise ValueError(f"No difference against {CONTROL_ARM} for {r['dataset']}/{r['arm']}/{fusion}: table1 "
                              f"has no diff_vs_control and bootstrap_ci no such row")

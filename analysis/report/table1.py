@@ -41,7 +41,7 @@ def accuracy_grid(t1: pd.DataFrame) -> pd.DataFrame:
     return one_dataset_dropped(_order(wide, by=("dataset", "arm")))
 
 
-def _diff_columns(t1: pd.DataFrame, ci: pd.DataFrame | None) -> pd.DataFrame:
+def with_control_columns(t1: pd.DataFrame, ci: pd.DataFrame | None) -> pd.DataFrame:
     """table1 with ``diff_vs_control``/``control_ci_*`` filled from the ``bootstrap_ci`` diff rows
     against ``ce-lr0.01`` where table1 lacks them."""
     if {"diff_vs_control", "control_ci_low", "control_ci_high"} <= set(t1.columns) or ci is None:
@@ -63,7 +63,7 @@ def differences(t1: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFram
     t1 : table1 rows; ``diff_vs_control``/``control_ci_*`` are taken from ``ci`` (the long
         ``bootstrap_ci`` table) when table1 lacks them.
     """
-    t1 = _diff_columns(paper_arms(t1), ci)
+    t1 = with_control_columns(paper_arms(t1), ci)
     t1 = t1[t1["arm"] != CONTROL_ARM]
     out = pd.DataFrame({"dataset": t1["dataset"], "fusion": t1["fusion"], "arm": t1["arm"],
                         f"Δ vs {CONTROL_ARM}": t1["diff_vs_control"],
@@ -100,7 +100,7 @@ def delta_comparison(t1: pd.DataFrame, pub: pd.DataFrame, ci: pd.DataFrame | Non
     the paper has no such dataset.
     """
     pdiff = published_differences(pub).set_index(["dataset", "fusion", "τ"])["Δ"]
-    t1 = _diff_columns(paper_arms(t1), ci)
+    t1 = with_control_columns(paper_arms(t1), ci)
     rows = []
     for r in t1[t1["fusion"].isin(PAPER_FUSIONS)].itertuples(index=False):
         arm = ARMS.get(r.arm)
