@@ -350,3 +350,39 @@ def test_optimiser_is_adamw_with_preset_weight_decay_and_per_step_warmup_then_co
     t = np.arange(2 * spe) / (2 * spe - 1)
     np.testing.assert_allclose(lrs[spe:], lo + 0.5 * (lr - lo) * (1 + np.cos(np.pi * t)))
     assert lrs[spe] == pytest.approx(lr) and lrs[-1] == pytest.approx(lo)
+
+
+@pytest.mark.parametrize("shared_batch", [False, True])
+def test_stacked_mlp_group_computes_each_members_own_outputs_and_gradients(shared_batch):
+    """The MLP group's batched products (``_StackedLinear``) against each member's own module and
+    against the generic vmap path: same logits, same per-member parameter gradients."""
+    import copy
+
+    import torch
+
+    from training.models import MLP
+    from training.run import _Group
+
+    torch.manual_seed(0)
+    models = [MLP(64, (32, 16), 10) for _ in range(3)]  # a group takes its models over: copies go in
+    x = torch.randn(40, 1, 8, 8) if shared_batch else torch.randn(3, 40, 1, 8, 8)
+    y = torch.randint(0, 10, (3, 40))
+    grads = {}
+    for stacked in (True, False):
+        g = _Group(copy.deepcopy(models), torch.device("cpu"), channels_last=False, vmap=True, stacked=stacked)
+        assert (g.linears is not None) == stacked
+        out = g(x)
+        assert out.shape == (3, 40, 10)
+        for k, m in enumerate(models):
+            torch.testing.assert_close(out[k], m(x if shared_batch else x[k]), rtol=1e-5, atol=1e-5)
+        loss = torch.nn.functional.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
+        loss.view(3, -1).mean(1).sum().backward()
+        grads[stacked] = {k: v.grad.clone() for k, v in g.stacked.items()}
+    for name in grads[True]:
+        torch.testing.assert_close(grads[True][name], grads[False][name], rtol=1e-5, atol=1e-6)
+    # and against autograd on each module alone
+    for k, m in enumerate(models):
+        m.zero_grad()
+        torch.nn.functional.cross_entropy(m(x if shared_batch else x[k]), y[k]).backward()
+        for name, p in m.named_parameters():
+            torch.testing.assert_close(grads[True][name][k], p.grad, rtol=1e-5, atol=1e-6)

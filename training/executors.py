@@ -80,17 +80,26 @@ def _prepare(path: Path) -> None:
                 tmp.unlink(missing_ok=True)
 
 
+#: the dataset a worker process loaded for its last job, ``(name, data_root) -> ImageData``: the
+#: next job on the same dataset reuses it (a local worker trains several groups)
+_WORKER_DATA: dict[tuple[str, str], Any] = {}
+
+
 def _job(preset: Preset, specs: list[RunSpec], cache_root: str, data_root: str, download: bool,
          threads: int | None, progress: bool) -> list[str]:
     """One job (a group of runs); the entry point of worker processes and slurm tasks."""
     import torch
 
+    from training.datasets import load_dataset
     from training.run import train_group
 
     if threads:
         torch.set_num_threads(threads)
-    paths = train_group(preset, specs, cache_root=cache_root, data_root=data_root, download=download,
-                        progress=progress)
+    key = (specs[0].dataset, str(data_root))
+    if key not in _WORKER_DATA:
+        _WORKER_DATA.clear()
+        _WORKER_DATA[key] = load_dataset(key[0], data_root, download=download)
+    paths = train_group(preset, specs, cache_root=cache_root, data=_WORKER_DATA[key], progress=progress)
     return [str(p) for p in paths]
 
 
