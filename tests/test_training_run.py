@@ -288,19 +288,43 @@ def test_diverged_member_is_recorded_and_others_keep_training(tmp_path, tiny, mo
 
 
 @pytest.mark.slow
-def test_batch_normalised_loss_does_not_couple_the_members_of_a_group(tmp_path, tiny, monkeypatch):
-    """Derivative manipulation normalises its weights over the batch: a member trained in a vmap
-    group must still match the member trained alone."""
+@pytest.mark.parametrize("arm", [
+    ("dm", "dm", (("beta", 2.0), ("lam", 1.0))),  # weights normalised over the batch
+    ("superloss-ema", "superloss", (("lam", 1.0), ("ema", True))),  # threshold from batch means
+    None,  # the registered superloss arm (fixed threshold): per-sample terms, evaluated for all at once
+])
+def test_batch_dependent_losses_do_not_couple_the_members_of_a_group(tmp_path, tiny, monkeypatch, arm):
+    """A member trained in a group matches the member trained alone, bit for bit, also for losses
+    whose terms depend on the batch (each member keeps its own loss object) and for SuperLoss with
+    a fixed threshold (all members' samples in one evaluation)."""
     from training import grid
 
-    monkeypatch.setitem(grid.ARMS, "dm", grid.Arm("dm", "dm", 0.01, (("beta", 2.0), ("lam", 1.0))))
+    if arm is not None:
+        monkeypatch.setitem(grid.ARMS, arm[0], grid.Arm(arm[0], arm[1], 0.01, arm[2]))
+    name = "superloss" if arm is None else arm[0]
     tiny = with_overrides(tiny, epochs=1)
-    train_preset(tiny, cache_root=tmp_path / "g", arms=("dm",), progress=False)
-    train_preset(with_overrides(tiny, group_size=1), cache_root=tmp_path / "s", arms=("dm",), progress=False)
+    train_preset(tiny, cache_root=tmp_path / "g", arms=(name,), progress=False)
+    train_preset(with_overrides(tiny, group_size=1), cache_root=tmp_path / "s", arms=(name,), progress=False)
     for k in range(2):
-        a = cf.read_run(cf.run_dir(tmp_path / "g", tiny.name, "digits", "dm", k)).arrays
-        b = cf.read_run(cf.run_dir(tmp_path / "s", tiny.name, "digits", "dm", k)).arrays
+        a = cf.read_run(cf.run_dir(tmp_path / "g", tiny.name, "digits", name, k)).arrays
+        b = cf.read_run(cf.run_dir(tmp_path / "s", tiny.name, "digits", name, k)).arrays
         assert np.array_equal(a["test_logits"], b["test_logits"])
+
+
+def test_superloss_with_a_fixed_threshold_evaluated_on_all_members_is_each_members_own_loss():
+    """The group evaluates the superloss arm once on every member's rows (per-sample terms, mean
+    per member); each member's value is what its own SuperLoss module gives on its rows."""
+    import torch
+
+    from training.losses import SuperLoss, get_loss
+
+    torch.manual_seed(0)
+    out, y = torch.randn(3, 50, 10) * 3, torch.randint(0, 10, (3, 50))
+    shared = get_loss("superloss", lam=1.0, reduction="none")
+    assert not shared.ema
+    together = shared(out.flatten(0, 1), y.flatten()).view(3, -1).mean(1)
+    alone = torch.stack([SuperLoss(lam=1.0)(out[g], y[g]) for g in range(3)])
+    torch.testing.assert_close(together, alone, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize(

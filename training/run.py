@@ -38,7 +38,7 @@ from training.datasets import (
     load_dataset,
 )
 from training.grid import RunSpec
-from training.losses import get_loss
+from training.losses import SuperLoss, get_loss
 from training.models import MLP, build_model
 from training.presets import Preset
 from training.provenance import versions
@@ -302,12 +302,13 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
     group = _Group(models, device, channels_last=cuda, vmap=preset.model.batchable)
     opt = torch.optim.AdamW(group.params, lr=preset.lr_start, weight_decay=preset.weight_decay, fused=True)
     losses = [get_loss(arm.loss, **arm.loss_kwargs()) for _ in specs]
-    # stateless losses are evaluated once on all members' samples (per-sample terms, mean per member);
-    # not SuperLoss (per-member threshold state) nor derivative manipulation (weights normalised over
-    # the batch, which would couple the members)
-    batch_coupled = isinstance(losses[0], torch.nn.Module) or arm.loss == "dm"
+    # losses whose terms depend on each sample alone are evaluated once on all members' samples
+    # (per-sample terms, mean per member); not SuperLoss with a moving threshold (per-member state
+    # from its batch means) nor derivative manipulation (weights normalised over the batch, which
+    # would couple the members). SuperLoss with a fixed threshold, as the superloss arm, is per sample.
+    batch_coupled = (isinstance(losses[0], SuperLoss) and losses[0].ema) or arm.loss == "dm"
     shared_loss = None if batch_coupled else get_loss(arm.loss, reduction="none", **arm.loss_kwargs())
-    for fn in losses:
+    for fn in (*losses, shared_loss):
         if isinstance(fn, torch.nn.Module):
             fn.to(device)
 
