@@ -410,3 +410,33 @@ def test_stacked_mlp_group_computes_each_members_own_outputs_and_gradients(share
         torch.nn.functional.cross_entropy(m(x if shared_batch else x[k]), y[k]).backward()
         for name, p in m.named_parameters():
             torch.testing.assert_close(grads[True][name][k], p.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_stacked_mlp_group_under_bf16_autocast_matches_each_module_under_autocast():
+    """The CUDA path runs the forward pass under bf16 autocast. The group's batched products then
+    give each member the float32 gradients its own module gets under the same autocast (checked
+    with CPU autocast)."""
+    import copy
+
+    import torch
+
+    from training.models import MLP
+    from training.run import _Group
+
+    torch.manual_seed(0)
+    x, y = torch.randn(2, 32, 1, 8, 8), torch.randint(0, 10, (2, 32))
+    models = [MLP(64, (32,), 10) for _ in range(2)]
+    g = _Group(copy.deepcopy(models), torch.device("cpu"), channels_last=False, vmap=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = g(x)
+    assert out.dtype == torch.bfloat16
+    loss = torch.nn.functional.cross_entropy(out.float().flatten(0, 1), y.flatten(), reduction="none")
+    loss.view(2, -1).mean(1).sum().backward()
+    for k, m in enumerate(models):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            alone = m(x[k])
+        torch.testing.assert_close(out[k], alone, rtol=1e-2, atol=1e-2)
+        torch.nn.functional.cross_entropy(alone.float(), y[k]).backward()
+        for name, p in m.named_parameters():
+            assert g.stacked[name].grad.dtype == torch.float32, name
+            torch.testing.assert_close(g.stacked[name].grad[k], p.grad, rtol=1e-3, atol=1e-5)

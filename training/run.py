@@ -114,8 +114,9 @@ class _Group:
 
     A batchable model (``vmap=True``) always goes through ``vmap``, even alone, except an MLP,
     whose layers are one batched product each (:class:`_StackedLinear`; about 30 % less time per
-    step on a CPU, ``benchmarks/train_throughput.py``). Its parameters are stacked (G, ...) leaves for the forward and backward passes, while the optimiser gets one leaf
-    per member and parameter, a view sharing the stacked storage (``params``), with the member's
+    step on a CPU, ``benchmarks/train_throughput.py``). Its parameters are stacked (G, ...) leaves
+    for the forward and backward passes, while the optimiser gets one leaf per member and
+    parameter, a view sharing the stacked storage (``params``), with the member's
     slice of the gradient (:meth:`share_grads`). CPU kernels vectorise a tensor from its first
     element, so an element's arithmetic (vector lanes or scalar tail) depends on its position in
     the tensor: updating the stacked tensors as a whole would make a member's bits depend on the
@@ -200,6 +201,9 @@ class _StackedLinear(torch.autograd.Function):
     layout of the stacked leaf (autograd would otherwise transpose-copy it), and skips the input
     gradient of the first layer (its input is data). Each member's products are computed as when
     it is alone (same shapes, one matrix of the batch each), so its bits do not depend on its group.
+    Under autocast (bf16 on CUDA) the forward product runs in the autocast dtype; the backward
+    products, which run outside autocast, take the gradient's dtype, and autograd returns each
+    parameter's gradient in the parameter's dtype.
     """
 
     @staticmethod
@@ -209,7 +213,7 @@ class _StackedLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
+        x, weight = (t.to(grad.dtype) for t in ctx.saved_tensors)
         grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
         return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(1)
 
