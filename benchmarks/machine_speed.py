@@ -14,20 +14,22 @@ import time
 import torch
 
 
-def matmul_gflops(threads: int, n: int = 2048, repeats: int = 3, products: int = 5) -> float:
-    """Best fp32 GFLOP/s of ``n × n`` products on ``threads`` threads."""
+def matmul_peak(threads: int, size: int = 2048, repeats: int = 3, products: int = 5) -> float:
+    """fp32 FLOP/s of ``size × size`` products on ``threads`` threads: the best of ``repeats``
+    timings of ``products`` products each (``benchmarks/superlearner_speed.py`` times single
+    1024 × 1024 products for its floor)."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(size, size), torch.randn(size, size)
         a @ b  # warm-up
-        best = 0.0
+        best = float("inf")
         for _ in range(repeats):
             t = time.perf_counter()
             for _ in range(products):
                 a @ b
-            best = max(best, 2 * n**3 * products / (time.perf_counter() - t) / 1e9)
-        return best
+            best = min(best, (time.perf_counter() - t) / products)
+        return 2 * size**3 / best
     finally:
         torch.set_num_threads(before)
 
@@ -43,7 +45,7 @@ def python_loop_s(n: int = 3_000_000) -> float:
 
 def main() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    print(f"fp32 matmul: {matmul_gflops(1):.0f} GFLOP/s on 1 thread, {matmul_gflops(cores):.0f} GFLOP/s on "
+    print(f"fp32 matmul: {matmul_peak(1) / 1e9:.0f} GFLOP/s on 1 thread, {matmul_peak(cores) / 1e9:.0f} GFLOP/s on "
           f"{cores} threads; Python loop of 3M multiply-adds: {python_loop_s():.3f} s; "
           f"load average {os.getloadavg()[0]:.2f}")
     return 0

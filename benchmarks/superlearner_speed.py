@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the synthetic-cache helpers
+# (and benchmarks/, this script's own folder, is first on sys.path: machine_speed)
+from machine_speed import matmul_peak
 from synthetic import synthetic_logits
 
 from analysis.core.config import AnalysisConfig
@@ -81,24 +83,6 @@ def fit_flops(task: SuperLearnerTask, n_fit: int, n_val: int) -> float:
     return weights * (task.config.n_epochs * (6 * n_fit + 2 * n_val) + 2 * task.test_logits.shape[1])
 
 
-def matmul_peak(threads: int, size: int = 1024, repeats: int = 20) -> float:
-    """fp32 FLOP/s of large matrix products on ``threads`` threads (the best of several runs)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        a, b = torch.randn(size, size), torch.randn(size, size)
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            torch.mm(a, b)
-            best = min(best, time.perf_counter() - t)
-    finally:
-        torch.set_num_threads(old)
-    return 2 * size**3 / best
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--arms", type=int, default=6, help="arms (4 fits each; default 6, as fmnist-mini)")
@@ -132,7 +116,7 @@ def main() -> None:
         print(f"{label + ':':22s} MEASURED {len(tasks)} fits in {timed[label][0]:6.1f} s "
               f"(process CPU time {timed[label][1]:6.1f} s)", flush=True)
     flops = sum(fit_flops(t, r.n_fit_rows, r.n_val_rows) for t, r in zip(tasks, timed[f"batched, {workers} threads"][2]))
-    peak = matmul_peak(workers)
+    peak = matmul_peak(workers, size=1024, repeats=20, products=1)
     print(f"floor: the fits' matrix products are {flops / 1e12:.2f} TFLOP; this machine's fp32 matmul peak on "
           f"{workers} threads is {peak / 1e9:.0f} GFLOP/s, so no schedule of the same arithmetic beats "
           f"{flops / peak:.1f} s (batched: {timed[f'batched, {workers} threads'][0] / (flops / peak):.2f}x the floor)")
