@@ -17,11 +17,13 @@ TORCH_PKGS ?= $(if $(filter aarch64 arm64,$(shell uname -m)),torch==2.9.1 torchv
 
 # two stamps: the report needs the project and its report engine; the tests also need pytest & co.
 # (one pip call each, so that pip resolves once). pip byte-compiles on one core; compileall does
-# it on every core instead (a file that does not compile, such as torch's Python-3.12-only test
-# helper, is left to the interpreter, as pip leaves it)
+# it on every core instead, and skips what no command of the project imports: the libraries' test
+# suites and the installers (pip, setuptools) and networkx (9.4k of 13.6k files, 22 s instead of
+# 41 s). A file that does not compile, such as torch's Python-3.12-only test helper, is left to
+# the interpreter, as pip leaves it.
 REPORT_STAMP := $(VENV)/.installed-report-stamp
 PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check --no-compile
-BYTE_COMPILE := $(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
+BYTE_COMPILE := $(PY) -m compileall -q -j 0 -x '/(tests|pip|setuptools|networkx)/' $(VENV)/lib > /dev/null 2>&1 || true
 
 setup: $(STAMP)
 
