@@ -80,4 +80,4 @@ bench-report: setup
 	$(PY) benchmarks/report_engines.py --preset $(PRESET)
 
 clean:
-	rm -rf _output reports/.render .pytest_cache .quarto .jupyter_cache reports/.jupyter_cache
+	rm -rf _output reports/.render .pytest_cache .quarto .jupyter_cache reports/.jupyter_cache _quarto-book

@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# `dynloss report` renders a copy of the book (analysis.report.quarto.stage_book) and names the
+# checkout it copies; `quarto render` in a checkout renders the checkout itself
+CHECKOUT = Path(os.environ.get("DYNLOSS_BOOK_CHECKOUT") or ROOT)
 
 try:
     import jupyter_cache  # noqa: F401  (Quarto's `execute: cache: true` needs it in the kernel's Python)
@@ -25,10 +28,10 @@ try:
     from training.paths import audit_file, preset_name
 except ImportError as e:
     sys.exit(f"quarto render: {e}: install the project with its report extra "
-             f"(`pip install -e '{ROOT}[report]'`) into the Python Quarto uses (QUARTO_PYTHON)")
+             f"(`pip install -e '{CHECKOUT}[report]'`) into the Python Quarto uses (QUARTO_PYTHON)")
 
 try:
-    check_kernel_imports_checkout(ROOT)
+    check_kernel_imports_checkout(CHECKOUT)
     preset = preset_name()
     check_set(results_dir(preset, require=True), fix=f"dynloss analyze --preset {preset}")  # one whole set
 except (QuartoError, ResultsMissingError, ResultsSetError) as e:

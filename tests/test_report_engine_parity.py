@@ -187,3 +187,33 @@ def test_the_pdfs_carry_the_same_numbers(offline, quarto):
                for name, out in (("offline", offline), ("quarto", quarto[0]))}
     assert numbers["offline"] == numbers["quarto"]
     assert sum(numbers["offline"].values()) > 500
+
+
+@pytest.fixture(scope="module")
+def quarto_cli(book, results, quarto, tmp_path_factory):
+    """``dynloss report --engine quarto`` in the same copy (after ``quarto``): it renders a staged
+    copy of the book (analysis.report.quarto.stage_book). (output folder, log, git status after)"""
+    out = tmp_path_factory.mktemp("quarto-cli") / "_output"
+    proc = subprocess.run([sys.executable, "-m", "analysis.cli", "report", "--engine", "quarto", "--preset", PRESET,
+                           "--output-dir", str(out)], cwd=book, env=_env(book, results),
+                          capture_output=True, text=True, check=False)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    return out, log, _git_status(book)
+
+
+def test_dynloss_report_with_quarto_shows_what_quarto_render_shows(quarto, quarto_cli):
+    out, log, status = quarto_cli
+    assert sorted(_pages(out)) == sorted(_pages(quarto[0]))
+    pages = {"render": _pages(quarto[0]), "cli": _pages(out)}
+    for label in _labels("tbl"):
+        shown = {name: table_rows(next(h for h in by_stem.values() if f'id="{label}"' in h), label)
+                 for name, by_stem in pages.items()}
+        assert _cells(shown["render"]) == _cells(shown["cli"]), label
+    assert (Counter(_NUMBER.findall(_pdf_text(out / "dynloss-report.pdf")))
+            == Counter(_NUMBER.findall(_pdf_text(quarto[0] / "dynloss-report.pdf"))))
+    tools = ("Kernel is running over TCP without encryption", "typst-gather")
+    assert [line for line in log.splitlines()
+            if re.search(r"\bWARN(ING)?\b", line) and not any(t in line for t in tools)] == []
+    assert status == ""  # the staged copy is ignored by git
+    assert "_quarto-book" not in _all_html(out)

@@ -137,3 +137,84 @@ def test_a_render_must_import_the_checkout_it_renders(tmp_path):
     check_kernel_imports_checkout(ROOT)
     with pytest.raises(QuartoError, match=r"PYTHONPATH="):
         check_kernel_imports_checkout(tmp_path)
+
+
+def _checkout(root: Path) -> Path:
+    """A checkout with a two-page book and what renders leave beside its sources."""
+    _book(root)
+    (root / "index.qmd").write_text("# Index\n")
+    (root / "reports" / "a.qmd").write_text("# A\n")
+    (root / "reports" / "report.css").write_text("body {}\n")
+    for leftover in (CACHE_DIR + "/executed.ipynb", "a_files/figure-html/f.png", "__pycache__/x.pyc"):
+        (root / "reports" / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (root / "reports" / leftover).write_text("leftover")
+    (root / "reports" / "a.quarto_ipynb").write_text("{}")
+    return root
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_the_staged_book_holds_exactly_the_sources_and_keeps_quartos_caches(tmp_path):
+    root = _checkout(tmp_path / "checkout")
+    stage = quarto.stage_book(root)
+    assert stage == root / quarto.STAGE_DIR
+    assert _files(stage) - {quarto.STAGE_MANIFEST} == {"_quarto.yml", "index.qmd", "reports/a.qmd",
+                                                       "reports/report.css"}
+    (stage / "reports" / CACHE_DIR).mkdir()
+    (stage / "reports" / CACHE_DIR / "executed.ipynb").write_text("kept")  # Quarto's, between renders
+
+    (root / "reports" / "a.qmd").write_text("# A, edited\n")
+    (root / "reports" / "report.css").unlink()
+    (root / "reports" / "b.qmd").write_text("# B\n")
+    quarto.stage_book(root)
+    assert (stage / "reports" / "a.qmd").read_text() == "# A, edited\n"
+    assert not (stage / "reports" / "report.css").exists()  # deleted from the sources: deleted here
+    assert (stage / "reports" / "b.qmd").read_text() == "# B\n"
+    assert (stage / "reports" / CACHE_DIR / "executed.ipynb").read_text() == "kept"
+    assert not list(stage.rglob("*.tmp"))
+
+
+def test_staging_a_checkout_without_the_book_names_what_is_missing(tmp_path):
+    (tmp_path / "_quarto.yml").write_text("project:\n  type: book\n")
+    with pytest.raises(QuartoError, match=r"index\.qmd: the book's source is missing"):
+        quarto.stage_book(tmp_path)
+
+
+def _fake_quarto(folder: Path, render: str) -> None:
+    """A `quarto` that reports 1.11.0 and runs ``render`` (shell) for `quarto render`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fake = folder / "quarto"
+    fake.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo 1.11.0; exit 0; fi\n' + render + "\n")
+    fake.chmod(0o755)
+
+
+def test_quarto_renders_the_staged_copy_and_its_pages_replace_those_in_the_output(tmp_path, monkeypatch):
+    root = _checkout(tmp_path / "checkout")
+    out = tmp_path / "out"
+    (out / "reports").mkdir(parents=True)
+    (out / "index.html").write_text("old")
+    (out / "reports" / "stale.html").write_text("old")
+    (out / "kept.txt").write_text("not the render's")
+    # the render runs in the copy, knows the checkout, and writes the copy's _output
+    _fake_quarto(tmp_path / "bin", 'case "$PWD" in */_quarto-book) ;; *) exit 3 ;; esac\n'
+                 f'test "$DYNLOSS_BOOK_CHECKOUT" = "{root.resolve()}" || exit 4\n'
+                 'mkdir -p _output/reports && echo new > _output/index.html && echo a > _output/reports/a.html')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    assert quarto.run_quarto(root, {}, output_dir=out) == 0
+    assert (out / "index.html").read_text() == "new\n"
+    assert _files(out / "reports") == {"a.html"}  # the render's folder replaces the old one whole
+    assert (out / "kept.txt").read_text() == "not the render's"
+    assert not (root / quarto.STAGE_DIR / "_output").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_quarto_render_leaves_the_previous_output(tmp_path, monkeypatch):
+    root = _checkout(tmp_path / "checkout")
+    (root / "_output").mkdir()
+    (root / "_output" / "index.html").write_text("old")
+    _fake_quarto(tmp_path / "bin", "mkdir -p _output && echo half > _output/index.html; exit 1")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    assert quarto.run_quarto(root, {}) == 1
+    assert (root / "_output" / "index.html").read_text() == "old"

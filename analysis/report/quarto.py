@@ -10,6 +10,13 @@ the claim audit, the published tables, the project's code, library versions) is 
 :func:`refresh_cache`, which empties the cache whenever that fingerprint changed. A render after a
 new ``dynloss analyze``, another ``DYNLOSS_PRESET`` or a code change therefore executes afresh; a
 render with nothing changed reuses the executed notebooks.
+
+``dynloss report`` renders from a copy of the book's sources (:func:`stage_book`) kept in
+``_quarto-book/`` inside the checkout, with the output written to the checkout's ``_output/``.
+Quarto walks its whole project folder at least twice per render (before and after the
+pre-render script), virtual environment included, and the checkout's ``.venv`` (54k files) made
+each walk take about 6 s (quarto-dev/quarto-cli#6771); the copy holds some 30 files. ``quarto
+render`` run in the checkout itself renders the same book, walking the checkout.
 """
 
 from __future__ import annotations
@@ -37,6 +44,14 @@ INSTALL_HINT = (
 
 #: folder (beside each page's source) where Quarto's Jupyter cache keeps executed notebooks
 CACHE_DIR = ".jupyter_cache"
+#: folder inside the checkout holding the copy of the book that ``dynloss report`` renders
+STAGE_DIR = "_quarto-book"
+#: the book's sources, relative to the checkout (a folder stands for its files)
+BOOK_SOURCES = ("_quarto.yml", "index.qmd", "reports")
+#: set by :func:`run_quarto` for the pre-render script of a staged book: the checkout it copies
+CHECKOUT_ENV = "DYNLOSS_BOOK_CHECKOUT"
+#: file in the staged book listing the files :func:`stage_book` copied there
+STAGE_MANIFEST = ".dynloss-staged.json"
 #: file inside the book root's cache folder recording the inputs the cached notebooks were run on
 FINGERPRINT_FILE = "dynloss-inputs.json"
 
@@ -218,17 +233,105 @@ def quarto_env(root: Path, env: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def _book_files(root: Path) -> dict[str, Path]:
+    """The book's source files by path relative to ``root``: :data:`BOOK_SOURCES`, without what
+    renders leave beside them (hidden files and folders such as the Jupyter cache, ``*_files``
+    figure folders, intermediate ``*.quarto_ipynb`` notebooks, ``__pycache__``)."""
+    files: dict[str, Path] = {}
+    for name in BOOK_SOURCES:
+        src = root / name
+        if src.is_file():
+            files[name] = src
+            continue
+        if not src.is_dir():
+            raise QuartoError(f"{src}: the book's source is missing (expected {', '.join(BOOK_SOURCES)} in {root})")
+        for p in sorted(src.rglob("*")):
+            rel = p.relative_to(root)
+            if p.is_file() and not any(part.startswith(".") or part.endswith("_files") or part == "__pycache__"
+                                       for part in rel.parts) and not p.name.endswith(".quarto_ipynb"):
+                files[rel.as_posix()] = p
+    return files
+
+
+def stage_book(root: str | Path) -> Path:
+    """Make ``root/_quarto-book`` hold exactly the book's current sources; return it.
+
+    Files whose bytes changed are replaced (each written beside itself, then renamed into place, so
+    a killed copy leaves no half file); sources deleted since the last call are deleted from the
+    copy (the copied names are listed in ``.dynloss-staged.json``). What Quarto keeps there between
+    renders (``.quarto/``, the Jupyter caches) is left alone.
+    """
+    root = Path(root).resolve()
+    stage = root / STAGE_DIR
+    files = _book_files(root)
+    for rel, src in files.items():
+        dst = stage / rel
+        data = src.read_bytes()
+        if dst.is_file() and dst.read_bytes() == data:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, dst)
+    manifest = stage / STAGE_MANIFEST
+    try:
+        before = set(json.loads(manifest.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        before = set()
+    for rel in sorted(before - set(files)):
+        (stage / rel).unlink(missing_ok=True)
+    tmp = manifest.with_name(f"{manifest.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(sorted(files), indent=0) + "\n", encoding="utf-8")
+    os.replace(tmp, manifest)
+    return stage
+
+
 def run_quarto(root: str | Path, env: dict[str, str], *, output_dir: Path | None = None,
                formats: tuple[str, ...] = ()) -> int:
-    """Run ``quarto render`` in ``root`` (output streamed); return its exit code.
+    """Render the book of checkout ``root`` with ``quarto render`` (output streamed); return its
+    exit code. Quarto runs on the copy :func:`stage_book` keeps in ``root/_quarto-book`` and
+    writes into ``output_dir`` (default: the book's output folder in ``root``, ``_output/``).
 
     Raises
     ------
     QuartoError
-        When Quarto is missing or too old (the message says how to install it).
+        When Quarto is missing or too old (the message says how to install it), or the book's
+        sources are missing.
     """
+    from analysis.report.render import load_project
+
     check_quarto()
     root = Path(root).resolve()
-    proc = subprocess.run(quarto_command(output_dir=output_dir, formats=formats), cwd=root,
-                          env=quarto_env(root, env), check=False)
+    stage = stage_book(root)
+    out = Path(output_dir).resolve() if output_dir is not None else load_project(root).output_dir
+    rendered = load_project(stage).output_dir
+    shutil.rmtree(rendered, ignore_errors=True)
+    # Quarto writes into the copy's own output folder (an output folder outside the project makes
+    # it warn that it may not clean up there); the pages then move to `out` together
+    proc = subprocess.run(quarto_command(formats=formats), cwd=stage,
+                          env={**quarto_env(root, env), CHECKOUT_ENV: str(root)}, check=False)
+    if proc.returncode == 0:
+        _move_into(rendered, out)
     return proc.returncode
+
+
+def _move_into(src: Path, dst: Path) -> None:
+    """Move each entry of folder ``src`` into folder ``dst``, replacing an entry of the same name
+    (renamed into place where both are on one file system, else copied beside it first)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(src.iterdir()):
+        target = dst / entry.name
+        incoming = dst / f".{entry.name}.{os.getpid()}.new"
+        try:
+            os.replace(entry, incoming)
+        except OSError:  # another file system
+            (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, incoming)
+        old = dst / f".{entry.name}.{os.getpid()}.old"
+        if target.exists() or target.is_symlink():
+            os.replace(target, old)
+        os.replace(incoming, target)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        elif old.exists() or old.is_symlink():
+            old.unlink()
+    shutil.rmtree(src, ignore_errors=True)
