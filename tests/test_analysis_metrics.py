@@ -37,6 +37,18 @@ def test_equal_width_calibration_error_matches_torchmetrics(labels_probs, norm, 
     assert ours(labels, probs, n_bins=n_bins) == pytest.approx(float(ref), abs=1e-6)  # torchmetrics bins in float32
 
 
+def test_nll_is_scikit_learns_log_loss_including_its_clipping(labels_probs):
+    from sklearn.metrics import log_loss
+
+    labels, probs = labels_probs
+    classes = np.arange(probs.shape[1])
+    assert M.nll(labels, probs) == pytest.approx(log_loss(labels, probs, labels=classes), rel=1e-12, abs=0)
+    # a true class given probability 0 or 1 is clipped to [eps, 1 - eps], as scikit-learn does
+    hard = np.eye(probs.shape[1])[(labels[:4] + np.array([0, 1, 0, 1])) % probs.shape[1]]
+    assert np.isfinite(M.nll(labels[:4], hard))
+    assert M.nll(labels[:4], hard) == pytest.approx(log_loss(labels[:4], hard, labels=classes), rel=1e-12, abs=0)
+
+
 def test_brier_nll_and_auroc_match_their_definitions_and_torchmetrics(labels_probs):
     """The wrappers over scikit-learn against independent computations: the Brier and NLL
     definitions in numpy, torch's nll_loss, and torchmetrics' binary AUROC (ties count 1/2)."""
