@@ -218,3 +218,21 @@ def test_a_failed_quarto_render_leaves_the_previous_output(tmp_path, monkeypatch
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin")
     assert quarto.run_quarto(root, {}) == 1
     assert (root / "_output" / "index.html").read_text() == "old"
+
+
+def test_a_second_render_of_the_same_checkout_waits_for_the_first(tmp_path, monkeypatch):
+    import threading
+
+    from training.cache_lock import preset_lock
+
+    root = _checkout(tmp_path / "checkout")
+    _fake_quarto(tmp_path / "bin", "mkdir -p _output && echo new > _output/index.html")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    codes = []
+    with preset_lock(root / quarto.STAGE_DIR):  # a render in progress
+        second = threading.Thread(target=lambda: codes.append(quarto.run_quarto(root, {})))
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive() and not (root / "_output").exists()
+    second.join(timeout=30)
+    assert codes == [0] and (root / "_output" / "index.html").read_text() == "new\n"

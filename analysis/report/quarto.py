@@ -291,6 +291,8 @@ def run_quarto(root: str | Path, env: dict[str, str], *, output_dir: Path | None
     """Render the book of checkout ``root`` with ``quarto render`` (output streamed); return its
     exit code. Quarto runs on the copy :func:`stage_book` keeps in ``root/_quarto-book`` and
     writes into ``output_dir`` (default: the book's output folder in ``root``, ``_output/``).
+    A second render of the same checkout waits until the first is done (an advisory lock in the
+    copy's folder, released by the kernel however its holder exits).
 
     Raises
     ------
@@ -299,19 +301,22 @@ def run_quarto(root: str | Path, env: dict[str, str], *, output_dir: Path | None
         sources are missing.
     """
     from analysis.report.render import load_project
+    from training.cache_lock import preset_lock
 
     check_quarto()
     root = Path(root).resolve()
-    stage = stage_book(root)
     out = Path(output_dir).resolve() if output_dir is not None else load_project(root).output_dir
-    rendered = load_project(stage).output_dir
-    shutil.rmtree(rendered, ignore_errors=True)
-    # Quarto writes into the copy's own output folder (an output folder outside the project makes
-    # it warn that it may not clean up there); the pages then move to `out` together
-    proc = subprocess.run(quarto_command(formats=formats), cwd=stage,
-                          env={**quarto_env(root, env), CHECKOUT_ENV: str(root)}, check=False)
-    if proc.returncode == 0:
-        _move_into(rendered, out)
+    # one render at a time per checkout: a second waits (the copy, its caches and its output are shared)
+    with preset_lock(root / STAGE_DIR, wait=True, on_wait=lambda msg: print(f"dynloss report: {msg}", file=sys.stderr)):
+        stage = stage_book(root)
+        rendered = load_project(stage).output_dir
+        shutil.rmtree(rendered, ignore_errors=True)
+        # Quarto writes into the copy's own output folder (an output folder outside the project
+        # makes it warn that it may not clean up there); the pages then move to `out` together
+        proc = subprocess.run(quarto_command(formats=formats), cwd=stage,
+                              env={**quarto_env(root, env), CHECKOUT_ENV: str(root)}, check=False)
+        if proc.returncode == 0:
+            _move_into(rendered, out)
     return proc.returncode
 
 
