@@ -236,3 +236,14 @@ def test_a_second_render_of_the_same_checkout_waits_for_the_first(tmp_path, monk
         assert second.is_alive() and not (root / "_output").exists()
     second.join(timeout=30)
     assert codes == [0] and (root / "_output" / "index.html").read_text() == "new\n"
+
+
+def test_an_output_dir_outside_the_book_is_refused_before_anything_is_removed(tmp_path, monkeypatch):
+    root = _checkout(tmp_path / "checkout")
+    (root / "_quarto.yml").write_text("project:\n  type: book\n  output-dir: ..\nbook:\n  chapters:\n"
+                                      "    - index.qmd\n    - reports/a.qmd\n")
+    _fake_quarto(tmp_path / "bin", "exit 0")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    with pytest.raises(QuartoError, match=r"_quarto\.yml: project output-dir must be a folder inside the book"):
+        quarto.run_quarto(root, {}, output_dir=tmp_path / "out")
+    assert (root / "reports" / "a.qmd").is_file() and (root / quarto.STAGE_DIR / "index.qmd").is_file()

@@ -309,7 +309,10 @@ def run_quarto(root: str | Path, env: dict[str, str], *, output_dir: Path | None
     # one render at a time per checkout: a second waits (the copy, its caches and its output are shared)
     with preset_lock(root / STAGE_DIR, wait=True, on_wait=lambda msg: print(f"dynloss report: {msg}", file=sys.stderr)):
         stage = stage_book(root)
-        rendered = load_project(stage).output_dir
+        rendered = load_project(stage).output_dir.resolve()
+        if stage not in rendered.parents:  # it is emptied before the render: never the copy or above it
+            raise QuartoError(f"{root / '_quarto.yml'}: project output-dir must be a folder inside the book "
+                              f"(such as _output), got {rendered}")
         shutil.rmtree(rendered, ignore_errors=True)
         # Quarto writes into the copy's own output folder (an output folder outside the project
         # makes it warn that it may not clean up there); the pages then move to `out` together
