@@ -256,23 +256,21 @@ def _book_files(root: Path) -> dict[str, Path]:
 def stage_book(root: str | Path) -> Path:
     """Make ``root/_quarto-book`` hold exactly the book's current sources; return it.
 
-    Files whose bytes changed are replaced (each written beside itself, then renamed into place, so
-    a killed copy leaves no half file); sources deleted since the last call are deleted from the
+    Files whose bytes changed are replaced through :func:`training.cache_format.atomic_write` (a
+    killed copy leaves no half file); sources deleted since the last call are deleted from the
     copy (the copied names are listed in ``.dynloss-staged.json``). What Quarto keeps there between
     renders (``.quarto/``, the Jupyter caches) is left alone.
     """
+    from training.cache_format import atomic_write
+
     root = Path(root).resolve()
     stage = root / STAGE_DIR
     files = _book_files(root)
     for rel, src in files.items():
         dst = stage / rel
         data = src.read_bytes()
-        if dst.is_file() and dst.read_bytes() == data:
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, dst)
+        if not (dst.is_file() and dst.read_bytes() == data):
+            atomic_write(dst, data)
     manifest = stage / STAGE_MANIFEST
     try:
         before = set(json.loads(manifest.read_text(encoding="utf-8")))
@@ -280,9 +278,7 @@ def stage_book(root: str | Path) -> Path:
         before = set()
     for rel in sorted(before - set(files)):
         (stage / rel).unlink(missing_ok=True)
-    tmp = manifest.with_name(f"{manifest.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(sorted(files), indent=0) + "\n", encoding="utf-8")
-    os.replace(tmp, manifest)
+    atomic_write(manifest, json.dumps(sorted(files), indent=0) + "\n")
     return stage
 
 
