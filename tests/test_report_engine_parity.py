@@ -47,6 +47,15 @@ def _all_html(out: Path) -> str:
     return "\n".join(_pages(out).values())
 
 
+def _warnings_from_the_book(log: str) -> list[str]:
+    """A Quarto log's warning lines, without the two that come from the tools, not from the book:
+    ipykernel's note on its TCP transport (Quarto starts kernels that way) and an installation
+    without Quarto's typst-gather helper."""
+    tools = ("Kernel is running over TCP without encryption", "typst-gather")
+    return [line for line in log.splitlines()
+            if re.search(r"\bWARN(ING)?\b", line) and not any(t in line for t in tools)]
+
+
 def _pdf_text(pdf: Path) -> str:
     """The PDF's text, with Typst's minus sign (U+2212) read as ``-``."""
     if shutil.which("pdftotext"):
@@ -125,12 +134,7 @@ def test_quarto_executes_each_page_once_for_both_formats(quarto):
 
 def test_quarto_prints_no_warning_about_the_books_sources(quarto):
     out, log, *_ = quarto
-    # two warnings come from the tools, not from the book: ipykernel's note on its TCP transport
-    # (Quarto starts kernels that way) and an installation without Quarto's typst-gather helper
-    tools = ("Kernel is running over TCP without encryption", "typst-gather")
-    warnings = [line for line in log.splitlines()
-                if re.search(r"\bWARN(ING)?\b", line) and not any(t in line for t in tools)]
-    assert warnings == []
+    assert _warnings_from_the_book(log) == []
     html = _all_html(out)
     assert "cell-output-stderr" not in html and "Traceback" not in html
 
@@ -212,8 +216,6 @@ def test_dynloss_report_with_quarto_shows_what_quarto_render_shows(quarto, quart
         assert _cells(shown["render"]) == _cells(shown["cli"]), label
     assert (Counter(_NUMBER.findall(_pdf_text(out / "dynloss-report.pdf")))
             == Counter(_NUMBER.findall(_pdf_text(quarto[0] / "dynloss-report.pdf"))))
-    tools = ("Kernel is running over TCP without encryption", "typst-gather")
-    assert [line for line in log.splitlines()
-            if re.search(r"\bWARN(ING)?\b", line) and not any(t in line for t in tools)] == []
+    assert _warnings_from_the_book(log) == []
     assert status == ""  # the staged copy is ignored by git
     assert "_quarto-book" not in _all_html(out)
