@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 from training import paths
+from training.cache_format import atomic_write, sha256_file
 
 #: the oldest Quarto that renders the book (Typst books arrived in Quarto 1.9)
 MIN_QUARTO = (1, 9)
@@ -108,21 +109,13 @@ def check_quarto() -> tuple[str, tuple[int, ...]]:
 # execution cache
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _tree_digest(folder: Path, pattern: str) -> str:
     """One SHA-256 over the relative names and contents of ``folder``'s files matching ``pattern``."""
     h = hashlib.sha256()
     if folder.is_dir():
         for p in sorted(folder.rglob(pattern)):
             if p.is_file() and "__pycache__" not in p.parts:
-                h.update(p.relative_to(folder).as_posix().encode() + b"\0" + _sha256_file(p).encode() + b"\n")
+                h.update(p.relative_to(folder).as_posix().encode() + b"\0" + sha256_file(p).encode() + b"\n")
     return h.hexdigest()
 
 
@@ -148,7 +141,7 @@ def inputs_fingerprint(preset: str | None = None) -> dict[str, str]:
         "preset": preset,
         "results_dir": str(results),
         "results": _tree_digest(results, "*"),
-        "audit": _sha256_file(audit) if audit.is_file() else "absent",
+        "audit": sha256_file(audit) if audit.is_file() else "absent",
         "paper": _tree_digest(paths.paper_dir(), "*"),
         "authors": _tree_digest(paths.authors_dir(), "*"),
         "analysis": _tree_digest(code / "analysis", "*.py"),
@@ -261,8 +254,6 @@ def stage_book(root: str | Path) -> Path:
     copy (the copied names are listed in ``.dynloss-staged.json``). What Quarto keeps there between
     renders (``.quarto/``, the Jupyter caches) is left alone.
     """
-    from training.cache_format import atomic_write
-
     root = Path(root).resolve()
     stage = root / STAGE_DIR
     files = _book_files(root)
