@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 from collections.abc import Iterable, Sequence
 
@@ -99,7 +100,9 @@ def command_in(argv: Sequence[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Failures of the environment and interruptions are reported in one line
-    (no traceback): exit status 2 for a bad path, 3 for the environment, 130 for Ctrl-C."""
+    (no traceback): exit status 2 for a bad path, 3 for the environment, 130 for Ctrl-C. An
+    exception no command anticipated is one line too (exit status 1; ``DYNLOSS_TRACEBACK=1``
+    re-raises it with its traceback)."""
     from training import paths
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -116,6 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dynloss {args.command}: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:
+        print(f"dynloss {args.command}: an input is nested too deeply to read (a damaged or hostile file)",
+              file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"dynloss {args.command}: out of memory (an input too large for this machine?)", file=sys.stderr)
+        return 3
+    except Exception as e:  # the backstop: one line, the traceback on request
+        if os.environ.get("DYNLOSS_TRACEBACK"):
+            raise
+        print(f"dynloss {args.command}: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+              f" (please report it; DYNLOSS_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
