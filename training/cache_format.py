@@ -178,6 +178,41 @@ def _discard(tmp: str | None) -> None:
             os.unlink(tmp)
 
 
+#: the largest JSON file any reader parses (a run.json is ~10 KB, a snapshot ~75 KB, an audit ~1 MB)
+MAX_JSON_BYTES = 64 << 20
+
+
+def read_json(path: str | os.PathLike, *, max_bytes: int = MAX_JSON_BYTES, what: str = "JSON file",
+              allow_nan: bool = True) -> Any:
+    """Parse the JSON file ``path``, refusing one larger than ``max_bytes`` before reading it and one
+    nested too deeply to parse (``RecursionError``), so that no input file can exhaust memory or the
+    stack. Bad content raises ``JsonFileError`` (a ``ValueError``) naming ``path`` and ``what`` it
+    should have been; ``OSError`` (missing, permissions) propagates unchanged. ``allow_nan=False``
+    refuses the ``NaN``/``Infinity`` tokens that Python's ``json`` writes but strict JSON lacks.
+    """
+    path = Path(path)
+    size = os.stat(path).st_size
+    if size > max_bytes:
+        raise JsonFileError(f"{path}: {size:,} bytes, larger than any {what} (limit {max_bytes:,}); not read")
+
+    def constant(name: str) -> Any:
+        if allow_nan:
+            return float(name)
+        raise ValueError(f"{name} is not a number in strict JSON")
+
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read(max_bytes + 1), parse_constant=constant)
+    except RecursionError:
+        raise JsonFileError(f"{path}: nested too deeply to be a {what}; not read") from None
+    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
+        raise JsonFileError(f"{path}: not valid JSON ({e})") from None
+
+
+class JsonFileError(ValueError):
+    """A JSON input file is too large, too deep or not valid JSON. The message names the file."""
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
     atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
