@@ -1,0 +1,113 @@
+"""Consistent forgeries: arrays replaced and the checksum recomputed (``run.json`` rewritten with
+the new ``arrays_sha256``), so every file is well formed and every checksum matches. The reader
+still refuses them: each run must hold the split its preset derives for its member, and every run
+of a dataset the same training ids and labels (for ``digits``, its official ones)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic import SyntheticSpec, write_synthetic_preset
+
+from analysis.cli import main
+from analysis.core.reader import load_preset
+from training import cache_format as cf
+
+PRESET = "digits-tiny"
+ARMS = ("ce", "dyn-0.8")
+FAST = ["--no-superlearners", "--resamples", "200"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("forgery") / "cache"
+    assert main(["train", "--preset", PRESET, "--cache", str(cache), "--arms", ",".join(ARMS), "--quiet"]) == 0
+    return cache
+
+
+@pytest.fixture
+def cache(trained, tmp_path):
+    dst = tmp_path / "cache"
+    shutil.copytree(trained, dst)
+    return dst
+
+
+def _run(cache: Path, arm: str, member: int) -> Path:
+    return cf.run_dir(cache, PRESET, "digits", arm, member)
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path / cf.ARRAYS_FILE, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _forge(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Replace a run's arrays and recompute its checksum, as a careful forger would."""
+    meta = cf.read_meta(path)
+    cf.write_run(path, arrays, {k: v for k, v in meta.items() if k != "arrays_sha256"})
+
+
+def _analyze(cache: Path, out: Path) -> int:
+    return main(["analyze", "--preset", PRESET, "--cache", str(cache), "--out", str(out), *FAST])
+
+
+def _one_line(err: str) -> str:
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_the_untouched_cache_passes_the_split_and_label_checks(cache, tmp_path):
+    assert _analyze(cache, tmp_path / "out") == 0
+
+
+def test_members_that_swapped_their_arrays_are_refused_naming_the_run_folder(cache, tmp_path, capsys):
+    a, b = _arrays(_run(cache, "ce", 0)), _arrays(_run(cache, "ce", 1))
+    _forge(_run(cache, "ce", 0), b)
+    _forge(_run(cache, "ce", 1), a)
+    for k in (0, 1):  # every checksum matches
+        assert cf.sha256_file(_run(cache, "ce", k) / cf.ARRAYS_FILE) == cf.read_meta(_run(cache, "ce", k))["arrays_sha256"]
+    assert _analyze(cache, tmp_path / "out") == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"{_run(cache, 'ce', 0)}: `fit_index` is not the split preset 'digits-tiny' derives for member 0" in err
+    assert f"delete {_run(cache, 'ce', 0)} and rerun `dynloss train --preset {PRESET}`" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["fit_index", "val_index"])
+def test_one_row_of_a_split_changed_is_refused(cache, tmp_path, capsys, name):
+    arrays = _arrays(_run(cache, "dyn-0.8", 2))
+    arrays[name] = arrays[name].copy()
+    arrays[name][0] = (arrays[name][0] + 1) % arrays["train_ids"].size
+    _forge(_run(cache, "dyn-0.8", 2), arrays)
+    assert _analyze(cache, tmp_path / "out") == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"member-002: `{name}` is not the split" in err and "(1 of" in err
+
+
+def test_train_labels_shifted_in_every_member_of_an_arm_are_refused(cache, tmp_path, capsys):
+    for k in range(3):
+        arrays = _arrays(_run(cache, "dyn-0.8", k))
+        arrays["train_labels"] = (arrays["train_labels"] + 1) % 10
+        _forge(_run(cache, "dyn-0.8", k), arrays)
+    assert _analyze(cache, tmp_path / "out") == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"{_run(cache, 'dyn-0.8', 0)}: `train_ids`/`train_labels` are not those of dataset 'digits'" in err
+
+
+def test_arms_of_a_synthetic_dataset_must_share_train_labels(tmp_path):
+    # synthetic presets are not registered: no seeds to derive splits from, but the training set
+    # must still be one per dataset
+    spec = SyntheticSpec(arms=(("ce", 1.6), ("dyn-0.8", 1.8)), n_members=2, n_train=120, n_test=60)
+    write_synthetic_preset(tmp_path, "syn", spec)
+    load_preset(tmp_path, "syn")  # intact: accepted
+    for k in range(2):
+        path = cf.run_dir(tmp_path, "syn", "digits", "dyn-0.8", k)
+        arrays = _arrays(path)
+        arrays["train_labels"] = (arrays["train_labels"] + 1) % spec.n_classes
+        _forge(path, arrays)
+    with pytest.raises(cf.CacheError, match=r"dyn-0\.8/member-000/arrays\.npz: train ids/labels differ from arm 'ce'"):
+        load_preset(tmp_path, "syn")
