@@ -111,3 +111,46 @@ def test_arms_of_a_synthetic_dataset_must_share_train_labels(tmp_path):
         _forge(path, arrays)
     with pytest.raises(cf.CacheError, match=r"dyn-0\.8/member-000/arrays\.npz: train ids/labels differ from arm 'ce'"):
         load_preset(tmp_path, "syn")
+
+
+# --------------------------------------------------- scripts/ensure_data.sh and the apt lock
+LOCK_MESSAGE = "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)"
+
+
+def _ensure_data(tmp_path: Path, apt_status: int, **env: str):
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apt-get").write_text(
+        f'#!/bin/sh\necho "$@" >> "{tmp_path}/apt-calls"\n'
+        + (f'echo "{LOCK_MESSAGE}" >&2\n' if apt_status else "") + f"exit {apt_status}\n")
+    (bin_dir / "sudo").write_text('#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n')  # when not run as root
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ensure_data.sh"
+    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+               "DYNLOSS_FASHION_MNIST_DIR": str(tmp_path / "nowhere"), **env}
+    done = subprocess.run(["bash", str(script), "fmnist-mini"], env=environ, capture_output=True, text=True, timeout=60)
+    calls = (tmp_path / "apt-calls").read_text().splitlines() if (tmp_path / "apt-calls").exists() else []
+    return done, calls
+
+
+def test_ensure_data_waits_for_the_apt_lock_and_shows_apts_own_message(tmp_path):
+    done, calls = _ensure_data(tmp_path, 100, DYNLOSS_APT_LOCK_TIMEOUT="7")
+    assert calls and all(c.startswith("-o DPkg::Lock::Timeout=7 ") for c in calls), calls
+    assert LOCK_MESSAGE in done.stderr and "could not install dataset-fashion-mnist" in done.stderr
+
+
+def test_ensure_data_waits_300_s_by_default_and_is_quiet_when_apt_succeeds(tmp_path):
+    done, calls = _ensure_data(tmp_path, 0)
+    assert done.returncode == 0 and calls == ["-o DPkg::Lock::Timeout=300 install -y -q dataset-fashion-mnist"]
+    assert "apt-get:" not in done.stderr
+
+
+def test_ensure_data_refuses_a_lock_timeout_that_is_not_a_number(tmp_path):
+    done, calls = _ensure_data(tmp_path, 0, DYNLOSS_APT_LOCK_TIMEOUT="5m")
+    assert done.returncode == 2 and calls == []
+    assert _one_line(done.stderr) == ("ensure_data.sh: DYNLOSS_APT_LOCK_TIMEOUT must be a whole number of seconds, "
+                                      "got '5m'")
