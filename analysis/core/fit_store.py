@@ -17,7 +17,10 @@ anything else (truncated, foreign or corrupt file) is fitted again and overwritt
 atomically (:func:`training.cache_format.atomic_write`), so two analyses can share a store, and a
 store that cannot be written (full disk, read-only) only costs the next run its reuse (a warning).
 Deleting the folder is always safe. A fit read back keeps the ``fit_seconds`` of the analysis that
-fitted it (``superlearner_gap.csv``), so its tables are the same bytes as that analysis's.
+fitted it (``superlearner_gap.csv``), so its tables are the same bytes as that analysis's. With some
+stored fits deleted, a rerun refits just those (batched among themselves, or alone) and writes the
+same CSV bytes as before, except the refitted fits' ``fit_seconds`` (their own wall time) in
+``superlearner_gap.csv``; ``provenance.json`` records the new reused/fitted counts.
 
 Layout: ``<data root>/fits/superlearner/<key>.npz`` (:func:`default_fit_dir`), numpy arrays only
 (read with ``allow_pickle=False``).

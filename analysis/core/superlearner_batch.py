@@ -1,4 +1,4 @@
-"""Many super-learners trained in lock-step: one batched matrix product per layer for all of them.
+"""Many super-learners trained in lock-step: one forward and backward pass per step for all of them.
 
 :func:`fit_superlearners` fits many super-learners at once. A :class:`Group` trains planned fits
 (:func:`analysis.core.superlearner._plan`) whose model kind, shapes, batch size, epochs and
@@ -8,8 +8,9 @@ stacked along a leading model axis ``G``.
 Activations are laid out ``(rows, G, width)`` — the models' features side by side in each row —
 and the forward pass walks the same module tree with batched operations:
 
-- ``Linear``: ``baddbmm`` over the stacked weights, reading and writing the side-by-side layout
-  in place (per model the same product and bias addition as ``F.linear``);
+- ``Linear``: per model the product and bias addition of ``F.linear`` (``addmm``) on its slice of
+  the side-by-side layout, copied to the layout a lone fit hands BLAS (MKL's sums depend on the
+  leading dimension), so a fit's bits depend neither on the group's size nor on its slot;
 - ``BatchNorm1d``: one ``F.batch_norm`` over ``G · width`` channels: batch statistics and
   running statistics stay per model, since batch norm treats channels independently;
 - ``Dropout``: each model draws its mask from its own generator, which continues the torch
@@ -49,26 +50,27 @@ from analysis.core.superlearner import (
 #: multiply-adds per model and step from which a group of fits is split across threads
 _SPLIT_MACS_PER_STEP = 10_000_000
 
-#: products with fewer multiply-adds per model than this take ATen's naive batched kernel,
-#: whose sums are ordered differently from a lone ``mm``; those are computed model by model
-_SMALL_PRODUCT = 400
+
+def _as_alone(m):
+    """A model's operand in the layout a lone fit hands BLAS: its rows (or, for a transposed operand,
+    its columns) contiguous in a block of their own. MKL's sums depend on the leading dimension, so
+    a model's slice of side-by-side activations (rows ``G`` times as far apart) would give results
+    that depend on the group's size."""
+    if m.is_contiguous() or m.t().is_contiguous():
+        return m
+    return m.contiguous() if m.stride(-1) == 1 else m.t().contiguous().t()
 
 
 def _bmm_into(out, a, b, bias=None) -> None:
-    """``out[g] = (bias[g] +) a[g] @ b[g]`` for each model ``g`` (strided views allowed): one
-    ``baddbmm``/``bmm``, or model by model where ATen's batched kernel would not use ``mm``'s sums."""
+    """``out[g] = (bias[g] +) a[g] @ b[g]`` for each model ``g`` (strided views allowed), model by
+    model with ``mm``/``addmm`` on operands laid out as in a lone fit (:func:`_as_alone`), so that
+    each model's sums are those it gets alone, whatever the group's size (a batched ``bmm`` would
+    see other leading dimensions, and ATen's batch-of-one and naive small-batch kernels other sums)."""
     import torch
 
-    if a.shape[1] * a.shape[2] * b.shape[2] < _SMALL_PRODUCT:
-        for g in range(a.shape[0]):
-            if bias is None:
-                torch.mm(a[g], b[g], out=out[g])
-            else:
-                torch.addmm(bias[g], a[g], b[g], out=out[g])
-    elif bias is None:
-        torch.bmm(a, b, out=out)
-    else:
-        torch.baddbmm(bias.unsqueeze(1), a, b, out=out)
+    for g in range(a.shape[0]):
+        x, y = _as_alone(a[g]), _as_alone(b[g])
+        out[g].copy_(torch.mm(x, y) if bias is None else torch.addmm(bias[g], x, y))
 
 
 @functools.cache
@@ -266,7 +268,7 @@ def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True
 
     With ``batched`` (the default), tasks whose model, shapes and optimiser settings agree (see
     ``_Plan.group_key``) train together in a :class:`Group`: their parameters are stacked and each
-    step runs one batched matrix product per layer for all of them.
+    step runs one forward and backward pass for all of them.
     The models stay independent (own initialisation, data order, batch-norm statistics, dropout
     masks, best epoch), and each gets the result :func:`fit_superlearner` gives it alone (tested).
     Groups with large products (the MLP's) are split into ``workers`` parts (default: the CPUs this
