@@ -61,6 +61,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -137,7 +138,7 @@ def check_options(level: float, tolerances: Mapping[str, float] | None = None) -
     ...
     ValueError: tolerance of 'acuracy': unknown metric (expected one of accuracy, diff_vs_ce, pearson_r, ece, ece_mass, classwise_ece, brier, nll, auroc, aurc)
     """
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
+    if not (isinstance(level, Real) and 0 < level < 1):
         raise ValueError(f"Expected `level` in (0, 1), got {level!r}")
     for metric, value in (tolerances or {}).items():
         why = tolerance_problem(metric, value)
@@ -149,7 +150,7 @@ def tolerance_problem(metric: str, value) -> str | None:
     """What is wrong with a tolerance (an unknown metric, not a finite number >= 0), or None."""
     if metric not in METRICS:
         return f"unknown metric (expected one of {', '.join(METRICS)})"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < np.inf:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < np.inf:
         return f"expected a finite number >= 0, got {value!r}"
     return None
 
