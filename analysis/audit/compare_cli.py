@@ -49,10 +49,11 @@ def register(sub, *, name: str = "compare", help: str = "") -> argparse.Argument
                         "selective: their cells outside noise, without a number or invalid), 'missing' (cells on "
                         "one side only), 'tables' (every table, missing cells only reported), 'all' (every table "
                         "and missing cells, default) or 'none'")
-    p.add_argument("--csv", default=None, metavar="FILE", help="write every cell as CSV ('-' = standard output)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="write every cell as CSV, atomically ('-' = standard output, no table printed)")
     p.add_argument("--json", default=None, metavar="FILE",
-                   help="write the comparison as JSON ('-' = standard output)")
-    p.add_argument("--all", action="store_true", help="list every cell, not only those outside noise")
+                   help="write the comparison as strict JSON (a number that is not finite is null), atomically "
+                        "('-' = standard output, no table printed)")
+    p.add_argument("--all", action="store_true", help="list every cell, not only those that fail or are missing")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour the table (default: only on a terminal, unless NO_COLOR is set)")
     p.set_defaults(func=run)

@@ -356,14 +356,14 @@ def compare_cells(
     vb, vn = m["value_b"].to_numpy(dtype=float), m["value_n"].to_numpy(dtype=float)
     side_b = m[[c for c in m.columns if c.endswith("_b")]].rename(columns=lambda c: c[:-2])
     side_n = m[[c for c in m.columns if c.endswith("_n")]].rename(columns=lambda c: c[:-2])
-    sides = [(side_b, m["_merge"] != "right_only", "baseline"), (side_n, m["_merge"] != "left_only", "results")]
-    found = [(np.where(present, st, ""), why, name) for side, present, name in sides for st, why in [cell_problems(side)]]
-    kinds = [st for st, _, _ in found]
-    bad = np.where((kinds[0] == "no number") | (kinds[1] == "no number"), "no number",
-                   np.where((kinds[0] != "") | (kinds[1] != ""), "invalid", ""))
+    (st_b, why_b), (st_n, why_n) = cell_problems(side_b), cell_problems(side_n)
+    st_b[(m["_merge"] == "right_only").to_numpy()] = ""  # an absent side has no problem, it is missing
+    st_n[(m["_merge"] == "left_only").to_numpy()] = ""
+    bad = np.where((st_b == "no number") | (st_n == "no number"), "no number",
+                   np.where((st_b != "") | (st_n != ""), "invalid", ""))
     status = np.where(bad != "", bad, np.where(both, "", np.where(m["_merge"] == "left_only", *MISSING))).astype(object)
-    problem = np.array(["; ".join(f"{name} {why[i]}" for st, why, name in found if st[i]) for i in range(len(m))],
-                       dtype=object)
+    problem = ["; ".join([f"baseline {wb}"] * bool(sb) + [f"results {wn}"] * bool(sn))
+               for sb, wb, sn, wn in zip(st_b, why_b, st_n, why_n)]
     judged = status == ""  # on both sides, each with a usable number and noise
     with np.errstate(invalid="ignore", over="ignore"):  # the cells not judged may hold inf
         se_b, se_n = _se(side_b, vn), _se(side_n, vb)
@@ -389,7 +389,7 @@ def compare_cells(
     out = pd.DataFrame({
         **{k: m[k].to_numpy() for k in KEYS}, "baseline": vb, "new": vn, "diff": d,
         "se_baseline": se_b, "se_new": se_n, "allowed": allowed, "z": z, "p_value": p,
-        "rule": np.where(judged, rule, ""), "status": status.astype(str), "problem": problem.astype(str),
+        "rule": np.where(judged, rule, ""), "status": status.astype(str), "problem": problem,
     })
     for c in ("allowed", "z", "p_value", "se_baseline", "se_new", "diff"):
         out.loc[~judged, c] = np.nan
