@@ -219,7 +219,7 @@ def test_bad_baseline_files_and_options_are_refused_in_one_line(results, tmp_pat
         snap.write_text(text)
         assert main(["compare", "--results", str(results), "--baseline", str(snap)]) == 2
         err = capsys.readouterr().err
-        assert expected.split(";")[0] in err.replace("invalid JSON", "not json") and len(err.splitlines()) == 1
+        assert expected.split(";")[0] in err.replace("not valid JSON", "not json") and len(err.splitlines()) == 1
     for opts, expected in ((["--tolerance", "ece"], "METRIC=VALUE"), (["--fail-on", "tabel1"], "tabel1"),
                            (["--level", "1.5"], "`level` in (0, 1)")):
         assert main(["compare", "--results", str(results), "--baseline", str(results), *opts]) == 2

@@ -8,7 +8,8 @@
 ``check(results, baseline=None, **options)`` asserts that the results folder agrees with the
 baseline within noise (:func:`analysis.audit.regression.assert_within_noise`; the options are its
 keywords: ``level``, ``adjust``, ``tolerances``, ``fail_on``); the assertion message lists the
-failing cells. ``baseline`` may be a snapshot file, a results folder or ``"published"``; without
+failing cells: outside noise, without a number or invalid, and by default cells on one side only
+(``fail_on="tables"`` reports those without failing). ``baseline`` may be a snapshot file, a results folder or ``"published"``; without
 it, pytest-regressions' conventions hold: the file is ``<test dir>/<test module>/<test name>.json``,
 written from the results (and the test failing once, asking for a check and a rerun) when absent;
 with pytest-regressions active, ``--force-regen`` rewrites a snapshot baseline the results disagree
@@ -53,7 +54,10 @@ class DynlossRegression:
 
         def write(why: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            write_snapshot(results, path)
+            try:
+                write_snapshot(results, path)
+            except UnusableInput as e:
+                pytest.fail(f"dynloss snapshot: {e}", pytrace=False)
             if not self._option("regen_all"):
                 pytest.fail(f"dynloss baseline {path} written from {results} ({why}): check it, commit it and rerun",
                             pytrace=False)

@@ -13,6 +13,7 @@ is documented in :mod:`analysis.core.compare`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,14 +31,19 @@ from analysis.core.baseline import (
 from analysis.core.compare import (
     CELL_TABLES,
     DEFAULT_TOLERANCES,
+    FAILED,
+    MISSING,
+    check_options,
     compare_cells,
     failure_lines,
     summary_counts,
 )
 
 PUBLISHED = "published"
-#: what ``fail_on`` may name: result tables, ``missing`` (cells on one side only), ``all``, ``none``
-FAIL_ON_CHOICES: tuple[str, ...] = (*CELL_TABLES, "missing", "all", "none")
+#: what ``fail_on`` may name: result tables (their cells outside noise, without a number or invalid
+#: fail), ``missing`` (cells on one side only fail), ``tables`` (every table), ``all`` (every table
+#: and missing: the default), ``none``
+FAIL_ON_CHOICES: tuple[str, ...] = (*CELL_TABLES, "missing", "tables", "all", "none")
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,9 @@ class Comparison:
     def failing(self) -> pd.DataFrame:
         """Rows that make the comparison fail under ``fail_on``."""
         f = self.frame
-        gate = f["table"].isin(self.fail_on) & (f["status"] == "outside")
+        gate = f["table"].isin(self.fail_on) & f["status"].isin(FAILED)
         if "missing" in self.fail_on:
-            gate |= f["status"].isin(["only in baseline", "only in results"])
+            gate |= f["status"].isin(MISSING)
         return f[gate]
 
     @property
@@ -80,23 +86,34 @@ class Comparison:
                 "a stated tolerance only where a side carries no interval")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: rule, both sides' provenance, summary, skipped, notes and every cell."""
-        cells = self.frame.astype(object).where(self.frame.notna(), None)
-        return {
+        """JSON-ready (strict JSON: a number that is not finite becomes null, its cell's ``status``
+        and ``problem`` say why): rule, both sides' provenance, summary, skipped, notes, every cell."""
+        cells = self.frame.astype(object)
+        return _finite_or_null({
             "ok": self.ok, "level": self.level, "adjust": self.adjust, "fail_on": list(self.fail_on),
             "rule": self.rule_text(), "tolerances": self.tolerances,
             "baseline": _public_meta(self.baseline.meta), "results": _public_meta(self.results.meta),
             "summary": self.summary().to_dict("records"), "skipped": list(self.skipped), "notes": list(self.notes),
             "cells": cells.to_dict("records"),
-        }
+        })
 
     def message(self, limit: int = 30) -> str:
         """Multi-line text naming the failing cells (for assertion messages)."""
         bad = self.failing
         head = (f"{len(bad)} cell(s) of {self.results.meta['source']} disagree with the baseline "
                 f"{self.baseline.meta['source']} ({self.rule_text()}):")
-        return "\n".join([head, *("  " + s for s in failure_lines(
-            bad, statuses=("outside", "only in baseline", "only in results"), limit=limit))])
+        return "\n".join([head, *("  " + s for s in failure_lines(bad, statuses=(*FAILED, *MISSING), limit=limit))])
+
+
+def _finite_or_null(obj: Any) -> Any:
+    """``obj`` with every float that is not finite (NaN, ±inf, also numpy's) replaced by None."""
+    if isinstance(obj, Mapping):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalar
+        obj = obj.item()
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
 
 
 def _public_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,23 +121,25 @@ def _public_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parse_fail_on(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Tables whose outside cells fail the comparison (plus ``missing``).
+    """Tables whose failing cells fail the comparison (plus ``missing``: cells on one side only).
 
     >>> parse_fail_on("table1,missing")
     ('table1', 'missing')
     >>> parse_fail_on("all")
+    ('table1', 'table2', 'calibration', 'selective', 'missing')
+    >>> parse_fail_on("tables")
     ('table1', 'table2', 'calibration', 'selective')
     """
-    items = [value] if isinstance(value, str) or value is None else list(value)
-    names = [p.strip() for s in items for p in (s or "all").split(",") if p.strip()]
+    items = ["all"] if value is None else [value] if isinstance(value, str) else list(value)
+    names = [p.strip() for s in items for p in str(s).split(",") if p.strip()]
     bad = [n for n in names if n not in FAIL_ON_CHOICES]
-    if bad:
-        raise ValueError(f"Expected fail_on among {', '.join(FAIL_ON_CHOICES)}, got {', '.join(bad)}")
+    if bad or not names:
+        raise ValueError(f"Expected fail_on among {', '.join(FAIL_ON_CHOICES)}, got {', '.join(bad) or repr(value)}")
     if "none" in names:
         return ()
     out: list[str] = []
     for n in names:
-        out.extend(CELL_TABLES if n == "all" else (n,))
+        out.extend({"all": (*CELL_TABLES, "missing"), "tables": CELL_TABLES}.get(n, (n,)))
     return tuple(dict.fromkeys(out))
 
 
@@ -149,12 +168,17 @@ def compare_results(
     """Compare a results set (folder or snapshot) with a baseline (folder, snapshot or ``"published"``).
 
     ``tolerances`` updates :data:`analysis.core.compare.DEFAULT_TOLERANCES` (metric -> value).
+    ``fail_on`` (:func:`parse_fail_on`): by default every table's cells outside noise, without a
+    number or invalid, and cells on one side only, fail the comparison.
 
     Raises
     ------
     UnusableInput
         Missing files, different presets or dataset sets, an unreadable baseline (one line).
+    ValueError
+        A ``level``, ``tolerances`` or ``fail_on`` the comparison cannot use (checked first).
     """
+    check_options(level, tolerances)
     tol = {**DEFAULT_TOLERANCES, **dict(tolerances or {})}
     gate = parse_fail_on(fail_on)
     base, res, notes = load_sides(results, baseline)
@@ -173,8 +197,8 @@ def assert_within_noise(
     Raises
     ------
     AssertionError
-        Listing the cells outside noise (and, with ``fail_on`` naming ``missing``, cells on one
-        side only), largest excess first.
+        Listing the failing cells (outside noise, without a number, invalid, and by default cells
+        on one side only), largest excess first.
     analysis.core.baseline.UnusableInput
         When the two cannot be compared at all.
     """

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +33,16 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.core.compare import CELL_COLUMNS, CELL_TABLES, cells_from_tables
-from training.cache_format import atomic_write, sha256_file
+from analysis.core.compare import CELL_COLUMNS, CELL_TABLES, KEYS, cell_label, cell_problems, cells_from_tables, check_unique
+from training.cache_format import JsonFileError, atomic_write, read_json, sha256_file
 from training.provenance import code_revision, versions
 
 SNAPSHOT_FORMAT = "dynloss-baseline"
 SNAPSHOT_VERSION = 1
+#: the largest baseline file read (a snapshot of fmnist-mini is ~75 KB)
+MAX_SNAPSHOT_BYTES = 64 << 20
+#: columns of a snapshot's cells holding numbers (null where there is none)
+NUMBER_COLUMNS: tuple[str, ...] = tuple(c for c in CELL_COLUMNS if c not in KEYS)
 #: files a results set must hold to be compared
 REQUIRED_FILES: tuple[str, ...] = (*(f"{t}.csv" for t in CELL_TABLES), "provenance.json")
 
@@ -111,11 +116,24 @@ def load_results(folder: str | os.PathLike) -> CellSet:
 
 
 def snapshot(folder: str | os.PathLike) -> dict[str, Any]:
-    """The baseline document of a results folder (layout in the module docstring)."""
+    """The baseline document of a results folder (layout in the module docstring).
+
+    Raises
+    ------
+    UnusableInput
+        As :func:`load_results`, and when a cell has no finite number or an unusable interval
+        (:func:`analysis.core.compare.cell_problems`): such results are no baseline.
+    """
     folder = Path(folder)
     results = load_results(folder)
+    status, problem = cell_problems(results.cells)
+    if (status != "").any():
+        i = int((status != "").argmax())
+        c = results.cells.iloc[i]
+        raise UnusableInput(f"{folder / (c['table'] + '.csv')}: {c['metric']} of {cell_label(c)}: {problem[i]}; "
+                            "no baseline is written from results without numbers (rerun `dynloss analyze`)")
     m = results.meta
-    prov = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    prov = _read_json(folder / "provenance.json", "provenance.json of a results set")
     cells = results.cells[list(CELL_COLUMNS)]
     rows = [[None if isinstance(v, float) and math.isnan(v) else _plain(v) for v in row]
             for row in cells.itertuples(index=False, name=None)]
@@ -149,11 +167,68 @@ def dumps_snapshot(doc: dict[str, Any]) -> str:
     return text[:-2] + ',\n  "cells": [\n' + body + "\n  ]\n}\n"
 
 
+def write_output(target: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to the file ``target`` through the project's atomic writer, or to standard
+    output when ``target`` is ``-`` (a file named ``-`` is ``./-``)."""
+    if str(target) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write(Path(target), text)
+
+
 def write_snapshot(folder: str | os.PathLike, out: str | os.PathLike) -> dict[str, Any]:
-    """Write the snapshot of a results folder to ``out`` (atomically) and return it."""
+    """Write the snapshot of a results folder to ``out`` (atomically; ``-``: standard output) and return it."""
     doc = snapshot(folder)
-    atomic_write(Path(out), dumps_snapshot(doc))
+    write_output(out, dumps_snapshot(doc))
     return doc
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return read_json(path, max_bytes=MAX_SNAPSHOT_BYTES, what=what)
+    except JsonFileError as e:
+        raise UnusableInput(str(e)) from None
+
+
+def _check_cells(path: Path, rows: list) -> None:
+    """Refuse a cell row that is not a list of the columns' length, a key that is not text, a
+    number that is text or a truth value (null, and NaN or Infinity, are numbers the comparison
+    fails as 'no number' or 'invalid'), naming the file and the cell."""
+    n = len(CELL_COLUMNS)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != n:
+            raise UnusableInput(f"{path}: cell {i + 1} is not a list of {n} values ({', '.join(CELL_COLUMNS)})")
+        cell = dict(zip(CELL_COLUMNS, row))
+        label = f"cell {i + 1} ({cell['table']} {cell['metric']} {cell_label(cell)})"
+        for k in KEYS:
+            if not isinstance(cell[k], str):
+                raise UnusableInput(f"{path}: {label}: {k} {cell[k]!r} is not text")
+        for c in NUMBER_COLUMNS:
+            if not _number_or_null(cell[c]):
+                raise UnusableInput(f"{path}: {label}: {c} {cell[c]!r} is not a number")
+
+
+def _number_or_null(v: Any) -> bool:
+    if v is None or isinstance(v, float):
+        return True
+    return isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 1e308  # a longer int overflows a float
+
+
+def _check_source(path: Path, doc: dict) -> dict:
+    """The ``source`` header of a snapshot, refused (naming the file and the field) unless its
+    ``datasets`` are text and its ``n_test`` maps datasets to whole numbers."""
+    src = doc.get("source", {})
+    if not isinstance(src, dict):
+        raise UnusableInput(f"{path}: \"source\" is not an object")
+    ds, n_test = src.get("datasets") or [], src.get("n_test") or {}
+    if not (isinstance(ds, list) and all(isinstance(d, str) for d in ds)):
+        raise UnusableInput(f"{path}: \"source\".\"datasets\" {ds!r} is not a list of dataset names")
+    if not (isinstance(n_test, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in n_test.values())):
+        raise UnusableInput(f"{path}: \"source\".\"n_test\" {n_test!r} does not map datasets to test-set sizes")
+    if not isinstance(doc.get("preset"), (str, type(None))):
+        raise UnusableInput(f"{path}: \"preset\" {doc['preset']!r} is not a preset name")
+    return src
 
 
 def read_snapshot(path: str | os.PathLike) -> CellSet:
@@ -162,16 +237,16 @@ def read_snapshot(path: str | os.PathLike) -> CellSet:
     Raises
     ------
     UnusableInput
-        When the file is missing, not JSON, not a dynloss baseline, of a newer format version, or
-        its cells do not have the expected columns.
+        When the file is missing, larger than :data:`MAX_SNAPSHOT_BYTES` or nested too deeply
+        (refused before parsing), not JSON, not a dynloss baseline, of a newer format version, or
+        a cell is not a row of the expected columns, has a number that is text, or repeats a key
+        (one line naming the file and the cell). Cells whose numbers are null, NaN or infinite are
+        read: the comparison fails them (:func:`analysis.core.compare.cell_problems`).
     """
     path = Path(path)
     if not path.is_file():
         raise UnusableInput(f"{path}: no such baseline file (write one with `dynloss snapshot --preset NAME --out FILE`)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UnusableInput(f"{path}: not a dynloss baseline (invalid JSON: {e})") from None
+    doc = _read_json(path, "dynloss baseline")
     if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
         raise UnusableInput(f"{path}: not a dynloss baseline (expected \"format\": \"{SNAPSHOT_FORMAT}\")")
     version = doc.get("version")
@@ -179,15 +254,14 @@ def read_snapshot(path: str | os.PathLike) -> CellSet:
         raise UnusableInput(f"{path}: baseline format version {version!r}; this dynloss reads version {SNAPSHOT_VERSION}")
     if doc.get("columns") != list(CELL_COLUMNS) or not isinstance(doc.get("cells"), list):
         raise UnusableInput(f"{path}: expected \"columns\" {list(CELL_COLUMNS)} and a \"cells\" list")
+    _check_cells(path, doc["cells"])
+    src = _check_source(path, doc)
+    cells = pd.DataFrame(doc["cells"], columns=list(CELL_COLUMNS))
+    cells[list(NUMBER_COLUMNS)] = cells[list(NUMBER_COLUMNS)].astype(float)  # null -> NaN
     try:
-        cells = pd.DataFrame(doc["cells"], columns=list(CELL_COLUMNS))
+        check_unique(cells, str(path))
     except ValueError as e:
-        raise UnusableInput(f"{path}: malformed cells ({e})") from None
-    for c in ("value", "ci_low", "ci_high", "seed_ci_low", "seed_ci_high", "confidence", "resolution"):
-        cells[c] = pd.to_numeric(cells[c], errors="coerce").astype(float)
-    for c in ("table", "metric", "dataset", "arm", "fusion", "detail"):
-        cells[c] = cells[c].fillna("").astype(str)
-    src = doc.get("source", {})
+        raise UnusableInput(str(e)) from None
     meta = {
         "kind": "snapshot", "source": str(path), "preset": doc.get("preset"),
         "datasets": sorted(src.get("datasets") or cells["dataset"].unique().tolist()),

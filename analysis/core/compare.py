@@ -40,6 +40,13 @@ estimates with honest intervals agree in about ``level`` of the cells (checked b
 when a side carries no interval: the published tables and today's calibration and selective
 tables. ``res`` is the resolution of printed numbers (1e-4 for the paper's accuracies).
 
+A cell present on both sides is judged only when each side has a finite value and usable noise
+(:func:`cell_problems`): otherwise its status is ``no number`` (a value null, NaN, ±inf) or
+``invalid`` (an interval bound not finite, bounds reversed, a confidence outside (0, 1), a
+resolution not finite or negative), a failure of the comparison, never agreement. A NaN in a
+result table means "undefined there" (ce's difference to itself, r over too few arms): that row
+is no cell, so a value that turned NaN shows as a cell on one side only.
+
 With ``adjust="holm"`` each cell also gets ``p = 2 (1 - Φ(max(|d| - tolerance, 0) / se_d))`` and
 Holm's step-down procedure at ``1 - level`` decides, so that a re-run of many cells is flagged
 with probability about ``1 - level`` in all, not per cell.
@@ -54,6 +61,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -90,10 +98,16 @@ COMPARISON_COLUMNS: dict[str, str] = {
     "z": "diff / sqrt(se_baseline^2 + se_new^2) (NaN without intervals)",
     "p_value": "two-sided normal p of |diff| beyond the tolerance (0 or 1 without intervals)",
     "rule": "'intervals', 'interval + tolerance' (one side has none) or 'tolerance' (neither has)",
-    "status": "'agree', 'outside', 'only in baseline' or 'only in results'",
+    "status": "'agree', 'outside', 'no number', 'invalid', 'only in baseline' or 'only in results'",
+    "problem": "why a cell is 'no number' or 'invalid' ('' otherwise)",
 }
 
-STATUS_ORDER = ("outside", "only in baseline", "only in results", "agree")
+#: statuses of a cell on both sides that fail the comparison (never agreement): outside noise, a side
+#: without a finite value ("no number"), a side whose interval, confidence or resolution is unusable
+#: ("invalid")
+FAILED = ("outside", "no number", "invalid")
+MISSING = ("only in baseline", "only in results")
+STATUS_ORDER = (*FAILED, *MISSING, "agree")
 
 #: tolerance added to ``allowed`` where a side carries no interval (absolute, in the metric's units)
 DEFAULT_TOLERANCES: dict[str, float] = {
@@ -109,7 +123,36 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "aurc": 0.01,
 }
 
+#: the metrics compared (the names ``tolerances`` may use)
+METRICS: tuple[str, ...] = tuple(DEFAULT_TOLERANCES)
+
 _ATOL = 1e-9  # results CSVs keep 10 significant digits
+
+
+def check_options(level: float, tolerances: Mapping[str, float] | None = None) -> None:
+    """Refuse a comparison ``level`` outside (0, 1) and a tolerance of an unknown metric or that is not
+    a finite number >= 0 (either would make every cell "agree" or none).
+
+    >>> check_options(0.95, {"acuracy": 0.5})
+    Traceback (most recent call last):
+    ...
+    ValueError: tolerance of 'acuracy': unknown metric (expected one of accuracy, diff_vs_ce, pearson_r, ece, ece_mass, classwise_ece, brier, nll, auroc, aurc)
+    """
+    if not (isinstance(level, Real) and 0 < level < 1):
+        raise ValueError(f"Expected `level` in (0, 1), got {level!r}")
+    for metric, value in (tolerances or {}).items():
+        why = tolerance_problem(metric, value)
+        if why:
+            raise ValueError(f"tolerance of {metric!r}: {why}")
+
+
+def tolerance_problem(metric: str, value) -> str | None:
+    """What is wrong with a tolerance (an unknown metric, not a finite number >= 0), or None."""
+    if metric not in METRICS:
+        return f"unknown metric (expected one of {', '.join(METRICS)})"
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < np.inf:
+        return f"expected a finite number >= 0, got {value!r}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -144,8 +187,14 @@ CELL_SPECS: tuple[CellSpec, ...] = (
 CELL_TABLES: tuple[str, ...] = tuple(dict.fromkeys(s.table for s in CELL_SPECS))
 
 
-def _col(df: pd.DataFrame, name: str) -> np.ndarray:
-    return df[name].to_numpy(dtype=float) if name in df.columns else np.full(len(df), np.nan)
+def _col(df: pd.DataFrame, name: str, table: str = "") -> np.ndarray:
+    if name not in df.columns:
+        return np.full(len(df), np.nan)
+    col = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(col) & df[name].notna().to_numpy()
+    if bad.any():
+        raise ValueError(f"{table}.csv column {name}: {df[name][bad].iloc[0]!r} is not a number")
+    return col
 
 
 def cells_from_table(name: str, df: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
@@ -167,17 +216,18 @@ def cells_from_table(name: str, df: pd.DataFrame, *, confidence: float = 0.95) -
         sub = df
         if spec.metric == "nll" and "confidence_kind" in df.columns:
             sub = df[df["confidence_kind"] != "vote_fraction"]
-        sub = sub[np.isfinite(sub[spec.metric].to_numpy(dtype=float))]
+        sub = sub[~np.isnan(_col(sub, spec.metric, name))]  # NaN: undefined there (ce's diff to itself)
         lo, hi = spec.interval
-        conf = _col(sub, "confidence_level") if "confidence_level" in sub.columns else np.full(len(sub), confidence)
+        conf = _col(sub, "confidence_level", name) if "confidence_level" in sub.columns else np.full(len(sub), confidence)
         frames.append(pd.DataFrame({
             "table": name, "metric": spec.metric,
             "dataset": sub["dataset"].astype(str).to_numpy(),
             "arm": sub["arm"].astype(str).to_numpy() if "arm" in spec.keys else "",
             "fusion": sub["fusion"].astype(str).to_numpy(),
             "detail": [f"{spec.detail}={v}" for v in sub[spec.detail]] if spec.detail else "",
-            "value": _col(sub, spec.metric), "ci_low": _col(sub, lo), "ci_high": _col(sub, hi),
-            "seed_ci_low": _col(sub, spec.seed_columns()[0]), "seed_ci_high": _col(sub, spec.seed_columns()[1]),
+            **{c: _col(sub, col, name) for c, col in (("value", spec.metric), ("ci_low", lo), ("ci_high", hi),
+                                                      ("seed_ci_low", spec.seed_columns()[0]),
+                                                      ("seed_ci_high", spec.seed_columns()[1]))},
             "confidence": conf, "resolution": 0.0,
         }))
     if not frames:
@@ -190,11 +240,52 @@ def cells_from_tables(tables: Mapping[str, pd.DataFrame], *, confidence: float =
     frames = [cells_from_table(n, tables[n], confidence=confidence) for n in CELL_TABLES if n in tables]
     frames = [f for f in frames if len(f)]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(CELL_COLUMNS))
-    dup = out.duplicated(list(KEYS), keep=False)
-    if dup.any():
-        first = out[dup].iloc[0]
-        raise ValueError(f"Duplicate cell {'/'.join(str(first[k]) for k in KEYS)} in the result tables")
+    check_unique(out, "the result tables")
     return out
+
+
+def check_unique(cells: pd.DataFrame, where: str) -> None:
+    """Refuse two cells with one key (:data:`KEYS`): a comparison would pair each with both."""
+    dup = cells.duplicated(list(KEYS), keep=False)
+    if dup.any():
+        first = cells[dup].iloc[0]
+        raise ValueError(f"Duplicate cell {'/'.join(str(first[k]) for k in KEYS)} in {where}")
+
+
+def cell_problems(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(status, problem)`` per cell of a cell frame: ``"no number"`` where the value is not a finite
+    number (null, NaN, ±inf), ``"invalid"`` where an interval is not two finite bounds in order (a
+    missing interval is both bounds NaN), an interval's confidence is not in (0, 1) or the resolution
+    is not a finite number >= 0; ``""`` for a usable cell. ``problem`` says which, with the numbers.
+
+    >>> t = pd.DataFrame({"value": [0.9, np.nan, 0.9], "ci_low": [0.8, 0.8, 0.8], "ci_high": [0.95, 0.95, np.inf],
+    ...                   "seed_ci_low": np.nan, "seed_ci_high": np.nan, "confidence": 0.95, "resolution": 0.0})
+    >>> cell_problems(t)[0].tolist()
+    ['', 'no number', 'invalid']
+    """
+    n = len(cells)
+    status, problem = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+
+    def flag(mask, what, text):
+        new = mask & (status == "")
+        status[new] = what
+        problem[new] = [text(i) for i in np.flatnonzero(new)]
+
+    def num(c):
+        return cells[c].to_numpy(dtype=float)
+
+    value, conf, res = num("value"), num("confidence"), num("resolution")
+    flag(~np.isfinite(value), "no number", lambda i: f"value {value[i]} is not a finite number")
+    has_interval = np.zeros(n, dtype=bool)
+    for lo_c, hi_c in (("ci_low", "ci_high"), ("seed_ci_low", "seed_ci_high")):
+        lo, hi = num(lo_c), num(hi_c)
+        absent = np.isnan(lo) & np.isnan(hi)
+        has_interval |= ~absent
+        flag(~absent & ~(np.isfinite(lo) & np.isfinite(hi) & (lo <= hi)), "invalid",
+             lambda i, lo=lo, hi=hi, c=lo_c: f"{c.removesuffix('_low')} [{lo[i]}, {hi[i]}] is not two finite bounds in order")
+    flag(has_interval & ~((conf > 0) & (conf < 1)), "invalid", lambda i: f"confidence {conf[i]} is not in (0, 1)")
+    flag(~(np.isfinite(res) & (res >= 0)), "invalid", lambda i: f"resolution {res[i]} is not a finite number >= 0")
+    return status, problem
 
 
 def side_se(value, ci_low, ci_high, confidence, toward) -> np.ndarray:
@@ -253,10 +344,10 @@ def compare_cells(
     Returns
     -------
     DataFrame with :data:`COMPARISON_COLUMNS`, cells outside noise first (largest |z| first),
-    then cells on one side only, then the agreeing cells.
+    then cells without a usable number or interval (never agreement: ``no number``, ``invalid``,
+    see :func:`cell_problems`), then cells on one side only, then the agreeing cells.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"Expected `level` in (0, 1), got {level}")
+    check_options(level, tolerances)
     if adjust not in ("none", "holm"):
         raise ValueError(f"Expected `adjust` to be 'none' or 'holm', got {adjust!r}")
     tol_by_metric = dict(DEFAULT_TOLERANCES if tolerances is None else tolerances)
@@ -265,33 +356,43 @@ def compare_cells(
     vb, vn = m["value_b"].to_numpy(dtype=float), m["value_n"].to_numpy(dtype=float)
     side_b = m[[c for c in m.columns if c.endswith("_b")]].rename(columns=lambda c: c[:-2])
     side_n = m[[c for c in m.columns if c.endswith("_n")]].rename(columns=lambda c: c[:-2])
-    se_b, se_n = _se(side_b, vn), _se(side_n, vb)
+    (st_b, why_b), (st_n, why_n) = cell_problems(side_b), cell_problems(side_n)
+    st_b[(m["_merge"] == "right_only").to_numpy()] = ""  # an absent side has no problem, it is missing
+    st_n[(m["_merge"] == "left_only").to_numpy()] = ""
+    bad = np.where((st_b == "no number") | (st_n == "no number"), "no number",
+                   np.where((st_b != "") | (st_n != ""), "invalid", ""))
+    status = np.where(bad != "", bad, np.where(both, "", np.where(m["_merge"] == "left_only", *MISSING))).astype(object)
+    problem = ["; ".join([f"baseline {wb}"] * bool(sb) + [f"results {wn}"] * bool(sn))
+               for sb, wb, sn, wn in zip(st_b, why_b, st_n, why_n)]
+    judged = status == ""  # on both sides, each with a usable number and noise
+    with np.errstate(invalid="ignore", over="ignore"):  # the cells not judged may hold inf
+        se_b, se_n = _se(side_b, vn), _se(side_n, vb)
+        se_d = np.sqrt(np.nan_to_num(se_b) ** 2 + np.nan_to_num(se_n) ** 2)
     has_b, has_n = np.isfinite(se_b), np.isfinite(se_n)
-    se_d = np.sqrt(np.nan_to_num(se_b) ** 2 + np.nan_to_num(se_n) ** 2)
     stated = np.array([tol_by_metric.get(x, 0.0) for x in m["metric"]], dtype=float)
     res = np.nan_to_num(side_b["resolution"].to_numpy(dtype=float)) + np.nan_to_num(side_n["resolution"].to_numpy(dtype=float))
     tol = np.where(has_b & has_n, 0.0, stated) + res / 2 + _ATOL
     z_level = norm.ppf((1 + level) / 2)
-    d = vn - vb
+    with np.errstate(invalid="ignore"):
+        d = vn - vb
     allowed = z_level * se_d + tol
-    excess = np.maximum(np.abs(d) - tol, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
+        excess = np.maximum(np.abs(d) - tol, 0.0)
         z = np.where(se_d > 0, d / se_d, np.nan)
         p = np.where(se_d > 0, 2 * norm.sf(excess / np.where(se_d > 0, se_d, 1.0)), np.where(excess > 0, 0.0, 1.0))
-    outside = np.abs(d) > allowed
-    if adjust == "holm" and both.any():
+        outside = np.abs(d) > allowed
+    if adjust == "holm" and judged.any():
         outside = np.zeros_like(outside)
-        outside[both] = holm_reject(p[both], 1 - level)
-    status = np.where(both, np.where(outside, "outside", "agree"),
-                      np.where(m["_merge"] == "left_only", "only in baseline", "only in results"))
+        outside[judged] = holm_reject(p[judged], 1 - level)
+    status[judged] = np.where(outside[judged], "outside", "agree")
     rule = np.where(has_b & has_n, "intervals", np.where(has_b | has_n, "interval + tolerance", "tolerance"))
     out = pd.DataFrame({
         **{k: m[k].to_numpy() for k in KEYS}, "baseline": vb, "new": vn, "diff": d,
         "se_baseline": se_b, "se_new": se_n, "allowed": allowed, "z": z, "p_value": p,
-        "rule": np.where(both, rule, ""), "status": status,
+        "rule": np.where(judged, rule, ""), "status": status.astype(str), "problem": problem,
     })
     for c in ("allowed", "z", "p_value", "se_baseline", "se_new", "diff"):
-        out.loc[~both, c] = np.nan
+        out.loc[~judged, c] = np.nan
     return outside_first(out)
 
 
@@ -305,18 +406,25 @@ def outside_first(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per table: cells compared, agreeing, outside noise, and on one side only."""
+    """Per table: cells compared (not on one side only), then the count of each status."""
+    columns = ["table", "compared", "agree", *FAILED, *MISSING]
     rows = []
     for table in dict.fromkeys([*CELL_TABLES, *frame["table"]]):
-        g = frame[frame["table"] == table]
-        if g.empty:
-            continue
-        s = g["status"]
-        rows.append({"table": table, "compared": int(s.isin(["agree", "outside"]).sum()),
-                     "agree": int((s == "agree").sum()), "outside": int((s == "outside").sum()),
-                     "only in baseline": int((s == "only in baseline").sum()),
-                     "only in results": int((s == "only in results").sum())})
-    return pd.DataFrame(rows, columns=["table", "compared", "agree", "outside", "only in baseline", "only in results"])
+        s = frame.loc[frame["table"] == table, "status"]
+        if len(s):
+            rows.append({"table": table, "compared": int((~s.isin(MISSING)).sum()),
+                         **{c: int((s == c).sum()) for c in columns[2:]}})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def status_counts(frame: pd.DataFrame) -> str:
+    """The count of each status among ``frame``'s rows, failures first.
+
+    >>> status_counts(pd.DataFrame({"status": ["no number", "outside", "no number"]}))
+    '1 outside noise, 2 no number'
+    """
+    counts = frame["status"].value_counts()
+    return ", ".join(f"{counts[s]} {'outside noise' if s == 'outside' else s}" for s in STATUS_ORDER if s in counts)
 
 
 def cell_label(row) -> str:
@@ -326,8 +434,9 @@ def cell_label(row) -> str:
     return f"{label} [{row['detail']}]" if row["detail"] else label
 
 
-def failure_lines(frame: pd.DataFrame, *, statuses=("outside",), limit: int = 30) -> list[str]:
-    """One line per failing cell: ``table metric cell: baseline -> new (diff, allowed ±a)``."""
+def failure_lines(frame: pd.DataFrame, *, statuses=FAILED, limit: int = 30) -> list[str]:
+    """One line per failing cell: ``table metric cell: baseline -> new (diff, allowed ±a)``, or its
+    status and what is wrong with it."""
     lines = []
     bad = frame[frame["status"].isin(statuses)]
     for _, r in bad.head(limit).iterrows():
@@ -335,7 +444,8 @@ def failure_lines(frame: pd.DataFrame, *, statuses=("outside",), limit: int = 30
             lines.append(f"{r['table']} {r['metric']} {cell_label(r)}: {r['baseline']:.6g} -> {r['new']:.6g} "
                          f"(diff {r['diff']:+.4g}, allowed ±{r['allowed']:.4g}, {r['rule']})")
         else:
-            lines.append(f"{r['table']} {r['metric']} {cell_label(r)}: {r['status']}")
+            lines.append(f"{r['table']} {r['metric']} {cell_label(r)}: {r['status']}"
+                         + (f" ({r['problem']})" if r.get("problem") else ""))
     if len(bad) > limit:
         lines.append(f"... and {len(bad) - limit} more")
     return lines

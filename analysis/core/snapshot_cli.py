@@ -2,8 +2,9 @@
 
 ``dynloss snapshot --preset NAME --out FILE`` reads ``<data root>/results/NAME`` (or ``--results
 DIR``) and writes the cells ``dynloss compare`` uses (values, intervals), their provenance and the
-SHA-256 of the files read (layout: :mod:`analysis.core.baseline`). Exit status 2 when the results
-are missing or of another preset.
+SHA-256 of the files read (layout: :mod:`analysis.core.baseline`) through the project's atomic
+writer; ``--out -`` writes it to standard output (and the summary line to standard error). Exit
+status 2 when the results are missing, unreadable or of another preset.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
     p.add_argument("--preset", required=True, help="preset whose results are snapshot (e.g. fmnist-mini)")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="baseline file to write (JSON)")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="baseline file to write (JSON; '-' = standard output)")
     p.add_argument("--results", type=Path, default=None, metavar="DIR",
                    help="results folder (default: <data root>/results/<preset>; see dynloss --data-dir)")
     p.set_defaults(func=run)
@@ -36,5 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except UnusableInput as e:
         print(f"dynloss snapshot: {e}", file=sys.stderr)
         return 2
-    print(f"dynloss snapshot: {len(doc['cells'])} cells of preset {args.preset} written to {args.out}")
+    to_stdout = str(args.out) == "-"
+    print(f"dynloss snapshot: {len(doc['cells'])} cells of preset {args.preset} written to "
+          f"{'standard output' if to_stdout else args.out}", file=sys.stderr if to_stdout else sys.stdout)
     return 0
