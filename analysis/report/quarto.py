@@ -29,6 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from training import paths
@@ -303,8 +304,19 @@ def run_quarto(root: str | Path, env: dict[str, str], *, output_dir: Path | None
         shutil.rmtree(rendered, ignore_errors=True)
         # Quarto writes into the copy's own output folder (an output folder outside the project
         # makes it warn that it may not clean up there); the pages then move to `out` together
-        proc = subprocess.run(quarto_command(formats=formats), cwd=stage,
-                              env={**quarto_env(root, env), CHECKOUT_ENV: str(root)}, check=False)
+        with tempfile.TemporaryDirectory(prefix="dynloss-quarto-") as tmp:  # Quarto's and the kernel's temporaries
+            proc = subprocess.Popen(quarto_command(formats=formats), cwd=stage,
+                                    env={**quarto_env(root, env), CHECKOUT_ENV: str(root), "TMPDIR": tmp})
+            try:
+                proc.wait()
+            finally:  # interrupted (SIGTERM, Ctrl-C): stop Quarto and its kernel before the folder goes
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
         if proc.returncode == 0:
             _move_into(rendered, out)
     return proc.returncode
