@@ -17,6 +17,7 @@ import json
 import shutil
 import sys
 import textwrap
+from collections.abc import Collection
 
 from analysis.audit import ClaimResult, missing_results, registered_claims
 from analysis.core.argtypes import int_at_least, one_line_errors, preset_arg
@@ -58,11 +59,12 @@ def format_table(results: list[ClaimResult], *, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def preset_note(preset: str, ids: list[str] | None = None) -> str:
-    """One line naming the preset the cache claims read, or saying they are left out and why."""
+def preset_note(preset: str, ids: list[str] | None = None, skipped: Collection[str] = ()) -> str:
+    """One line naming the preset the cache claims read, or saying they are left out and why
+    (``skipped``: claims the results cannot decide, named apart)."""
     from training.paths import display, results_dir
 
-    specs = [s for s in registered_claims() if s.reads and (ids is None or s.id in ids)]
+    specs = [s for s in registered_claims() if s.reads and (ids is None or s.id in ids) and s.id not in skipped]
     if not specs:
         return ""
     names = ", ".join(s.id for s in specs)
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"dynloss audit: {e}", file=sys.stderr)
         return 2
-    for note in (preset_note(preset, ids), skipped_note(scope)):
+    for note in (preset_note(preset, ids, scope.skipped), skipped_note(scope)):
         if note:
             print(note if note.startswith("dynloss") else f"dynloss audit: {note}", file=sys.stderr)
     if args.save:

@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 from training import paths
-from training.cache_format import atomic_write, sha256_file
+from training.cache_format import atomic_write, read_json, sha256_file
 
 #: the oldest Quarto that renders the book (Typst books arrived in Quarto 1.9)
 MIN_QUARTO = (1, 9)
@@ -170,7 +170,7 @@ def refresh_cache(root: str | Path, fingerprint: dict[str, str] | None = None) -
     fingerprint = fingerprint if fingerprint is not None else inputs_fingerprint()
     record = root / CACHE_DIR / FINGERPRINT_FILE
     try:
-        kept = json.loads(record.read_text(encoding="utf-8")) == fingerprint
+        kept = read_json(record, max_bytes=2**20, what="render fingerprint") == fingerprint
     except (OSError, ValueError):
         kept = False
     if not kept:
@@ -265,7 +265,7 @@ def stage_book(root: str | Path) -> Path:
             atomic_write(dst, data)
     manifest = stage / STAGE_MANIFEST
     try:
-        before = set(json.loads(manifest.read_text(encoding="utf-8")))
+        before = set(read_json(manifest, max_bytes=16 * 2**20, what="staged book manifest"))
     except (OSError, ValueError, TypeError):
         before = set()
     for rel in sorted(before - set(files)):
