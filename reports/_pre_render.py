@@ -33,7 +33,7 @@ except ImportError as e:
 try:
     check_kernel_imports_checkout(CHECKOUT)
     preset = preset_name()
-    check_set(results_dir(preset, require=True), fix=f"dynloss analyze --preset {preset}")  # one whole set
+    check_set(results_dir(preset, require=True), fix=f"dynloss analyze --preset {preset}", preset=preset)  # one whole set of it
 except (QuartoError, ResultsMissingError, ResultsSetError) as e:
     sys.exit(f"quarto render: {e}")
 

@@ -58,9 +58,15 @@ def copy(results, tmp_path):
 
 
 def _edit(folder, name, func):
+    """Change one table and its checksum in provenance.json (a whole set with other numbers)."""
+    from training.cache_format import sha256_file
+
     df = pd.read_csv(folder / f"{name}.csv")
     df = func(df)
     df.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g")
+    prov = json.loads((folder / "provenance.json").read_text())
+    prov["files"][f"{name}.csv"] = sha256_file(folder / f"{name}.csv")
+    (folder / "provenance.json").write_text(json.dumps(prov))
 
 
 def _row(df, **keys):

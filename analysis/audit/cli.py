@@ -17,8 +17,10 @@ import json
 import shutil
 import sys
 import textwrap
+from collections.abc import Collection
 
-from analysis.audit import ClaimResult, evaluate_all, missing_results, registered_claims
+from analysis.audit import ClaimResult, missing_results, registered_claims
+from analysis.core.argtypes import int_at_least, one_line_errors, preset_arg
 
 __all__ = ["format_table", "register", "run"]
 
@@ -57,11 +59,12 @@ def format_table(results: list[ClaimResult], *, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def preset_note(preset: str, ids: list[str] | None = None) -> str:
-    """One line naming the preset the cache claims read, or saying they are left out and why."""
+def preset_note(preset: str, ids: list[str] | None = None, skipped: Collection[str] = ()) -> str:
+    """One line naming the preset the cache claims read, or saying they are left out and why
+    (``skipped``: claims the results cannot decide, named apart)."""
     from training.paths import display, results_dir
 
-    specs = [s for s in registered_claims() if s.reads and (ids is None or s.id in ids)]
+    specs = [s for s in registered_claims() if s.reads and (ids is None or s.id in ids) and s.id not in skipped]
     if not specs:
         return ""
     names = ", ".join(s.id for s in specs)
@@ -84,15 +87,18 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.ids:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+    from analysis.audit.scope import evaluate_scoped, results_scope, skipped_note
+
     preset = args.preset or preset_name()
-    try:
-        results = evaluate_all(ids, preset=preset)
+    try:  # a results folder that is not one whole set of this preset is refused (ResultsSetError)
+        scope = results_scope(preset)
+        results = evaluate_scoped(scope, ids)
     except ValueError as e:
         print(f"dynloss audit: {e}", file=sys.stderr)
         return 2
-    note = preset_note(preset, ids)
-    if note:
-        print(note, file=sys.stderr)
+    for note in (preset_note(preset, ids, scope.skipped), skipped_note(scope)):
+        if note:
+            print(note if note.startswith("dynloss") else f"dynloss audit: {note}", file=sys.stderr)
     if args.save:
         from training.cache_format import atomic_write
         from training.paths import audit_file
@@ -110,14 +116,14 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub, *, name: str, help: str) -> None:  # noqa: A002 - argparse's own name
     """Add the ``audit`` command to the ``dynloss`` sub-parsers."""
-    p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
+    p = one_line_errors(sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + "."))
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, claim, verdict, evidence, source, values}")
     p.add_argument("--ids", default=None, help="comma-separated claim ids to evaluate (default: all)")
-    p.add_argument("--preset", default=None,
+    p.add_argument("--preset", default=None, type=preset_arg,
                    help="preset whose analysed results the claims from our caches read "
                         "(default: $DYNLOSS_PRESET, else the default preset)")
     p.add_argument("--save", action="store_true",
                    help="also write the JSON to <data root>/results/audit.json, which the report reads")
     p.add_argument("--list", action="store_true", help="print the registered claim ids and exit")
-    p.add_argument("--width", type=int, default=None, help="table width in characters (default: terminal, at most 120)")
+    p.add_argument("--width", type=int_at_least(40), default=None, help="table width in characters (default: terminal, at most 120)")
     p.set_defaults(func=run)

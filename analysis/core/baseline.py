@@ -72,15 +72,18 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise UnusableInput(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
 
 
-def load_results(folder: str | os.PathLike) -> CellSet:
-    """The cells of a results folder written by ``dynloss analyze``.
+def load_results(folder: str | os.PathLike, preset: str | None = None) -> CellSet:
+    """The cells of a results folder written by ``dynloss analyze`` (of ``preset``, when given).
 
     Raises
     ------
     UnusableInput
-        When the folder or any of :data:`REQUIRED_FILES` is missing (all are named), or a table
+        When the folder or any of :data:`REQUIRED_FILES` is missing (all are named), the folder is
+        not one whole set of ``preset`` (:func:`analysis.core.results_set.check_set`), or a table
         lacks the columns of a cell key.
     """
+    from analysis.core.results_set import ResultsSetError, check_set
+
     folder = Path(folder)
     if not folder.is_dir():
         raise UnusableInput(f"{folder}: no such results folder (made by `dynloss analyze --preset NAME`)")
@@ -88,9 +91,9 @@ def load_results(folder: str | os.PathLike) -> CellSet:
     if missing:
         raise UnusableInput(f"{folder}: missing {', '.join(missing)} (rerun `dynloss analyze`)")
     try:
-        prov = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UnusableInput(f"{folder / 'provenance.json'}: not valid JSON ({e})") from None
+        prov = check_set(folder, fix=f"dynloss analyze --preset {preset or 'NAME'}", preset=preset)
+    except ResultsSetError as e:
+        raise UnusableInput(str(e)) from None
     config = prov.get("config", {}) if isinstance(prov, dict) else {}
     confidence = float(config.get("confidence", 0.95))
     tables = {t: _read_csv(folder / f"{t}.csv") for t in CELL_TABLES}

@@ -11,16 +11,28 @@ import argparse
 import sys
 from pathlib import Path
 
+from analysis.core.argtypes import int_at_least, one_line_errors, preset_arg
+
+
+def _mlp_rows(value: str) -> int:
+    from analysis.core.config import MIN_FIT_ROWS
+
+    n = int_at_least(0)(value)
+    if 0 < n < MIN_FIT_ROWS:
+        raise argparse.ArgumentTypeError(f"expected 0 (all rows) or >= {MIN_FIT_ROWS} (one row to fit, one to choose "
+                                         f"the best epoch), got {n}")
+    return n
+
 
 def register(sub, *, name: str = "analyze", help: str = "") -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help)
-    p.add_argument("--preset", required=True, help="preset name (e.g. digits-tiny, fmnist-mini)")
+    p = one_line_errors(sub.add_parser(name, help=help, description=help))
+    p.add_argument("--preset", required=True, type=preset_arg, help="preset name (e.g. digits-tiny, fmnist-mini)")
     p.add_argument("--cache", type=Path, default=None, help="cache root (default: <data root>/cache; see dynloss --data-dir)")
     p.add_argument("--out", type=Path, default=None, help="results folder (default: <data root>/results/<preset>)")
-    p.add_argument("--seed", type=int, default=0, help="root seed of resampling and super-learner fits (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="root seed of resampling and super-learner fits (default 0)")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--no-superlearners", action="store_true", help="skip the learned fusions (Weighted, MLP)")
-    p.add_argument("--mlp-rows", type=int, default=None,
+    p.add_argument("--mlp-rows", type=_mlp_rows, default=None,
                    help="cap on training rows of each MLP super-learner fit, a seeded subsample (0 = all rows, "
                         "as published; default: 4000 for fmnist-mini, whose 60k rows would take about a minute per "
                         "fit on 2 CPU cores, all rows for every other preset)")
@@ -40,6 +52,9 @@ def register(sub, *, name: str = "analyze", help: str = "") -> argparse.Argument
     return p
 
 
+#: the option of each AnalysisConfig field it sets (named in the config's errors)
+_OPTIONS = {"n_resamples": "--resamples", "seed": "--seed", "superlearner_max_rows": "--mlp-rows"}
+
 #: presets whose MLP super-learners fit on a seeded subsample by default (CPU time budget)
 MLP_ROWS_BY_PRESET: dict[str, int] = {"fmnist-mini": 4_000}
 
@@ -52,9 +67,6 @@ def run(args: argparse.Namespace) -> int:
     from training.cache_format import CacheError
 
     mlp_rows = args.mlp_rows if args.mlp_rows is not None else MLP_ROWS_BY_PRESET.get(args.preset, 0)
-    if mlp_rows < 0:
-        print(f"dynloss analyze: --mlp-rows must be >= 0 (0 = all rows), got {mlp_rows}", file=sys.stderr)
-        return 2
     try:
         config = AnalysisConfig(
             seed=args.seed, n_resamples=args.resamples, superlearners=not args.no_superlearners,
@@ -62,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             allow_partial=args.allow_partial, allow_stale=args.allow_stale,
         )
     except ValueError as e:
-        print(f"dynloss analyze: {e} (--resamples)", file=sys.stderr)
+        option = next((o for field, o in _OPTIONS.items() if f"`{field}`" in str(e)), "")
+        print(f"dynloss analyze: {e}{f' ({option})' if option else ''}", file=sys.stderr)
         return 2
     out = args.out or default_results_root() / args.preset  # default_results_root: training.paths
     try:

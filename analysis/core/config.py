@@ -22,7 +22,8 @@ TABLE2_ENCODINGS: dict[str, float | None] = {"published (ce=-1)": -1.0, "ce-limi
 
 # seed streams (fixed step numbers)
 S_BOOT, S_SL, S_TEMP, S_SIZE, S_SEED = 1, 2, 3, 4, 5
-
+#: fewest training rows a super-learner can be fitted on (one to fit, one to choose the best epoch)
+MIN_FIT_ROWS = 2
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ class AnalysisConfig:
 
     def __post_init__(self) -> None:
         # checked here, before minutes of loading and fitting, not deep inside the pipeline
+        if self.seed < 0:
+            raise ValueError(f"Expected `seed` >= 0 (a numpy seed), got {self.seed}")
+        for kind, rows in self.superlearner_max_rows:
+            if rows is not None and rows < MIN_FIT_ROWS:
+                raise ValueError(f"Expected `superlearner_max_rows` of {kind} None or >= {MIN_FIT_ROWS} (one row "
+                                 f"to fit, one to choose the best epoch), got {rows}")
         if self.n_resamples < 1:
             raise ValueError(f"Expected `n_resamples` >= 1, got {self.n_resamples}")
         if self.n_seed_resamples < 0:

@@ -44,13 +44,17 @@ from training.provenance import code_revision, versions
 
 
 def provenance(data: PresetLogits, *, config: AnalysisConfig, seconds: float, fits: dict | None = None) -> dict:
-    """Input checksums (per run and aggregate), code revision, config (seeds) and versions."""
-
+    """The preset, data root, schema version, input checksums (per run and aggregate), code
+    revision, config (seeds) and versions: what a reader checks a set against
+    (:func:`analysis.core.results_set.check_set`)."""
+    from analysis.core.results_set import SCHEMA_VERSION
+    from training.paths import data_dir
 
     runs = sorted(data.runs, key=lambda r: (r["dataset"], r["arm"], r["member"]))
     agg = hashlib.sha256("\n".join(f"{r['dataset']}/{r['arm']}/{r['member']}:{r['arrays_sha256']}" for r in runs).encode())
     status = data.status.to_dict() if data.status is not None else {"state": "complete"}
-    return {"preset": data.preset, "cache_root": data.root, "runs": runs, "cache_sha256": agg.hexdigest(),
+    return {"schema_version": SCHEMA_VERSION, "preset": data.preset, "data_root": str(data_dir()),
+            "cache_root": data.root, "runs": runs, "cache_sha256": agg.hexdigest(),
             "cache_state": status["state"], "cache_status": status,
             "dropped_members": data.dropped(), "code_revision": code_revision(), "config": asdict(config),
             "seed": config.seed, "versions": versions(), "seconds": round(seconds, 2),
@@ -134,7 +138,7 @@ def analyze_preset(
     if write:  # a results folder that cannot take the set fails now, not after minutes of fitting
         from analysis.core.results_set import check_target
 
-        check_target(out)
+        check_target(out, preset)
     data = load_preset(cache_root, preset, nonfinite=config.nonfinite, allow_partial=config.allow_partial,
                        allow_stale=config.allow_stale)
     fused, gap = fuse_preset(data, config=config, fit_store=fit_store)

@@ -21,9 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from training.cache_format import _named, orphaned_temporaries, sha256_file, temp_prefix
+from training.cache_format import _named, orphaned_temporaries, read_json, sha256_file, temp_prefix
 
 PROVENANCE = "provenance.json"
+#: version of the layout of a results set (``provenance.json`` ``schema_version``); a set of another
+#: version is refused by :func:`check_set`
+SCHEMA_VERSION = 1
+#: the largest ``provenance.json`` read (it lists every run of the cache: a few hundred KB at most)
+MAX_PROVENANCE_BYTES = 16 * 2**20
+#: names of operating-system and editor litter, ignored in a results folder like names starting with "."
+LITTER_NAMES = frozenset({"Thumbs.db", "desktop.ini", "Icon\r"})
 
 
 class ResultsSetError(ValueError):
@@ -79,17 +86,45 @@ def result_names() -> set[str]:
     return {f"{n}.csv" for n in RESULT_FILES} | {PROVENANCE}
 
 
-def check_target(out_dir: Path) -> None:
-    """Refuse a results folder that is a file or holds files other than results (it is replaced whole)."""
+def is_litter(name: str) -> bool:
+    """Operating-system or editor litter (``.DS_Store``, ``.ipynb_checkpoints``, ``.x.swp``, ``Thumbs.db``,
+    ``desktop.ini``, ``x~``; any name starting with "."), which readers and writers of a set ignore.
+
+    >>> [is_litter(n) for n in (".DS_Store", "Thumbs.db", "table1.csv~", "table1.csv", "_notes.txt")]
+    [True, True, True, False, False]
+    """
+    return name.startswith(".") or name.endswith("~") or name in LITTER_NAMES
+
+
+def _entries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not is_litter(p.name))
+
+
+def check_target(out_dir: Path, preset: str | None = None) -> None:
+    """Refuse a results folder that is a file, holds files other than results (it is replaced whole;
+    litter, :func:`is_litter`, aside) or, with ``preset``, holds the results of another preset."""
     if os.path.lexists(out_dir) and not out_dir.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "a file where the results folder should be", str(out_dir))
     if out_dir.is_dir():
-        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in result_names())
+        foreign = [n for n in _entries(out_dir) if n not in result_names()]
         if foreign:
             raise ResultsSetError(
                 f"{out_dir}: holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, which are not result "
                 f"files; the whole folder is replaced by the new results, so choose a new or empty --out folder"
             )
+        other = _preset_of(out_dir / PROVENANCE)
+        if preset is not None and other not in (None, preset):
+            raise ResultsSetError(f"{out_dir / PROVENANCE}: the results of preset {other!r}, which --preset {preset} "
+                                  f"would replace; choose another --out folder (default: <data root>/results/{preset})")
+
+
+def _preset_of(path: Path) -> str | None:
+    """The preset a ``provenance.json`` names (None when absent or unreadable: such a folder is no set)."""
+    try:
+        prov = read_json(path, max_bytes=MAX_PROVENANCE_BYTES, what="provenance.json of a results set")
+    except (OSError, ValueError):
+        return None
+    return prov.get("preset") if isinstance(prov, dict) and isinstance(prov.get("preset"), str) else None
 
 
 def write_set(files: dict[str, Callable[[Any], Any]], out_dir: str | os.PathLike, prov: dict | None) -> list[Path]:
@@ -131,32 +166,47 @@ def write_set(files: dict[str, Callable[[Any], Any]], out_dir: str | os.PathLike
     return [out_dir / n for n in files] + ([out_dir / PROVENANCE] if prov is not None else [])
 
 
-def check_set(folder: str | os.PathLike, *, fix: str) -> dict:
-    """``provenance.json`` of a whole results set, after checking every file it lists.
+def check_set(folder: str | os.PathLike, *, fix: str, preset: str | None = None) -> dict:
+    """``provenance.json`` of a whole results set of ``preset``, after checking every file it lists.
+    Every reader of a results set (report, audit, compare, snapshot) calls it.
 
     Parameters
     ----------
     folder : the results folder of one preset.
     fix : the command that makes a whole set (quoted in every error).
+    preset : the preset asked for (None: any).
 
     Raises
     ------
     ResultsSetError
-        When ``provenance.json`` is missing, unreadable or lists no files, a listed file is missing
-        or differs from its checksum, a result file is not listed, or a result file of this version
-        is absent. The message names the path and ends with ``fix``.
+        When ``provenance.json`` is missing, unreadable, of another ``schema_version`` or preset, or
+        lists no files, a listed file is missing, not a result file or differs from its checksum, a
+        result file is not listed, or a result file of this version is absent. The message names
+        the path and ends with ``fix``.
     """
     folder = Path(folder)
     path = folder / PROVENANCE
     try:
-        prov = json.loads(path.read_text(encoding="utf-8"))
+        prov = read_json(path, max_bytes=MAX_PROVENANCE_BYTES, what="provenance.json of a results set")
     except FileNotFoundError:
         raise ResultsSetError(f"{path}: missing, so {folder} is not a whole results set; run `{fix}`") from None
-    except (OSError, ValueError) as e:
-        raise ResultsSetError(f"{path}: unreadable ({e}); run `{fix}`") from None
+    except OSError as e:
+        raise ResultsSetError(f"{path}: unreadable ({e.strerror or e}); run `{fix}`") from None
+    except ValueError as e:  # JsonFileError names the file
+        raise ResultsSetError(f"{e}; run `{fix}`") from None
     files = prov.get("files") if isinstance(prov, dict) else None
     if not isinstance(files, dict) or not files:
         raise ResultsSetError(f"{path}: lists no files (made by an older `dynloss analyze`); run `{fix}`")
+    if prov.get("schema_version") != SCHEMA_VERSION:
+        raise ResultsSetError(f"{path}: schema_version {prov.get('schema_version')!r}, expected {SCHEMA_VERSION} (made "
+                              f"by another version of `dynloss analyze`); run `{fix}`")
+    if preset is not None and prov.get("preset") != preset:
+        raise ResultsSetError(f"{path}: the results of preset {prov.get('preset')!r}, not {preset!r} (a folder copied "
+                              f"or written under another name); run `{fix}`")
+    unknown = sorted(set(files) - result_names())
+    if unknown:
+        raise ResultsSetError(f"{path}: lists {unknown[0]!r}, which is not a result file (made by another version "
+                              f"of `dynloss analyze`); run `{fix}`")
     for name, digest in sorted(files.items()):
         f = folder / name
         if not f.is_file():
@@ -164,7 +214,7 @@ def check_set(folder: str | os.PathLike, *, fix: str) -> dict:
         if sha256_file(f) != digest:
             raise ResultsSetError(f"{f}: differs from the checksum in provenance.json (the folder mixes two "
                                   f"analyses); run `{fix}`")
-    extra = sorted(p.name for p in folder.iterdir() if p.name.endswith(".csv") and p.name not in files)
+    extra = [n for n in _entries(folder) if n.endswith(".csv") and n not in files]
     if extra:
         raise ResultsSetError(f"{folder / extra[0]}: not part of the set listed in provenance.json (a mixed "
                               f"folder); run `{fix}`")

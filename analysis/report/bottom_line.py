@@ -15,7 +15,6 @@ members × samples bootstrap); without it, the paired interval over test samples
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -46,12 +45,12 @@ def load_paper(path: str | Path | None = None) -> dict[str, Any]:
         When the file is missing, not JSON, or lacks a field (the message names the file).
     """
     path = Path(path) if path is not None else project_root() / PAPER_JSON
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+    from training.cache_format import read_json
+
+    try:  # bad content: JsonFileError, a ValueError naming the file
+        meta = read_json(path, max_bytes=2**20, what="paper metadata file", allow_nan=False)
     except FileNotFoundError:
         raise ValueError(f"{path} not found: expected the paper's metadata (JSON with {list(_PAPER_KEYS)})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
     missing = [k for k in _PAPER_KEYS if not isinstance(meta, dict) or not meta.get(k)]
     if missing:
         raise ValueError(f"{path}: expected non-empty fields {missing}")

@@ -35,37 +35,85 @@ def audit_json_path() -> Path:
     return audit_file()
 
 
-@functools.lru_cache(maxsize=1)
-def _audit_results() -> tuple:
-    """The audited claims: read from ``<results root>/audit.json`` when ``make report`` saved it
-    (``dynloss audit --save``), else evaluated now (slower: every claim is recomputed).
+#: the largest saved audit read (a few hundred KB in practice)
+MAX_AUDIT_BYTES = 16 * 2**20
 
-    Claims from our caches always describe the preset shown (:func:`training.paths.preset_name`):
-    saved ones made from another preset's results are evaluated again for it, and left out when
-    it has no results.
+
+def saved_audit(scope) -> tuple[dict[str, Any], list[str], str]:
+    """The claims of the saved audit (``dynloss audit --save``) still valid for ``scope``
+    (:class:`analysis.audit.scope.ResultsScope`), the ids of those to evaluate again, and a note
+    saying which and why ('' when none).
+
+    A claim that reads results is evaluated again when it was saved from other results (another
+    ``provenance.json``: another preset, seed or member set) or from none recorded (an older audit),
+    and left out when the preset has no results. A damaged ``audit.json`` is not read: every claim
+    is evaluated again, and the note names the file and ``dynloss audit --save``.
     """
-    from analysis.audit import ClaimResult, evaluate_all, missing_results, registered_claims
+    from analysis.audit import ClaimResult, missing_results, registered_claims
+    from analysis.audit.scope import RESULTS_KEY
+    from training.cache_format import read_json
 
-    preset = preset_name()
     path = audit_json_path()
+    specs = [s for s in registered_claims() if s.id not in scope.skipped]
     if not path.is_file():
-        return tuple(evaluate_all(preset=preset))
-    raw = json.loads(path.read_text(encoding="utf-8"))
+        return {}, [s.id for s in specs], ""
     keys = ("id", "claim", "verdict", "evidence", "source", "values")
-    saved = {r["id"]: ClaimResult(**{k: r[k] for k in keys if k in r}) for r in raw}
+    try:
+        raw = read_json(path, max_bytes=MAX_AUDIT_BYTES, what="saved claim audit")
+        saved = {r["id"]: ClaimResult(**{k: r[k] for k in keys if k in r}) for r in raw}
+        if not all(isinstance(r.values, dict) for r in saved.values()):
+            raise ValueError("a claim's values are not an object")
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        from training.paths import display
+
+        why = str(e) if str(path) in str(e) else f"{path}: unreadable ({type(e).__name__}: {e})"
+        return {}, [s.id for s in specs], (f"{why.replace(str(path), display(path))}; every claim evaluated again "
+                                           f"(`dynloss audit --save` rewrites it).")
+    results = [s for s in specs if s.reads]
+    stale = [s.id for s in results if s.id in saved and not missing_results(s, scope.preset)
+             and saved[s.id].values.get(RESULTS_KEY) != scope.provenance_sha256]
+    drop = {s.id for s in results if missing_results(s, scope.preset)} | set(scope.skipped) | set(stale)
+    fresh = stale + [s.id for s in specs if s.id not in saved and s.id not in drop]
+    note = (f"Claims {', '.join(stale)} evaluated again: the saved audit ({path.name}) was computed from other "
+            f"results than those of preset {scope.preset} shown here." if stale else "")
+    return {i: r for i, r in saved.items() if i not in drop}, fresh, note
+
+
+@functools.lru_cache(maxsize=1)
+def _audit_state() -> tuple[tuple, str]:
+    """The audited claims and a note on how they were obtained: read from ``<results root>/audit.json``
+    when ``make report`` saved it (``dynloss audit --save``), else evaluated now (slower: every claim
+    is recomputed); claims from our caches always describe the results shown (:func:`saved_audit`).
+    """
+    from analysis.audit import registered_claims
+    from analysis.audit.scope import evaluate_scoped, results_scope, skipped_note
+    from analysis.core.results_set import ResultsSetError
+
+    try:
+        scope = results_scope(preset_name())
+    except ResultsSetError as e:
+        raise ResultsMissingError(str(e)) from None
+    saved, fresh_ids, note = saved_audit(scope)
+    fresh = {r.id: r for r in evaluate_scoped(scope, fresh_ids)} if fresh_ids else {}
     specs = registered_claims()
-    fresh_ids = [s.id for s in specs if s.reads and not missing_results(s, preset)
-                 and (s.id not in saved or saved[s.id].values.get("preset") != preset)]
-    fresh = {r.id: r for r in evaluate_all(fresh_ids, preset=preset)} if fresh_ids else {}
-    out = []
-    for s in specs:
-        if s.id in fresh:
-            out.append(fresh[s.id])
-        elif s.id in saved and not (s.reads and (missing_results(s, preset)
-                                                 or saved[s.id].values.get("preset") != preset)):
-            out.append(saved[s.id])
+    out = [fresh.get(s.id) or saved[s.id] for s in specs if s.id in fresh or s.id in saved]
     out.extend(r for i, r in saved.items() if i not in {s.id for s in specs})
-    return tuple(out)
+    return tuple(out), " ".join(n for n in (note, skipped_note(scope)) if n)
+
+
+def _audit_results() -> tuple:
+    """The audited claims (:func:`_audit_state`)."""
+    return _audit_state()[0]
+
+
+_audit_results.cache_clear = _audit_state.cache_clear  # type: ignore[attr-defined]
+
+
+@reads("audit")
+def audit_note() -> str:
+    """A markdown paragraph saying which claims were evaluated again or not at all, and why ('' if none)."""
+    note = _audit_state()[1]
+    return f"\n*{escape(note)}*\n" if note else ""
 
 
 def _module_claim_ids(module: str) -> list[str]:

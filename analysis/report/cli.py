@@ -9,19 +9,47 @@ reaches the report cells through ``DYNLOSS_PRESET``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
+from analysis.core.argtypes import one_line_errors, preset_arg
 from training.paths import DEFAULT_PRESET, PRESET_ENV, RESULTS_ENV
 
 ENGINES: tuple[str, ...] = ("auto", "quarto", "offline")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived during a render (raised by the handler :func:`sigterm_raises` installs, so
+    that every ``finally`` runs: the kernel is shut down and the temporary folders removed)."""
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """While inside, SIGTERM raises :class:`Terminated` (once: a second one does not interrupt the
+    clean-up); the previous handler is restored on the way out. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def register(sub: argparse._SubParsersAction, *, name: str, help: str) -> None:
-    p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
-    p.add_argument("--preset", default=os.environ.get(PRESET_ENV, DEFAULT_PRESET),
+    p = one_line_errors(sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + "."))
+    p.add_argument("--preset", type=preset_arg, default=os.environ.get(PRESET_ENV, DEFAULT_PRESET),
                    help=f"preset whose results are shown (default: ${PRESET_ENV} or {DEFAULT_PRESET})")
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="quarto, offline (nbclient + pandoc + typst), or auto: quarto when on PATH")
@@ -62,12 +90,36 @@ def run(args: argparse.Namespace) -> int:
     from analysis.core.results_set import ResultsSetError, check_set
     from analysis.report.context import ResultsMissingError, results_dir
 
-    try:
+    try:  # one whole set of this preset, or no report
         folder = results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
-        check_set(folder, fix=f"dynloss analyze --preset {args.preset}")  # one whole set, or no report
+        check_set(folder, fix=f"dynloss analyze --preset {args.preset}", preset=args.preset)
     except (ResultsMissingError, ResultsSetError) as e:
         print(f"dynloss report: {e}", file=sys.stderr)
         return 2
+    _log_audit_note(args.preset, env)
+    try:
+        with sigterm_raises():
+            return _render(root, env, args, engine)
+    except Terminated:
+        print("dynloss report: stopped by SIGTERM (the kernel shut down, temporary files removed)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+def _log_audit_note(preset: str, env: dict[str, str]) -> None:
+    """Say on stderr which saved claims the pages evaluate again, or cannot evaluate, and why."""
+    from unittest import mock
+
+    from analysis.audit.scope import results_scope, skipped_note
+    from analysis.report.claims import saved_audit
+
+    with mock.patch.dict(os.environ, env):  # the locations the kernel's cells see
+        scope = results_scope(preset)
+        note = " ".join(n for n in (saved_audit(scope)[2], skipped_note(scope)) if n)
+    if note:
+        print(f"dynloss report: {note}", file=sys.stderr)
+
+
+def _render(root: Path, env: dict[str, str], args: argparse.Namespace, engine: str) -> int:
     t0 = time.perf_counter()
     if engine == "quarto":
         return _run_quarto(root, env, args)
@@ -78,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         result = render_report(root, env=env, output_dir=args.output_dir, formats=formats,
                                subtitle=f"preset {args.preset}")
     except RenderError as e:
-        print(f"dynloss report: {e}", file=sys.stderr)
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        print(f"dynloss report: {lines[0]}{f' {lines[-1]}' if len(lines) > 1 else ''}", file=sys.stderr)
         return 1
     for path in [*result.html, *([result.pdf] if result.pdf else [])]:
         print(path)

@@ -29,10 +29,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from training import paths
-from training.cache_format import atomic_write, sha256_file
+from training.cache_format import atomic_write, read_json, sha256_file
 
 #: the oldest Quarto that renders the book (Typst books arrived in Quarto 1.9)
 MIN_QUARTO = (1, 9)
@@ -169,7 +170,7 @@ def refresh_cache(root: str | Path, fingerprint: dict[str, str] | None = None) -
     fingerprint = fingerprint if fingerprint is not None else inputs_fingerprint()
     record = root / CACHE_DIR / FINGERPRINT_FILE
     try:
-        kept = json.loads(record.read_text(encoding="utf-8")) == fingerprint
+        kept = read_json(record, max_bytes=2**20, what="render fingerprint") == fingerprint
     except (OSError, ValueError):
         kept = False
     if not kept:
@@ -264,7 +265,7 @@ def stage_book(root: str | Path) -> Path:
             atomic_write(dst, data)
     manifest = stage / STAGE_MANIFEST
     try:
-        before = set(json.loads(manifest.read_text(encoding="utf-8")))
+        before = set(read_json(manifest, max_bytes=16 * 2**20, what="staged book manifest"))
     except (OSError, ValueError, TypeError):
         before = set()
     for rel in sorted(before - set(files)):
@@ -303,8 +304,19 @@ def run_quarto(root: str | Path, env: dict[str, str], *, output_dir: Path | None
         shutil.rmtree(rendered, ignore_errors=True)
         # Quarto writes into the copy's own output folder (an output folder outside the project
         # makes it warn that it may not clean up there); the pages then move to `out` together
-        proc = subprocess.run(quarto_command(formats=formats), cwd=stage,
-                              env={**quarto_env(root, env), CHECKOUT_ENV: str(root)}, check=False)
+        with tempfile.TemporaryDirectory(prefix="dynloss-quarto-") as tmp:  # Quarto's and the kernel's temporaries
+            proc = subprocess.Popen(quarto_command(formats=formats), cwd=stage,
+                                    env={**quarto_env(root, env), CHECKOUT_ENV: str(root), "TMPDIR": tmp})
+            try:
+                proc.wait()
+            finally:  # interrupted (SIGTERM, Ctrl-C): stop Quarto and its kernel before the folder goes
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
         if proc.returncode == 0:
             _move_into(rendered, out)
     return proc.returncode

@@ -299,16 +299,19 @@ def execute_pages(
             plan.append((p, c, chunk))
 
     outputs: list[list[list[dict[str, Any]]]] = [[[] for _ in page.doc.chunks] for page in pages]
+    # everything the kernel writes (connection file, sockets, its own temporary files) goes into one
+    # folder, removed with the kernel in `finally` (`dynloss report` turns SIGTERM into an exception)
     with tempfile.TemporaryDirectory(prefix="dynloss-kernel-") as tmp:
         kernel_dirs, name = _kernel_spec_dir(Path(tmp))
         ksm = KernelSpecManager(kernel_dirs=[str(kernel_dirs)])
         km = KernelManager(kernel_name=name, kernel_spec_manager=ksm, transport="ipc",
-                           ip=str(Path(tmp) / "kernel-ipc"))
+                           ip=str(Path(tmp) / "kernel-ipc"), connection_file=str(Path(tmp) / "kernel.json"))
         client = NotebookClient(
             nb, km=km, kernel_name=name, timeout=timeout, allow_errors=False,
             resources={"metadata": {"path": str(cwd)}},
         )
-        kernel_env = {**os.environ, **env}
+        (Path(tmp) / "tmp").mkdir()
+        kernel_env = {**os.environ, **env, "TMPDIR": str(Path(tmp) / "tmp")}
         try:
             with client.setup_kernel(env=kernel_env, cwd=str(cwd)):
                 for index, cell in enumerate(nb.cells):
