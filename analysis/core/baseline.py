@@ -118,8 +118,9 @@ def load_results(folder: str | os.PathLike, preset: str | None = None) -> CellSe
     return CellSet(cells, meta)
 
 
-def snapshot(folder: str | os.PathLike) -> dict[str, Any]:
-    """The baseline document of a results folder (layout in the module docstring).
+def snapshot(folder: str | os.PathLike, preset: str | None = None) -> dict[str, Any]:
+    """The baseline document of a results folder (of ``preset``, when given; layout in the module
+    docstring).
 
     Raises
     ------
@@ -128,7 +129,7 @@ def snapshot(folder: str | os.PathLike) -> dict[str, Any]:
         (:func:`analysis.core.compare.cell_problems`): such results are no baseline.
     """
     folder = Path(folder)
-    results = load_results(folder)
+    results = load_results(folder, preset=preset)
     status, problem = cell_problems(results.cells)
     if (status != "").any():
         i = int((status != "").argmax())
@@ -180,9 +181,10 @@ def write_output(target: str | os.PathLike, text: str) -> None:
         atomic_write(Path(target), text)
 
 
-def write_snapshot(folder: str | os.PathLike, out: str | os.PathLike) -> dict[str, Any]:
-    """Write the snapshot of a results folder to ``out`` (atomically; ``-``: standard output) and return it."""
-    doc = snapshot(folder)
+def write_snapshot(folder: str | os.PathLike, out: str | os.PathLike, preset: str | None = None) -> dict[str, Any]:
+    """Write the snapshot of a results folder (of ``preset``, when given) to ``out`` (atomically;
+    ``-``: standard output) and return it."""
+    doc = snapshot(folder, preset)
     write_output(out, dumps_snapshot(doc))
     return doc
 

@@ -25,15 +25,12 @@ def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.Argumen
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.core.baseline import UnusableInput, load_results, write_snapshot
+    from analysis.core.baseline import UnusableInput, write_snapshot
     from training.paths import results_dir
 
     folder = args.results or results_dir(args.preset)
     try:
-        preset = load_results(folder).meta.get("preset")
-        if preset != args.preset:
-            raise UnusableInput(f"{folder / 'provenance.json'}: results of preset {preset!r}, not {args.preset!r}")
-        doc = write_snapshot(folder, args.out)
+        doc = write_snapshot(folder, args.out, preset=args.preset)
     except UnusableInput as e:
         print(f"dynloss snapshot: {e}", file=sys.stderr)
         return 2
