@@ -120,3 +120,20 @@ def write_synthetic_preset(
                 write_run(run_dir(root, preset, ds, arm, k), arrays, meta)
     record_grid(Path(root) / preset, {(ds, arm): spec.n_members for ds in spec.datasets for arm, _ in spec.arms})
     return Path(root) / preset
+
+
+def edit_results_table(folder: Path, name: str, func) -> None:
+    """Replace table ``name`` of a results set by ``func(table)`` and re-stamp its checksum in
+    ``provenance.json``: a whole set with other numbers (an edit without the re-stamp is a mixed set,
+    which every reader refuses)."""
+    import json
+
+    import pandas as pd
+
+    from training.cache_format import sha256_file
+
+    path = Path(folder) / f"{name}.csv"
+    func(pd.read_csv(path)).to_csv(path, index=False, float_format="%.10g")
+    prov = json.loads((Path(folder) / "provenance.json").read_text())
+    prov["files"][path.name] = sha256_file(path)
+    (Path(folder) / "provenance.json").write_text(json.dumps(prov))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import norm
-from synthetic import SyntheticSpec, synthetic_logits, write_synthetic_preset
+from synthetic import SyntheticSpec, edit_results_table, synthetic_logits, write_synthetic_preset
 
 from analysis.audit.published import load_published_table1, load_published_table2
 from analysis.audit.regression import (
@@ -57,18 +57,6 @@ def copy(results, tmp_path):
     return dst
 
 
-def _edit(folder, name, func):
-    """Change one table and its checksum in provenance.json (a whole set with other numbers)."""
-    from training.cache_format import sha256_file
-
-    df = pd.read_csv(folder / f"{name}.csv")
-    df = func(df)
-    df.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g")
-    prov = json.loads((folder / "provenance.json").read_text())
-    prov["files"][f"{name}.csv"] = sha256_file(folder / f"{name}.csv")
-    (folder / "provenance.json").write_text(json.dumps(prov))
-
-
 def _row(df, **keys):
     mask = np.ones(len(df), dtype=bool)
     for k, v in keys.items():
@@ -106,7 +94,7 @@ def test_a_cell_moved_beyond_its_interval_is_flagged_and_one_moved_within_is_not
                 df.loc[i, c] += delta
         return df
 
-    _edit(copy, "table1", perturb)
+    edit_results_table(copy, "table1", perturb)
     assert t1.loc[far, "accuracy"] + 1.5 * width_far > t1.loc[far, "ci_high"]  # beyond the baseline's interval
     cmp = compare_results(copy, results)
     acc = cmp.frame[cmp.frame["metric"] == "accuracy"].set_index(["arm", "fusion"])
@@ -136,7 +124,7 @@ def test_calibration_cells_without_intervals_use_the_stated_tolerance(results, c
         df.loc[j, "ece"] += 0.01  # within it
         return df
 
-    _edit(copy, "calibration", perturb)
+    edit_results_table(copy, "calibration", perturb)
     cmp = compare_results(copy, results)
     ece = cmp.frame[(cmp.frame["metric"] == "ece") & (cmp.frame["detail"] == "scaling=none")].set_index(["arm", "fusion"])
     assert ece.loc[("ce", "Average"), "status"] == "outside" and ece.loc[("ce", "Vote"), "status"] == "agree"
@@ -157,16 +145,16 @@ def test_a_training_seed_interval_wider_than_the_bootstrap_one_is_used(results, 
             df.loc[i, c] += shift
         return df
 
-    _edit(copy, "table1", lambda df: with_seed_ci(df, shift=1.5 * width))
+    edit_results_table(copy, "table1", lambda df: with_seed_ci(df, shift=1.5 * width))
     base = copy.parent.parent / "base" / "fmnist-mini"
     shutil.copytree(results, base)
-    _edit(base, "table1", with_seed_ci)
+    edit_results_table(base, "table1", with_seed_ci)
     cmp = compare_results(copy, base)
     row = cmp.frame.set_index(["metric", "arm", "fusion"]).loc[("accuracy", "dyn-0.8", "Average")]
     assert row["status"] == "agree"  # 1.5 widths: outside the bootstrap rule, inside the seed interval's
     assert row["se_baseline"] == pytest.approx((t1.loc[i, "ci_high"] + 2 * width - t1.loc[i, "accuracy"]) / norm.ppf(0.975))
-    _edit(copy, "table1", lambda df: df.drop(columns=["seed_ci_low", "seed_ci_high"]))
-    _edit(base, "table1", lambda df: df.drop(columns=["seed_ci_low", "seed_ci_high"]))
+    edit_results_table(copy, "table1", lambda df: df.drop(columns=["seed_ci_low", "seed_ci_high"]))
+    edit_results_table(base, "table1", lambda df: df.drop(columns=["seed_ci_low", "seed_ci_high"]))
     assert not compare_results(copy, base).ok  # the same shift, bootstrap intervals only: flagged
 
 
@@ -192,7 +180,7 @@ def test_a_different_preset_a_different_dataset_set_or_missing_files_are_refused
 
     (copy / "provenance.json").write_text(json.dumps(prov))
     for name in ("table1", "table2", "calibration", "selective"):
-        _edit(copy, name, lambda df: df.assign(dataset="cifar10"))
+        edit_results_table(copy, name, lambda df: df.assign(dataset="cifar10"))
     assert main(["compare", "--results", str(copy), "--baseline", str(results)]) == 2
     assert "different datasets: baseline has fashion-mnist, results have cifar10" in capsys.readouterr().err
 
@@ -208,7 +196,7 @@ def test_a_different_preset_a_different_dataset_set_or_missing_files_are_refused
 
 
 def test_a_different_test_set_size_is_refused(results, copy):
-    _edit(copy, "table1", lambda df: df.assign(n_test=df["n_test"] + 1))
+    edit_results_table(copy, "table1", lambda df: df.assign(n_test=df["n_test"] + 1))
     with pytest.raises(UnusableInput, match="different test sets: fashion-mnist has 300 test samples in the baseline, 301"):
         compare_results(copy, results)
 
@@ -290,8 +278,8 @@ def _fill_with_published(folder):
                 df.loc[i, c] += shift
         return df
 
-    _edit(folder, "table1", t1)
-    _edit(folder, "table2", t2)
+    edit_results_table(folder, "table1", t1)
+    edit_results_table(folder, "table2", t2)
 
 
 def test_published_baseline_compares_only_matching_datasets_arms_and_fusions(results, copy, capsys):
@@ -318,7 +306,7 @@ def test_published_baseline_compares_only_matching_datasets_arms_and_fusions(res
     compared = cmp.frame[cmp.frame["status"].isin(["agree", "outside"])]
     assert len(compared) == 5 * 4 + 4 and cmp.ok  # Table 1: 5 arms x 4 fusions; Table 2: 4 fusions
     cell = (copy / "table1.csv", "dyn-0.6", "MLP")
-    _edit(copy, "table1", lambda df: df.assign(**{c: np.where((df.arm == cell[1]) & (df.fusion == cell[2]), df[c] + 0.15,
+    edit_results_table(copy, "table1", lambda df: df.assign(**{c: np.where((df.arm == cell[1]) & (df.fusion == cell[2]), df[c] + 0.15,
                                                               df[c]) for c in ("accuracy", "ci_low", "ci_high")}))
     assert main(["compare", "--results", str(copy), "--baseline", "published"]) == 1
     out = capsys.readouterr().out
@@ -327,14 +315,14 @@ def test_published_baseline_compares_only_matching_datasets_arms_and_fusions(res
 
 def test_published_baseline_refuses_results_with_none_of_its_datasets(results, copy, capsys):
     for name in ("table1", "table2", "calibration", "selective"):
-        _edit(copy, name, lambda df: df.assign(dataset="digits"))
+        edit_results_table(copy, name, lambda df: df.assign(dataset="digits"))
     assert main(["compare", "--results", str(copy), "--baseline", "published"]) == 2
     assert "no dataset of the results (digits" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ outputs
 def test_csv_and_json_outputs_hold_every_cell_and_colour_is_opt_in(results, copy, tmp_path, capsys):
-    _edit(copy, "table1", lambda df: df.assign(accuracy=df["accuracy"] + 0.2))
+    edit_results_table(copy, "table1", lambda df: df.assign(accuracy=df["accuracy"] + 0.2))
     csv, js = tmp_path / "c.csv", tmp_path / "c.json"
     assert main(["compare", "--results", str(copy), "--baseline", str(results), "--csv", str(csv), "--json", str(js),
                  "--color", "always"]) == 1
@@ -369,7 +357,7 @@ def test_holm_adjustment_spares_a_moderate_difference_among_many_cells(results, 
     t1 = pd.read_csv(results / "table1.csv")
     i = _row(t1, arm="dyn-0.7", fusion="Average")
     shift = 1.1 * (t1.loc[i, "ci_high"] - t1.loc[i, "ci_low"])  # about 3 standard errors
-    _edit(copy, "table1", lambda df: df.assign(**{c: np.where(df.index == i, df[c] + shift, df[c])
+    edit_results_table(copy, "table1", lambda df: df.assign(**{c: np.where(df.index == i, df[c] + shift, df[c])
                                                    for c in ("accuracy", "ci_low", "ci_high")}))
     assert not compare_results(copy, results).ok
     assert compare_results(copy, results, adjust="holm").ok

@@ -10,9 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from synthetic import SyntheticSpec, write_synthetic_preset
+from synthetic import SyntheticSpec, edit_results_table, write_synthetic_preset
 
 from analysis.core.config import AnalysisConfig
 from analysis.core.pipeline import analyze_preset
@@ -50,11 +49,13 @@ def test_the_fixture_writes_a_baseline_then_passes_then_names_the_cells_that_mov
     second = _pytest(user)
     assert second.returncode == 0, second.stdout
 
-    t1 = pd.read_csv(results / "table1.csv")
-    moved = (t1["arm"] == "dyn-0.7") & (t1["fusion"] == "Vote")
-    for c in ("accuracy", "ci_low", "ci_high"):
-        t1.loc[moved, c] += 0.3
-    t1.to_csv(results / "table1.csv", index=False)
+    def move(t1):
+        moved = (t1["arm"] == "dyn-0.7") & (t1["fusion"] == "Vote")
+        for c in ("accuracy", "ci_low", "ci_high"):
+            t1.loc[moved, c] += 0.3
+        return t1
+
+    edit_results_table(results, "table1", move)
     third = _pytest(user)
     assert third.returncode == 1
     assert "table1 accuracy digits/dyn-0.7/Vote" in third.stdout and "allowed ±" in third.stdout

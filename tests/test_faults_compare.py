@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from synthetic import edit_results_table
 
 from analysis.cli import main
 from analysis.core import baseline as baseline_module
@@ -119,8 +120,8 @@ def test_an_infinite_interval_bound_is_a_failure_not_agreement(results, snap, co
 
 
 def test_nan_accuracies_in_the_results_fail_by_default_and_the_opt_out_still_reports_them(results, made, capsys):
-    t1 = pd.read_csv(results / "table1.csv").assign(accuracy=float("nan"))
-    t1.to_csv(results / "table1.csv", index=False)
+    edit_results_table(results, "table1", lambda t: t.assign(accuracy=float("nan")))
+    t1 = pd.read_csv(results / "table1.csv")
     assert _compare(results, made[1]) == 1
     out = capsys.readouterr().out
     assert f"{len(t1)} cell(s) fail the comparison ({len(t1)} only in baseline)" in out
@@ -130,20 +131,20 @@ def test_nan_accuracies_in_the_results_fail_by_default_and_the_opt_out_still_rep
 
 
 def test_infinite_accuracies_in_the_results_are_cells_without_a_number(results, made, capsys):
-    pd.read_csv(results / "table1.csv").assign(accuracy=float("inf")).to_csv(results / "table1.csv", index=False)
+    edit_results_table(results, "table1", lambda t: t.assign(accuracy=float("inf")))
     assert _compare(results, made[1], "--fail-on", "table1") == 1
     assert "results value inf is not a finite number" in capsys.readouterr().out
 
 
 def test_a_text_value_in_a_results_table_is_refused_in_one_line(results, made, capsys):
-    pd.read_csv(results / "table1.csv").assign(ci_low="low").to_csv(results / "table1.csv", index=False)
+    edit_results_table(results, "table1", lambda t: t.assign(ci_low="low"))
     assert _compare(results, made[1]) == 2
     err = _one_line(capsys.readouterr().err)
     assert "table1.csv column ci_low: 'low' is not a number" in err and str(results) in err
 
 
 def test_a_snapshot_of_results_without_numbers_is_refused(results, tmp_path, capsys):
-    pd.read_csv(results / "table1.csv").assign(accuracy=float("inf")).to_csv(results / "table1.csv", index=False)
+    edit_results_table(results, "table1", lambda t: t.assign(accuracy=float("inf")))
     out = tmp_path / "new.json"
     assert main(["snapshot", "--preset", PRESET, "--results", str(results), "--out", str(out)]) == 2
     err = _one_line(capsys.readouterr().err)

@@ -15,7 +15,8 @@ partial or stale analysis, which is then recorded (:class:`CacheStatus`). On top
   derivation per dataset and member, shared by its arms), and a dataset whose labels are known
   without files (``digits``, bundled with scikit-learn) must hold exactly its official ids and
   labels. So a consistent forgery (arrays replaced, checksum recomputed) is refused, naming the
-  run's folder. Synthetic presets (not registered) have no seeds to derive from and skip these;
+  run's folder. Synthetic presets (not registered) have no seeds to derive from and skip these,
+  as do stale runs (included with ``allow_stale``) whose run.json records no spec to derive from;
 - applies the non-finite policy: a member with any NaN/inf logit is dropped and reported
   (``nonfinite="drop"``, default) or makes the load fail (``"raise"``); it never votes or averages.
 
@@ -405,7 +406,8 @@ def _check_splits(arms: dict[tuple[str, str], ArmLogits], paths: dict[tuple[str,
             seed, folds, frac = preset.root_seed, preset.k, preset.fit_fraction
             if states.get((ds, arm, k)) == "stale":  # made with other settings: those it records
                 spec = read_meta(path).get("spec")
-                spec = spec if isinstance(spec, dict) else {}
+                if not isinstance(spec, dict):  # no recorded settings (not made by `dynloss train`):
+                    continue  # nothing to derive; the results say stale (--allow-stale was asked for)
                 settings = spec.get("settings") if isinstance(spec.get("settings"), dict) else {}
                 seed, folds, frac = spec.get("root_seed", seed), settings.get("k", folds), settings.get("fit_fraction", frac)
             key = (ds, k, seed, folds, frac)
