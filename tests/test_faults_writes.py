@@ -4,7 +4,7 @@ folder, device or FIFO is never replaced; a run that cannot be read is an enviro
 never overwritten; a read-only complete cache is "nothing to train"; every repair hint is a command
 that repairs; a hostile ``_grid.json`` or an empty path is refused in one line.
 
-Fixture lines copied from tests/test_faults.py (one small cache, trained once per module).
+The trained cache fixture and helpers come from tests/test_faults.py (one small cache per module).
 """
 
 from __future__ import annotations
@@ -23,28 +23,10 @@ import pytest
 from analysis.cli import main
 from training import cache_format as cf
 
-PRESET = "digits-tiny"
-ARMS = ("ce", "dyn-0.8")
-FAST = ["--no-superlearners", "--resamples", "200"]
+# the trained digits-tiny cache (once per module), its copy per test, and their helpers
+from test_faults import ARMS, PRESET, _analyze, _one_line, _runs, cache, trained  # noqa: F401 (fixtures)
+
 ROOT_USER = os.geteuid() == 0
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("writes") / "cache"
-    assert main(["train", "--preset", PRESET, "--cache", str(cache), "--arms", ",".join(ARMS), "--quiet"]) == 0
-    return cache
-
-
-@pytest.fixture
-def cache(trained, tmp_path):
-    dst = tmp_path / "cache"
-    shutil.copytree(trained, dst, symlinks=True)
-    return dst
-
-
-def _runs(cache: Path, arm: str = "ce") -> Path:
-    return cache / PRESET / "digits" / arm
 
 
 def _train(cache: Path, *extra: str) -> int:
@@ -53,16 +35,6 @@ def _train(cache: Path, *extra: str) -> int:
 
 def _verify(cache: Path) -> int:
     return main(["cache", "verify", "--preset", PRESET, "--cache", str(cache)])
-
-
-def _analyze(cache: Path, out: Path, *extra: str) -> int:
-    return main(["analyze", "--preset", PRESET, "--cache", str(cache), "--out", str(out), *FAST, *extra])
-
-
-def _one_line(err: str) -> str:
-    lines = [x for x in err.splitlines() if x.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def _files(folder: Path) -> dict[str, bytes]:
