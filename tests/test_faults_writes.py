@@ -235,6 +235,7 @@ def test_the_hint_after_deleting_an_extra_arm_is_a_command_that_repairs(cache, t
     assert f"delete {cache / PRESET / '_grid.json'} to go back to the preset's grid" in err
     command = re.search(r"Repair with `([^`]+)`", err)[1]
     assert "--arms focal" in command and f"--cache {cache}" in command
+    assert f"`dynloss cache verify --preset {PRESET} --cache {cache}` lists every run" in err
     assert main(shlex.split(command)[1:] + ["--quiet"]) == 0
     assert "3 trained" in capsys.readouterr().out
     assert _analyze(cache, tmp_path / "out") == 0

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'unexpected':<11} {u.path.relative_to(folder).as_posix()}  {u.reason}")
         fixes = []
         if any(r.state != "complete" for r in result.runs):
-            fixes.append(f"{repair_command(result)} retrains every run that is not complete")
+            fixes.append(f"every run that is not complete is retrained by {repair_command(result)}")
         if result.unexpected:
             fixes.append("move the unexpected entries out of the cache folder (no tool deletes them)")
         if fixes:

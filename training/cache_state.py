@@ -185,6 +185,15 @@ def record_grid(folder: Path, requested: dict[tuple[str, str], int]) -> dict[tup
     return grid
 
 
+def cache_option(root: str | os.PathLike) -> str:
+    """`` --cache ROOT`` for a command line, or ``""`` when ``root`` is the default cache root."""
+    import shlex
+
+    from training import paths
+
+    return "" if Path(root).resolve() == paths.cache_root().resolve() else f" --cache {shlex.quote(str(root))}"
+
+
 def repair_command(sc: CacheScan, states: tuple[str, ...] = ("missing", "incomplete", "corrupt", "stale")) -> str:
     """The ``dynloss train`` command (in backticks) that retrains the runs of ``sc`` in ``states``.
 
@@ -194,13 +203,7 @@ def repair_command(sc: CacheScan, states: tuple[str, ...] = ("missing", "incompl
     count) and offers to delete ``_grid.json`` instead; ``--cache`` is given unless ``sc.root`` is
     the default cache root.
     """
-    import shlex
-
-    from training import paths
-
-    base = f"dynloss train --preset {sc.preset}"
-    if sc.root.resolve() != paths.cache_root().resolve():
-        base += f" --cache {shlex.quote(str(sc.root))}"
+    base = f"dynloss train --preset {sc.preset}{cache_option(sc.root)}"
     if sc.grid_source != GRID_FILE:
         return f"`{base}`"
     by_members: dict[int, set[tuple[str, str]]] = {}

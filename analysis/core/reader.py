@@ -273,7 +273,7 @@ def load_preset(
         allowed), on any malformed or inconsistent run (the message names the file), or arms of
         one dataset that disagree on test ids or labels.
     """
-    from training.cache_state import repair_command, scan
+    from training.cache_state import cache_option, repair_command, scan
 
     _check_policy(nonfinite)
     folder = Path(root) / preset
@@ -285,7 +285,7 @@ def load_preset(
         )
     broken = sc.with_state("missing", "incomplete", "corrupt")
     stale = sc.with_state("stale")
-    verify = f"`dynloss cache verify --preset {preset}` lists every run"
+    verify = f"`dynloss cache verify --preset {preset}{cache_option(root)}` lists every run"
     if (broken or sc.unexpected) and not allow_partial:
         raise CacheError(
             f"{folder}: the cache does not hold the grid of preset {preset!r} ({sc.summary()}; grid from "
