@@ -2,8 +2,8 @@
 
 States (:mod:`training.cache_state`): complete, missing, incomplete, corrupt, stale; plus the
 unexpected entries of the cache folder. Exit status 0 when every run is complete and nothing is
-unexpected, 1 otherwise (the lines say what, and ``dynloss train --preset NAME`` repairs the runs),
-2 for bad input.
+unexpected, 1 otherwise (the lines say what, and the ``dynloss train`` command they name repairs
+the runs), 2 for bad input, 3 when a run cannot be read (permissions, I/O error).
 """
 
 from __future__ import annotations
@@ -33,9 +33,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from training import paths
-    from training.cache_format import CacheError
-    from training.cache_state import scan
+    from training.cache_format import CacheError, UnreadableError
+    from training.cache_state import repair_command, scan
 
+    if args.cache == "":
+        print("dynloss cache verify: --cache: an empty path names no folder (it would mean the working "
+              "directory); give a folder", file=sys.stderr)
+        return 2
     root = Path(args.cache) if args.cache else paths.cache_root()
     folder = root / args.preset
     from training.presets import PRESETS
@@ -49,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     except CacheError as e:
         print(f"dynloss cache verify: {e}", file=sys.stderr)
         return 2
+    except UnreadableError as e:
+        print(f"dynloss cache verify: {e}", file=sys.stderr)
+        return 3
     if args.json:
         print(json.dumps({
             "preset": args.preset, "folder": str(folder), "grid_source": result.grid_source,
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'unexpected':<11} {u.path.relative_to(folder).as_posix()}  {u.reason}")
         fixes = []
         if any(r.state != "complete" for r in result.runs):
-            fixes.append(f"`dynloss train --preset {args.preset}` retrains every run that is not complete")
+            fixes.append(f"every run that is not complete is retrained by {repair_command(result)}")
         if result.unexpected:
             fixes.append("move the unexpected entries out of the cache folder (no tool deletes them)")
         if fixes:

@@ -19,11 +19,13 @@ standard library, so both sides can use it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import socket
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,6 +53,26 @@ ARRAY_SPEC: dict[str, tuple[int, str]] = {
 
 class CacheError(ValueError):
     """A cache file is missing, corrupt, truncated or inconsistent. The message names the file."""
+
+
+#: errno values meaning a file is there but cannot be read here (permissions, a failing disk)
+UNREADABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EIO})
+#: the largest run.json read (one is ~10 KB): a bigger one is corrupt, and never parsed
+MAX_RUN_JSON_BYTES = 4 << 20
+
+
+class UnreadableError(OSError):
+    """A cache file that is there but cannot be read (permissions, an I/O error): a failure of the
+    environment (exit status 3), never a corrupt run to overwrite. The message names the file."""
+
+
+def unreadable(e: OSError, path: str | os.PathLike) -> OSError:
+    """``e`` as an :class:`UnreadableError` when it means ``path`` cannot be read here, else ``e``
+    naming ``path``."""
+    if e.errno in UNREADABLE_ERRNOS:
+        return UnreadableError(f"{path}: cannot be read ({e.strerror or e}); it is left as it is: restore read "
+                               f"access (or move it away), then rerun")
+    return _named(e, Path(path))
 
 
 @dataclass(frozen=True)
@@ -143,12 +165,43 @@ def _named(e: OSError, path: Path) -> OSError:
     return e
 
 
+def _write_target(path: Path) -> Path:
+    """Where a write to ``path`` lands, by the rule of :func:`atomic_write`."""
+    try:
+        mode = os.stat(path).st_mode  # follows a symbolic link
+    except FileNotFoundError:
+        if not path.is_symlink():
+            return path
+        target = Path(os.path.realpath(path))
+        if not target.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, f"a symbolic link to {target}, whose folder does not exist",
+                                    str(path)) from None
+        return target
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "a folder, not a file: give a file name", str(path))
+    if not stat.S_ISREG(mode):
+        raise FileExistsError(errno.EEXIST, "not a regular file (a device, FIFO or socket), which is never "
+                                            "replaced: give the name of a regular file", str(path))
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Any], Any]) -> None:
     """The project's one atomic writer: ``data`` (bytes, text, or a function writing to a binary
-    file object) goes to a temporary file beside ``path``, is fsynced, gets the permissions a plain
-    ``open()`` would give (mkstemp's are 0600), and is renamed over ``path``. Readers see the old
+    file object) goes to a temporary file beside the file written, is fsynced, gets the permissions a
+    plain ``open()`` would give (mkstemp's are 0600), and is renamed over it. Readers see the old
     file or the new one, never half of one; on any error the temporary file is removed, and an
     ``OSError`` (full disk, read-only folder, ...) names ``path``.
+
+    What stands at ``path`` decides where the write lands; a non-regular file is never replaced:
+
+    - nothing: ``path`` is created (its missing parent folders too);
+    - a regular file: it is replaced;
+    - a symbolic link: it is followed; the new file replaces the link's target (in the target's
+      folder) and the link stays. A dangling link: its target is written when the target's folder
+      exists, else ``FileNotFoundError``;
+    - a folder: ``IsADirectoryError`` (EISDIR) naming ``path``;
+    - a device, FIFO or socket (``/dev/full``, ``/dev/null``, a named pipe): ``FileExistsError``
+      (EEXIST, "not a regular file") naming ``path``; the node is left as it is.
     """
     path = Path(path)
     if isinstance(data, str):
@@ -156,14 +209,15 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Any], An
     write = (lambda f: f.write(data)) if isinstance(data, bytes) else data
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+        target = _write_target(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as e:
         _discard(tmp)
         raise _named(e, path) from None
@@ -291,14 +345,25 @@ def is_complete(path: str | os.PathLike) -> bool:
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse and check ``run.json`` of a run directory; errors name the file."""
+    """Parse and check ``run.json`` of a run directory; errors name the file.
+
+    Raises
+    ------
+    CacheError
+        When it is missing, larger than :data:`MAX_RUN_JSON_BYTES`, nested too deeply, not valid
+        JSON or not a run record (a corrupt run).
+    UnreadableError
+        When it is there but cannot be read (permissions, I/O error).
+    """
     f = Path(path) / RUN_FILE
     try:
-        meta = json.loads(f.read_text())
+        meta = read_json(f, max_bytes=MAX_RUN_JSON_BYTES, what="run.json")
     except FileNotFoundError:
         raise CacheError(f"{f}: missing; the run is incomplete (rerun training to finish it)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CacheError(f"{f}: not valid JSON ({e})") from None
+    except JsonFileError as e:
+        raise CacheError(str(e)) from None
+    except OSError as e:
+        raise unreadable(e, f) from None
     if not isinstance(meta, dict):
         raise CacheError(f"{f}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("schema_version") != SCHEMA_VERSION:
@@ -315,6 +380,8 @@ def read_run(path: str | os.PathLike, *, verify_checksum: bool = True) -> RunRec
     ------
     CacheError
         If a file is missing, corrupt, truncated, fails its checksum or breaks the contract.
+    UnreadableError
+        If a file is there but cannot be read (permissions, I/O error).
     """
     path = Path(path)
     meta = read_meta(path)
@@ -322,7 +389,10 @@ def read_run(path: str | os.PathLike, *, verify_checksum: bool = True) -> RunRec
     if not f.is_file():
         raise CacheError(f"{f}: missing although {path / RUN_FILE} exists")
     if verify_checksum:
-        digest = sha256_file(f)
+        try:
+            digest = sha256_file(f)
+        except OSError as e:
+            raise unreadable(e, f) from None
         if digest != meta["arrays_sha256"]:
             raise CacheError(
                 f"{f}: SHA-256 {digest[:12]}… does not match {meta['arrays_sha256'][:12]}… in run.json "
@@ -331,6 +401,10 @@ def read_run(path: str | os.PathLike, *, verify_checksum: bool = True) -> RunRec
     try:
         with np.load(f, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
+    except OSError as e:
+        if e.errno in UNREADABLE_ERRNOS:
+            raise unreadable(e, f) from None
+        raise CacheError(f"{f}: unreadable npz ({type(e).__name__}: {e})") from None
     except Exception as e:  # zipfile.BadZipFile, ValueError (pickled object arrays), EOFError
         raise CacheError(f"{f}: unreadable npz ({type(e).__name__}: {e})") from None
     _check_arrays(arrays, str(f))

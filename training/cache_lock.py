@@ -8,7 +8,7 @@ file never blocks anyone. On a platform without ``fcntl`` (Windows) the lock is 
 concurrent trains are the user's responsibility. Over NFS, ``flock`` works between processes of one
 host; SLURM tasks write without it, while the submitting ``train`` holds it for them.
 
-Standard library only.
+Standard library and :mod:`training.cache_format` (its JSON reader).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from training.cache_format import read_json
 from training.cache_state import LOCK_FILE
 
 
@@ -36,10 +37,10 @@ class CacheLockedError(RuntimeError):
 
 def _holder(path: Path) -> str:
     try:
-        info = json.loads(path.read_text() or "{}")
-    except (OSError, ValueError):
+        info = read_json(path, max_bytes=64 << 10, what="lock record")
+    except (OSError, ValueError):  # empty (released), being written, or not a lock record
         info = {}
-    if not info:
+    if not isinstance(info, dict) or not info:
         return "another process"
     return (f"process {info.get('pid')} on {info.get('host')} ({' '.join(info.get('argv', []))[:120]}, "
             f"since {info.get('started')})")

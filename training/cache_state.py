@@ -8,10 +8,16 @@ members) this module reads the run's folder and gives it one state:
   SHA-256 in ``run.json`` (when checksums are checked);
 - ``missing``: nothing there;
 - ``incomplete``: a folder without ``run.json`` (interrupted before the end of its write);
-- ``corrupt``: unreadable ``run.json``, ``arrays.npz`` absent or failing its checksum, a run whose
-  ``run.json`` names another preset / dataset / arm / member (a copy), arrays identical to another
-  run's, or a file where the run's folder should be;
+- ``corrupt``: invalid ``run.json`` (not JSON, over 4 MB, nested too deeply), ``arrays.npz`` absent or
+  failing its checksum, a run whose ``run.json`` names another preset / dataset / arm / member (a
+  copy), arrays identical to another run's, a file where the run's folder should be, or a run
+  reached through a symbolic link (its dataset, arm or run folder, ``run.json`` or ``arrays.npz``:
+  ``dynloss train`` refuses to write through it, see :func:`link_in_run`);
 - ``stale``: a valid run made with other settings (another ``spec_hash``).
+
+A ``run.json`` or ``arrays.npz`` that is there but cannot be read (permissions, an I/O error) gives
+no state: :class:`training.cache_format.UnreadableError` (exit status 3), so that no tool mistakes it
+for a corrupt run and overwrites it.
 
 Anything else under ``<cache>/<preset>/`` (a folder that is not a dataset, arm or run of the grid,
 ``member-0`` beside ``member-000``, a stray file) is an **unexpected entry**. Names starting with
@@ -28,7 +34,6 @@ Standard library, numpy (through :mod:`training.cache_format`) and :mod:`trainin
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -38,6 +43,13 @@ from typing import Any
 from training import cache_format as cf
 
 GRID_FILE = "_grid.json"
+#: above this many members per arm, ``dynloss train --members`` needs ``--many-members`` (the paper
+#: trains 50), and a ``_grid.json`` needs ``"many_members": true``
+MAX_MEMBERS = 1000
+#: the most members per arm a ``_grid.json`` may ask for even with ``"many_members": true``
+MAX_MANY_MEMBERS = 1_000_000
+#: the largest ``_grid.json`` read (one is a few hundred bytes)
+MAX_GRID_BYTES = 1 << 20
 LOCK_FILE = "_train.lock"
 STATES: tuple[str, ...] = ("complete", "missing", "incomplete", "corrupt", "stale")
 _MEMBER = re.compile(r"^member-(\d+)$")
@@ -113,34 +125,47 @@ class CacheScan:
 
 # ----------------------------------------------------------------------------------------- grid
 def read_grid(folder: Path) -> dict[tuple[str, str], int] | None:
-    """The grid recorded in ``folder/_grid.json`` (None when absent).
+    """The grid recorded in ``folder/_grid.json`` (None when absent), checked before it is used: at
+    most :data:`MAX_GRID_BYTES`, known datasets and arms, 1 to :data:`MAX_MEMBERS` members per arm
+    (up to :data:`MAX_MANY_MEMBERS` when the record says ``"many_members": true``, as ``dynloss
+    train --many-members`` writes it), so that no record makes a scan plan billions of runs.
 
     Raises
     ------
     CacheError
-        When the file is not a valid grid record (the message names it).
+        When the file is not a valid grid record (the message names it and says how to repair).
+    UnreadableError
+        When it is there but cannot be read (permissions, I/O error).
     """
+    from training.arms import ARMS
+    from training.datasets import DATASETS
+
     f = folder / GRID_FILE
+    fix = (f"delete it to go back to the preset's grid (`dynloss train` writes it again with the --arms, "
+           f"--datasets and --members it is given)")
     try:
-        raw = json.loads(f.read_text())
+        raw = cf.read_json(f, max_bytes=MAX_GRID_BYTES, what="grid record", allow_nan=False)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as e:
-        raise cf.CacheError(f"{f}: unreadable grid record ({e}); delete it and rerun `dynloss train`") from None
+    except cf.JsonFileError as e:
+        raise cf.CacheError(f"{e}; {fix}") from None
+    except OSError as e:
+        raise cf.unreadable(e, f) from None
     runs = raw.get("runs") if isinstance(raw, dict) else None
+    if not isinstance(runs, dict) or not runs or not all(isinstance(a, dict) and a for a in runs.values()):
+        raise cf.CacheError(f'{f}: expected {{"runs": {{dataset: {{arm: members}}}}}}; {fix}')
+    top = MAX_MANY_MEMBERS if raw.get("many_members") is True else MAX_MEMBERS
     grid: dict[tuple[str, str], int] = {}
-    if isinstance(runs, dict):
-        for ds, arms in runs.items():
-            if not isinstance(arms, dict):
-                runs = None
-                break
-            for arm, n in arms.items():
-                if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                    runs = None
-                    break
-                grid[(ds, arm)] = n
-    if not isinstance(runs, dict) or not grid:
-        raise cf.CacheError(f"{f}: expected {{\"runs\": {{dataset: {{arm: members}}}}}}; delete it and rerun `dynloss train`")
+    for ds, arms in runs.items():
+        if ds not in DATASETS:
+            raise cf.CacheError(f"{f}: unknown dataset {ds[:40]!r} (known: {', '.join(DATASETS)}); {fix}")
+        for arm, n in arms.items():
+            if arm not in ARMS:
+                raise cf.CacheError(f"{f}: unknown arm {arm[:40]!r} (known: {', '.join(ARMS)}); {fix}")
+            if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= top:
+                raise cf.CacheError(f"{f}: {ds}/{arm} asks for {str(n)[:20]} members, expected a whole number from "
+                                    f"1 to {top}; {fix}")
+            grid[(ds, arm)] = n
     return grid
 
 
@@ -153,8 +178,43 @@ def record_grid(folder: Path, requested: dict[tuple[str, str], int]) -> dict[tup
     runs: dict[str, dict[str, int]] = {}
     for (ds, arm), n in sorted(grid.items()):
         runs.setdefault(ds, {})[arm] = n
-    cf.atomic_write_json(folder / GRID_FILE, {"runs": runs})
+    record: dict[str, Any] = {"runs": runs}
+    if max(grid.values(), default=0) > MAX_MEMBERS:
+        record["many_members"] = True
+    cf.atomic_write_json(folder / GRID_FILE, record)
     return grid
+
+
+def cache_option(root: str | os.PathLike) -> str:
+    """`` --cache ROOT`` for a command line, or ``""`` when ``root`` is the default cache root."""
+    import shlex
+
+    from training import paths
+
+    return "" if Path(root).resolve() == paths.cache_root().resolve() else f" --cache {shlex.quote(str(root))}"
+
+
+def repair_command(sc: CacheScan, states: tuple[str, ...] = ("missing", "incomplete", "corrupt", "stale")) -> str:
+    """The ``dynloss train`` command (in backticks) that retrains the runs of ``sc`` in ``states``.
+
+    ``dynloss train`` trains the preset's grid unless told otherwise, so for a grid read from
+    ``_grid.json`` (which an earlier ``train --arms/--members/--datasets`` extended) the command
+    names the ``--datasets``, ``--arms`` and ``--members`` of those runs (one command per members
+    count) and offers to delete ``_grid.json`` instead; ``--cache`` is given unless ``sc.root`` is
+    the default cache root.
+    """
+    base = f"dynloss train --preset {sc.preset}{cache_option(sc.root)}"
+    if sc.grid_source != GRID_FILE:
+        return f"`{base}`"
+    by_members: dict[int, set[tuple[str, str]]] = {}
+    for r in sc.runs:
+        if r.state in states:
+            by_members.setdefault(sc.grid[(r.dataset, r.arm)], set()).add((r.dataset, r.arm))
+    commands = [f"`{base} --datasets {','.join(sorted({d for d, _ in pairs}))} "
+                f"--arms {','.join(sorted({a for _, a in pairs}))} --members {n}"
+                f"{' --many-members' if n > MAX_MEMBERS else ''}`" for n, pairs in sorted(by_members.items())]
+    return (" then ".join(commands or [f"`{base}`"]) +
+            f" (or delete {sc.folder / GRID_FILE} to go back to the preset's grid)")
 
 
 def preset_grid(preset: Any, *, members: int | None = None, arms: tuple[str, ...] | None = None,
@@ -218,6 +278,22 @@ def _expected_hashes(preset: Any, grid: dict[tuple[str, str], int]) -> dict[tupl
     return out
 
 
+def link_in_run(path: Path) -> Path | None:
+    """The first symbolic link among a run folder's dataset and arm folders, the run folder itself
+    and its ``run.json`` and ``arrays.npz`` (None when there is none): a run reached through a link
+    is never written, since the write would land in whatever the link points at."""
+    path = Path(path)
+    return next((p for p in (path.parent.parent, path.parent, path, path / cf.RUN_FILE, path / cf.ARRAYS_FILE)
+                 if p.is_symlink()), None)
+
+
+def linked_detail(link: Path) -> str:
+    """What to say about a symbolic link in the cache (see :func:`link_in_run`)."""
+    kind = "folder" if link.is_dir() or link.name not in (cf.RUN_FILE, cf.ARRAYS_FILE) else "file"
+    return (f"{link} is a symbolic link (to {os.readlink(link)}); `dynloss train` never writes through a link it "
+            f"did not create: replace the link with a real {kind}")
+
+
 def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *, spec_hash: str | None = None,
                 checksum: bool = True) -> RunState:
     """The state of one run folder (see the module docstring)."""
@@ -225,6 +301,8 @@ def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *,
     def state(s: str, detail: str = "", sha: str | None = None) -> RunState:
         return RunState(dataset, arm, member, path, s, detail, sha)
 
+    if (link := link_in_run(path)) is not None:
+        return state("corrupt", linked_detail(link))
     if not os.path.lexists(path):
         return state("missing")
     if not path.is_dir():
@@ -236,6 +314,8 @@ def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *,
         meta = cf.read_meta(path)
     except cf.CacheError as e:
         return state("corrupt", str(e).replace(str(path / cf.RUN_FILE), "run.json"))
+    except cf.UnreadableError:
+        raise
     except OSError as e:
         return state("corrupt", f"run.json unreadable ({e.strerror})")
     said = {k: meta.get(k) for k in ("preset", "dataset", "arm", "member")}
@@ -251,6 +331,8 @@ def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *,
         try:
             digest = cf.sha256_file(arrays)
         except OSError as e:
+            if e.errno in cf.UNREADABLE_ERRNOS:
+                raise cf.unreadable(e, arrays) from None
             return state("corrupt", f"arrays.npz unreadable ({e.strerror})")
         if digest != sha:
             return state("corrupt", f"arrays.npz SHA-256 {digest[:12]}… does not match {sha[:12]}… in run.json "

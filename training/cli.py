@@ -3,7 +3,9 @@
 SIGINT and SIGTERM stop the training with one line on stderr (exit status 130 / 143): worker
 processes are killed, complete runs are kept and no partial run is left (``run.json`` is written
 last). Errors are one line naming the argument or path: exit status 2 for bad input, 3 for the
-environment (full disk, read-only folder, permissions, the cache locked by another process).
+environment (full disk, read-only folder, permissions, an unreadable run, the cache locked by another
+process). A run reached through a symbolic link is refused (exit status 2) before anything is
+trained; a read-only cache whose runs are all complete is "nothing to train" (exit status 0).
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import argparse
 import signal
 import sys
 
-#: above this many members per arm, ``--members`` needs ``--many-members`` (the paper trains 50)
-MAX_MEMBERS = 1000
+from training.cache_state import MAX_MEMBERS  # noqa: F401 (re-exported: above it --members needs --many-members)
 
 
 class Stopped(BaseException):
@@ -78,6 +79,10 @@ def check_args(args: argparse.Namespace) -> None:
     from training.datasets import DATASETS
     from training.grid import ARMS
 
+    for option, value in (("--cache", args.cache), ("--raw-dir", args.data_root)):
+        if value == "":
+            raise ValueError(f"{option}: an empty path names no folder (it would mean the working directory); "
+                             f"give a folder")
     args.arms_t = parse_list("--arms", args.arms, tuple(ARMS))
     args.datasets_t = parse_list("--datasets", args.datasets, DATASETS)
     if args.members is not None:
@@ -102,6 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"dynloss train: {e}", file=sys.stderr)
         return 2
+    from training.cache_format import UnreadableError
     from training.cache_lock import CacheLockedError
     from training.datasets import DataMissingError
     from training.executors import train_preset
@@ -121,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     except (DataMissingError, ValueError) as e:
         print(f"dynloss train: {e}", file=sys.stderr)
         return 2
-    except CacheLockedError as e:
+    except (CacheLockedError, UnreadableError) as e:
         print(f"dynloss train: {e}", file=sys.stderr)
         return 3
     except (KeyboardInterrupt, Stopped) as e:
@@ -134,5 +140,6 @@ def _run(args: argparse.Namespace) -> int:
     repaired = "".join(f", {n} {state}" for state, n in sorted(summary.repaired.items()))
     print(f"dynloss train --preset {summary.preset}: {summary.total} runs, {summary.skipped} already complete, "
           f"{summary.trained} trained{' (redone: ' + repaired[2:] + ')' if repaired else ''}; "
-          f"cache {args.cache}/{summary.preset}")
+          f"cache {args.cache}/{summary.preset}"
+          f"{'; nothing to train (the cache is read-only, so it was not locked)' if summary.read_only else ''}")
     return 0

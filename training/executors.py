@@ -4,6 +4,11 @@ Idempotent and self-repairing: under the preset's cache lock (:mod:`training.cac
 run of the grid is checked (:func:`training.cache_state.scan`, SHA-256 included); complete runs are
 skipped, and missing, incomplete, corrupt (truncated, failing its checksum, copied from another
 folder, a file in place of the folder) and stale runs are trained again; ``force`` redoes all.
+Nothing is ever written through a symbolic link in the cache (a run, arm or dataset folder, a
+``run.json`` or ``arrays.npz`` that is a link: :class:`LinkedRunError`, before any training), and a
+run that cannot be read (permissions, I/O error) stops everything
+(:class:`training.cache_format.UnreadableError`) rather than being overwritten. A read-only cache
+whose runs are all complete trains nothing and succeeds, although its lock cannot be taken.
 Local worker processes die with their parent (``PR_SET_PDEATHSIG`` on Linux, a watchdog thread
 elsewhere); SIGINT / SIGTERM stop the workers and leave no partial run (``run.json`` is written
 last, atomically).
@@ -11,6 +16,8 @@ last, atomically).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -23,12 +30,20 @@ from typing import Any
 
 from training import cache_format
 from training.cache_lock import preset_lock
-from training.cache_state import CacheScan, preset_grid, record_grid
+from training.cache_state import CacheScan, link_in_run, linked_detail, preset_grid, read_grid, record_grid
 from training.grid import RunSpec
 from training.presets import Preset, expand, get_preset, group_runs
 
 EXECUTORS: tuple[str, ...] = ("local", "slurm")
 DEFAULT_CACHE = Path("data/cache")
+
+
+class LinkedRunError(cache_format.CacheError):
+    """A run of the grid is reached through a symbolic link: ``train`` writes nothing (message names it)."""
+
+
+#: errno values of a lock file that cannot be created because the cache cannot be written
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 @dataclass
@@ -41,6 +56,7 @@ class TrainSummary:
     trained: int
     written: list[str] = field(default_factory=list)
     repaired: dict[str, int] = field(default_factory=dict)  # state found -> runs redone (missing excluded)
+    read_only: bool = False  # the cache could not be locked (read-only) and every run was complete
 
 
 def run_status(spec: RunSpec, cache_root: str | os.PathLike, *, checksum: bool = True) -> str:
@@ -276,6 +292,15 @@ def train_preset(
     Returns
     -------
     TrainSummary
+
+    Raises
+    ------
+    LinkedRunError
+        When a run of the grid is reached through a symbolic link (nothing is trained).
+    training.cache_format.UnreadableError
+        When a run cannot be read (permissions, I/O error); it is left as it is.
+    OSError
+        When the cache cannot be written (locked against writes: only if some run must be trained).
     """
     p = get_preset(preset) if isinstance(preset, str) else preset
     if executor not in EXECUTORS:
@@ -285,11 +310,24 @@ def train_preset(
         raise ValueError(f"Expected `workers` >= 1, got {workers}")
     specs = expand(p, members=members, arms=arms, datasets=datasets)
     folder = Path(cache_root) / p.name
-    with preset_lock(folder, wait=wait_for_lock, on_wait=on_wait):
+    paths = {s.key: cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member) for s in specs}
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(preset_lock(folder, wait=wait_for_lock, on_wait=on_wait))
+        except OSError as e:
+            # a read-only cache: nothing to do if every run is complete, else the error stands
+            if e.errno not in _READ_ONLY or force or any(
+                    r.state != "complete" for r in _scan_specs(specs, cache_root, True).runs):
+                raise
+            return TrainSummary(preset=p.name, total=len(specs), skipped=len(specs), trained=0, read_only=True)
+        read_grid(folder)  # a bad record is refused now, not after the training
+        for s in specs:
+            if (link := link_in_run(paths[s.key])) is not None:
+                raise LinkedRunError(f"{linked_detail(link)}, then rerun")
         states = {(r.dataset, r.arm, r.member): r.state for r in _scan_specs(specs, cache_root, True).runs}
         todo = specs if force else [s for s in specs if states[s.key] != "complete"]
         for s in todo:
-            _prepare(cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member))
+            _prepare(paths[s.key])
         repaired: dict[str, int] = {}
         for s in todo:
             st = states[s.key]

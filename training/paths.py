@@ -8,6 +8,9 @@ The **data root** is, first match wins:
    source checkout (a ``pyproject.toml`` sits there), whatever the working directory;
 4. ``$XDG_DATA_HOME/dynloss`` (default ``~/.local/share/dynloss``) for a non-editable install.
 
+An empty ``--data-dir`` or a set but empty ``DYNLOSS_DATA_DIR`` / ``DYNLOSS_RESULTS_DIR`` is refused
+naming it (:func:`folder`): ``Path("")`` would silently be the working directory.
+
 Under it: ``cache/<preset>/`` (cached logits), ``results/<preset>/`` (tidy tables),
 ``results/audit.json`` (the claim audit), ``raw/`` (downloaded datasets). Commands that accept a
 narrower option (``--cache``, ``--out``, ``--results-dir``, ``--raw-dir``) override just that folder;
@@ -25,6 +28,7 @@ Standard library only (imported by ``training`` and ``analysis`` alike).
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -46,8 +50,29 @@ def is_checkout() -> bool:
     return (project_dir() / "pyproject.toml").is_file()
 
 
+def folder(value: str | os.PathLike, source: str) -> Path:
+    """``value`` as an absolute folder path; an empty one (which ``Path`` reads as the working
+    directory) raises ``FileNotFoundError`` (ENOENT, so a bad path: exit status 2) naming ``source``.
+
+    >>> folder("", "--data-dir")
+    Traceback (most recent call last):
+    FileNotFoundError: [Errno 2] an empty path names no folder (it would mean the working directory); give a folder: '--data-dir'
+    """
+    if os.fspath(value) == "":
+        raise FileNotFoundError(errno.ENOENT, "an empty path names no folder (it would mean the working "
+                                              "directory); give a folder", source)
+    return Path(value).expanduser().resolve()
+
+
+def _env_folder(name: str) -> Path | None:
+    """The folder in environment variable ``name`` (None when unset; refused when set but empty)."""
+    value = os.environ.get(name)
+    return None if value is None else folder(value, f"${name}")
+
+
 def set_data_dir(path: str | os.PathLike | None) -> None:
-    """Set (or, with ``None``, clear) the data root for this process: the ``--data-dir`` option.
+    """Set (or, with ``None``, clear) the data root for this process: the ``--data-dir`` option
+    (an empty one is refused, see :func:`folder`).
 
     Also exported as ``DYNLOSS_DATA_DIR`` so that child processes (workers, report kernels, Quarto)
     resolve the same folders.
@@ -56,7 +81,7 @@ def set_data_dir(path: str | os.PathLike | None) -> None:
     if path is None:
         _override = None
         return
-    _override = Path(path).expanduser().resolve()
+    _override = folder(path, "--data-dir")
     os.environ[DATA_ENV] = str(_override)
 
 
@@ -64,9 +89,9 @@ def data_dir() -> Path:
     """The data root by the rule of this module's docstring (an absolute path)."""
     if _override is not None:
         return _override
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser().resolve()
+    env = _env_folder(DATA_ENV)
+    if env is not None:
+        return env
     if is_checkout():
         return project_dir() / "data"
     xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -77,7 +102,7 @@ def data_dir_source() -> str:
     """Which rule chose :func:`data_dir` (for messages and provenance)."""
     if _override is not None:
         return "--data-dir"
-    if os.environ.get(DATA_ENV):
+    if os.environ.get(DATA_ENV) is not None:
         return f"${DATA_ENV}"
     return "checkout" if is_checkout() else "$XDG_DATA_HOME"
 
@@ -92,8 +117,8 @@ def cache_dir(preset: str) -> Path:
 
 def results_root() -> Path:
     """``$DYNLOSS_RESULTS_DIR`` (set by ``dynloss report --results-dir`` for its kernel) or ``<data>/results``."""
-    env = os.environ.get(RESULTS_ENV)
-    return Path(env).expanduser().resolve() if env else data_dir() / "results"
+    env = _env_folder(RESULTS_ENV)
+    return env if env is not None else data_dir() / "results"
 
 
 def results_dir(preset: str) -> Path:

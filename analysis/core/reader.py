@@ -281,29 +281,30 @@ def load_preset(
         allowed), on any malformed or inconsistent run (the message names the file), or arms of
         one dataset that disagree on test ids or labels.
     """
-    from training.cache_state import scan
+    from training.cache_state import cache_option, repair_command, scan
 
     _check_policy(nonfinite)
     folder = Path(root) / preset
     sc = scan(root, preset, checksum=verify_checksum) if folder.is_dir() else None
     if sc is None or not sc.runs or all(r.state == "missing" for r in sc.runs) and not sc.unexpected:
         raise FileNotFoundError(
-            f"No cached runs for preset {preset!r} under {folder}; make them with `dynloss train --preset {preset}`"
+            f"No cached runs for preset {preset!r} under {folder}; make them with "
+            + (repair_command(sc) if sc is not None else f"`dynloss train --preset {preset}`")
         )
     broken = sc.with_state("missing", "incomplete", "corrupt")
     stale = sc.with_state("stale")
-    verify = f"`dynloss cache verify --preset {preset}` lists every run"
+    verify = f"`dynloss cache verify --preset {preset}{cache_option(root)}` lists every run"
     if (broken or sc.unexpected) and not allow_partial:
         raise CacheError(
             f"{folder}: the cache does not hold the grid of preset {preset!r} ({sc.summary()}; grid from "
             f"{sc.grid_source}): {sc.problems(states=('missing', 'incomplete', 'corrupt'))}. Repair with "
-            f"`dynloss train --preset {preset}` (move unexpected entries out by hand); {verify}; or pass "
+            f"{repair_command(sc, ('missing', 'incomplete', 'corrupt'))} (move unexpected entries out by hand); {verify}; or pass "
             f"--allow-partial to analyse the complete runs only"
         )
     if stale and not allow_stale:
         raise CacheError(
             f"{folder}: {len(stale)} run(s) were made with other settings than preset {preset!r} has now: "
-            f"{sc.problems(states=('stale',))}. Retrain them with `dynloss train --preset {preset}`, or pass "
+            f"{sc.problems(states=('stale',))}. Retrain them with {repair_command(sc, ('stale',))}, or pass "
             f"--allow-stale to analyse them anyway"
         )
     use = ("complete", "stale") if allow_stale else ("complete",)
@@ -313,7 +314,7 @@ def load_preset(
             groups.setdefault((r.dataset, r.arm), []).append((r.member, r.path))
     if not groups:
         raise CacheError(f"{folder}: no complete run to analyse ({sc.summary()}); make them with "
-                         f"`dynloss train --preset {preset}`")
+                         f"{repair_command(sc)}")
     arms: dict[tuple[str, str], ArmLogits] = {}
     runs = []
     for (ds, arm), paths in sorted(groups.items()):

@@ -64,8 +64,17 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def real_folder(target: Path) -> Path:
+    """``target``, or the folder it links to when it is a symbolic link: a set is swapped in beside
+    the link's target, so that the link stays and points at the new set."""
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
+
+
 def swap_in(new: Path, target: Path) -> None:
-    """Make folder ``new`` the folder ``target`` (replacing a previous one) and delete the old one."""
+    """Make folder ``new`` the folder ``target`` (replacing a previous one) and delete the old one.
+    A symbolic link at ``target`` is kept: the swap happens at the link's target (:func:`real_folder`),
+    so ``new`` must sit in that folder's parent."""
+    target = real_folder(target)
     if not os.path.lexists(target):
         os.rename(new, target)
     elif _exchange(new, target):
@@ -129,16 +138,19 @@ def _preset_of(path: Path) -> str | None:
 
 def write_set(files: dict[str, Callable[[Any], Any]], out_dir: str | os.PathLike, prov: dict | None) -> list[Path]:
     """Write ``files`` (name -> function writing to a binary file) and ``provenance.json`` (``prov``
-    plus ``files``: name -> SHA-256) into a temporary folder, then swap it in as ``out_dir``."""
+    plus ``files``: name -> SHA-256) into a temporary folder, then swap it in as ``out_dir``. When
+    ``out_dir`` is a symbolic link (results on another disk), the temporary folder is made beside the
+    link's target and swapped in there: the link stays and points at the new set."""
     out_dir = Path(out_dir)
     check_target(out_dir)
+    real = real_folder(out_dir)
     tmp: Path | None = None
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        for leftover in orphaned_temporaries(out_dir.parent):
-            if leftover.name.startswith(f".{out_dir.name}."):
+        real.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in orphaned_temporaries(real.parent):
+            if leftover.name.startswith(f".{real.name}."):
                 shutil.rmtree(leftover, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out_dir.name), suffix=".tmp", dir=out_dir.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(real.name), suffix=".tmp", dir=real.parent))
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o777 & ~mask)
@@ -156,7 +168,7 @@ def write_set(files: dict[str, Callable[[Any], Any]], out_dir: str | os.PathLike
                 f.flush()
                 os.fsync(f.fileno())
         _fsync_dir(tmp)
-        swap_in(tmp, out_dir)
+        swap_in(tmp, real)
         tmp = None
     except OSError as e:
         raise _named(e, out_dir) from None
