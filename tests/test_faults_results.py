@@ -206,20 +206,28 @@ def test_a_foreign_file_still_blocks_analyze(copy, capsys):
     (["audit", "--width", "0"], "argument --width: expected an integer >= 40, got 0"),
     (["audit", "--preset", "/"], "argument --preset: expected a preset name"),
     (["analyze"], "the following arguments are required: --preset"),
+    (["analyze", "--preset", PRESET, "--out", ""], "argument --out: an empty path names no file or folder"),
+    (["analyze", "--preset", PRESET, "--cache", " "], "argument --cache: an empty path names no file or folder"),
+    (["snapshot", "--preset", PRESET, "--out", ""], "argument --out: an empty path names no file or folder"),
+    (["compare", "--results", "", "--baseline", "published"], "argument --results: an empty path names no file"),
+    (["train", "--preset", "digits"], "argument --preset: invalid choice: 'digits'"),
+    (["cache", "verify", "--preset", "a/b"], "argument --preset: expected a preset name"),
 ])
 def test_bad_arguments_are_one_line_with_exit_2(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as stop:
         main(["--data-dir", str(tmp_path), *argv])
     assert stop.value.code == 2
     err = _one_line(capsys.readouterr().err)
-    assert message in err and err.endswith(f"(see dynloss {argv[0]} --help)")
+    command = " ".join(argv[:2]) if argv[0] == "cache" else argv[0]
+    assert message in err and err.endswith(f"(see dynloss {command} --help)")
 
 
 def test_a_trailing_slash_of_tab_completion_is_dropped_from_every_preset():
     from analysis.cli import build_parser
 
-    for command in ("analyze", "report", "audit"):
-        args = build_parser([command]).parse_args([command, "--preset", f"{PRESET}/"])
+    for argv in (["analyze"], ["report"], ["audit"], ["train"], ["snapshot", "--out", "b.json"],
+                 ["cache", "verify"]):
+        args = build_parser([argv[0]]).parse_args([*argv, "--preset", f"{PRESET}/"])
         assert args.preset == PRESET
 
 

@@ -14,13 +14,16 @@ import sys
 
 
 def register(sub, *, name: str, help: str) -> None:
+    from training.argtypes import one_line_errors, preset_arg
+
     p = sub.add_parser(name, help=help, description=help)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     v = actions.add_parser("verify", help="list each run's state (complete, missing, incomplete, corrupt, stale)",
                            description="List each run of a preset's grid with its state, without training: "
                                        "complete, missing, incomplete, corrupt (checksum, identity, a copy) or "
                                        "stale (other settings), and unexpected entries of the cache folder.")
-    v.add_argument("--preset", required=True, help="preset name (e.g. digits-tiny, fmnist-mini)")
+    one_line_errors(v)
+    v.add_argument("--preset", required=True, type=preset_arg, help="preset name (e.g. digits-tiny, fmnist-mini)")
     v.add_argument("--cache", default=None, help="cache root (default: <data root>/cache; see dynloss --data-dir)")
     v.add_argument("--all", action="store_true", help="list complete runs too (default: only the others)")
     v.add_argument("--no-checksum", dest="checksum", action="store_false",

@@ -22,11 +22,12 @@ class Stopped(BaseException):
 
 
 def register(sub, *, name: str, help: str) -> None:
+    from training.argtypes import one_line_errors, preset_arg
     from training.grid import ARMS
     from training.presets import PRESET_NAMES  # names only
 
-    p = sub.add_parser(name, help=help, description=help)
-    p.add_argument("--preset", required=True, choices=sorted(PRESET_NAMES), help="which preset to train")
+    p = one_line_errors(sub.add_parser(name, help=help, description=help))
+    p.add_argument("--preset", required=True, type=preset_arg, choices=sorted(PRESET_NAMES), help="which preset to train")
     p.add_argument("--executor", default="local", choices=("local", "slurm"),
                    help="local: this machine; slurm: one submitit array job (default: local)")
     p.add_argument("--cache", default=None, help="cache root (default: <data root>/cache; see dynloss --data-dir)")

@@ -20,7 +20,7 @@ import textwrap
 from collections.abc import Collection
 
 from analysis.audit import ClaimResult, missing_results, registered_claims
-from analysis.core.argtypes import int_at_least, one_line_errors, preset_arg
+from training.argtypes import int_at_least, one_line_errors, preset_arg
 
 __all__ = ["format_table", "register", "run"]
 

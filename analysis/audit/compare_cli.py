@@ -18,6 +18,8 @@ import math
 import os
 import sys
 
+from training.argtypes import nonempty_arg, one_line_errors
+
 GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
 #: rows of the terminal table without --all (cells outside noise come first)
 SHOWN = 40
@@ -26,16 +28,16 @@ COLOURS = {"agree": GREEN, "outside": RED, "no number": RED, "invalid": RED, "on
 
 
 def register(sub, *, name: str = "compare", help: str = "") -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=(
+    p = one_line_errors(sub.add_parser(name, help=help, description=(
         "Compare a results set with a baseline cell by cell (Table 1 accuracies and differences to ce, "
         "Table 2 correlations, calibration and selective metrics). A difference is within noise when "
         "|new - baseline| <= z * sqrt(se_baseline^2 + se_new^2) + tolerance, se from each side's bootstrap "
         "interval (or training-seed interval, where wider); the tolerance applies only where a side carries "
         "no interval. A cell without a finite number or with an unusable interval fails, and so, by default, "
-        "does a cell on one side only. Exit 0: all agree; 1: some do not; 2: unusable input or options."))
-    p.add_argument("--results", required=True, metavar="DIR",
+        "does a cell on one side only. Exit 0: all agree; 1: some do not; 2: unusable input or options.")))
+    p.add_argument("--results", required=True, type=nonempty_arg, metavar="DIR",
                    help="results folder written by `dynloss analyze` (or a snapshot file)")
-    p.add_argument("--baseline", required=True, metavar="DIR|FILE|published",
+    p.add_argument("--baseline", required=True, type=nonempty_arg, metavar="DIR|FILE|published",
                    help="results folder, snapshot file (`dynloss snapshot`), or 'published' (the paper's Tables 1-2)")
     p.add_argument("--level", type=float, default=0.95, metavar="LEVEL",
                    help="comparison level: share of cells two independent runs agree in (default 0.95)")

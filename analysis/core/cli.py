@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.core.argtypes import int_at_least, one_line_errors, preset_arg
+from training.argtypes import int_at_least, one_line_errors, path_arg, preset_arg
 
 
 def _mlp_rows(value: str) -> int:
@@ -27,8 +27,8 @@ def _mlp_rows(value: str) -> int:
 def register(sub, *, name: str = "analyze", help: str = "") -> argparse.ArgumentParser:
     p = one_line_errors(sub.add_parser(name, help=help, description=help))
     p.add_argument("--preset", required=True, type=preset_arg, help="preset name (e.g. digits-tiny, fmnist-mini)")
-    p.add_argument("--cache", type=Path, default=None, help="cache root (default: <data root>/cache; see dynloss --data-dir)")
-    p.add_argument("--out", type=Path, default=None, help="results folder (default: <data root>/results/<preset>)")
+    p.add_argument("--cache", type=path_arg, default=None, help="cache root (default: <data root>/cache; see dynloss --data-dir)")
+    p.add_argument("--out", type=path_arg, default=None, help="results folder (default: <data root>/results/<preset>)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="root seed of resampling and super-learner fits (default 0)")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--no-superlearners", action="store_true", help="skip the learned fusions (Weighted, MLP)")

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from training.argtypes import one_line_errors, path_arg, preset_arg
 
 
 def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
-    p.add_argument("--preset", required=True, help="preset whose results are snapshot (e.g. fmnist-mini)")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="baseline file to write (JSON; '-' = standard output)")
-    p.add_argument("--results", type=Path, default=None, metavar="DIR",
+    p = one_line_errors(sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + "."))
+    p.add_argument("--preset", required=True, type=preset_arg, help="preset whose results are snapshot (e.g. fmnist-mini)")
+    p.add_argument("--out", required=True, type=path_arg, metavar="FILE", help="baseline file to write (JSON; '-' = standard output)")
+    p.add_argument("--results", type=path_arg, default=None, metavar="DIR",
                    help="results folder (default: <data root>/results/<preset>; see dynloss --data-dir)")
     p.set_defaults(func=run)
     return p

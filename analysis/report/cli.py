@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from analysis.core.argtypes import one_line_errors, preset_arg
+from training.argtypes import one_line_errors, preset_arg
 from training.paths import DEFAULT_PRESET, PRESET_ENV, RESULTS_ENV
 
 ENGINES: tuple[str, ...] = ("auto", "quarto", "offline")

@@ -1,4 +1,4 @@
-"""Argument types shared by the analysis commands: each refuses a bad value at parse time, and
+"""Argument types shared by the commands: each refuses a bad value at parse time, and
 :func:`one_line_errors` makes the parser report it in one line (exit status 2, no usage block).
 
 Standard library only: ``dynloss COMMAND --help`` stays quick.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 def preset_arg(value: str) -> str:
@@ -47,3 +48,19 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     parser.error = error  # type: ignore[method-assign]
     return parser
+
+
+def nonempty_arg(value: str) -> str:
+    """A path or name that is not empty: an empty path would silently mean the working directory."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path names no file or folder (it would mean the working directory)")
+    return value
+
+
+def path_arg(value: str) -> Path:
+    """A path that names something (:func:`nonempty_arg`).
+
+    >>> path_arg("data/results")
+    PosixPath('data/results')
+    """
+    return Path(nonempty_arg(value))
