@@ -5,35 +5,17 @@ of a dataset the same training ids and labels (for ``digits``, its official ones
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from synthetic import SyntheticSpec, write_synthetic_preset
 
+from test_faults import FAST, PRESET, cache, trained  # noqa: F401 (fixtures)
+
 from analysis.cli import main
 from analysis.core.reader import load_preset
 from training import cache_format as cf
-
-PRESET = "digits-tiny"
-ARMS = ("ce", "dyn-0.8")
-FAST = ["--no-superlearners", "--resamples", "200"]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("forgery") / "cache"
-    assert main(["train", "--preset", PRESET, "--cache", str(cache), "--arms", ",".join(ARMS), "--quiet"]) == 0
-    return cache
-
-
-@pytest.fixture
-def cache(trained, tmp_path):
-    dst = tmp_path / "cache"
-    shutil.copytree(trained, dst)
-    return dst
-
 
 def _run(cache: Path, arm: str, member: int) -> Path:
     return cf.run_dir(cache, PRESET, "digits", arm, member)
@@ -64,7 +46,8 @@ def test_the_untouched_cache_passes_the_split_and_label_checks(cache, tmp_path):
     assert _analyze(cache, tmp_path / "out") == 0
 
 
-def test_members_that_swapped_their_arrays_are_refused_naming_the_run_folder(cache, tmp_path, capsys):
+def test_members_that_swapped_their_arrays_are_corrupt_and_train_restores_them(cache, tmp_path, capsys):
+    before = {k: cf.read_meta(_run(cache, "ce", k))["arrays_sha256"] for k in (0, 1)}
     a, b = _arrays(_run(cache, "ce", 0)), _arrays(_run(cache, "ce", 1))
     _forge(_run(cache, "ce", 0), b)
     _forge(_run(cache, "ce", 1), a)
@@ -72,20 +55,27 @@ def test_members_that_swapped_their_arrays_are_refused_naming_the_run_folder(cac
         assert cf.sha256_file(_run(cache, "ce", k) / cf.ARRAYS_FILE) == cf.read_meta(_run(cache, "ce", k))["arrays_sha256"]
     assert _analyze(cache, tmp_path / "out") == 2
     err = _one_line(capsys.readouterr().err)
-    assert f"{_run(cache, 'ce', 0)}: `fit_index` is not the split preset 'digits-tiny' derives for member 0" in err
-    assert f"delete {_run(cache, 'ce', 0)} and rerun `dynloss train --preset {PRESET}`" in err
+    assert (f"{_run(cache, 'ce', 0)}: corrupt (fit_index is not the split the preset derives for member 0" in err
+            and "a forged or foreign run" in err and f"`dynloss train --preset {PRESET} --cache {cache}" in err)
     assert not (tmp_path / "out").exists()
+    assert main(["cache", "verify", "--preset", PRESET, "--cache", str(cache)]) == 1
+    assert "corrupt     digits/ce/member-001  fit_index is not the split" in capsys.readouterr().out
+    # the hinted repair: train redoes exactly the two runs, bit-identical to the originals
+    assert main(["train", "--preset", PRESET, "--cache", str(cache), "--arms", "ce,dyn-0.8", "--quiet"]) == 0
+    assert "2 trained (redone: 2 corrupt)" in capsys.readouterr().out
+    assert {k: cf.read_meta(_run(cache, "ce", k))["arrays_sha256"] for k in (0, 1)} == before
+    assert _analyze(cache, tmp_path / "out") == 0
 
 
 @pytest.mark.parametrize("name", ["fit_index", "val_index"])
-def test_one_row_of_a_split_changed_is_refused(cache, tmp_path, capsys, name):
+def test_one_row_of_a_split_changed_is_corrupt(cache, tmp_path, capsys, name):
     arrays = _arrays(_run(cache, "dyn-0.8", 2))
     arrays[name] = arrays[name].copy()
     arrays[name][0] = (arrays[name][0] + 1) % arrays["train_ids"].size
     _forge(_run(cache, "dyn-0.8", 2), arrays)
     assert _analyze(cache, tmp_path / "out") == 2
     err = _one_line(capsys.readouterr().err)
-    assert f"member-002: `{name}` is not the split" in err and "(1 of" in err
+    assert f"member-002: corrupt ({name} is not the split the preset derives for member 2 (1 of" in err
 
 
 def test_train_labels_shifted_in_every_member_of_an_arm_are_refused(cache, tmp_path, capsys):
@@ -95,7 +85,34 @@ def test_train_labels_shifted_in_every_member_of_an_arm_are_refused(cache, tmp_p
         _forge(_run(cache, "dyn-0.8", k), arrays)
     assert _analyze(cache, tmp_path / "out") == 2
     err = _one_line(capsys.readouterr().err)
+    # a shift of every label keeps each class's rows, so the stratified split still holds: the
+    # official labels give it away (a dataset without bundled labels: the other arms' labels, below)
     assert f"{_run(cache, 'dyn-0.8', 0)}: `train_ids`/`train_labels` are not those of dataset 'digits'" in err
+
+
+def test_labels_and_split_forged_together_are_refused_by_the_official_labels(cache, tmp_path, capsys):
+    # a careful forger also rewrites the split the shifted labels derive; digits' official labels
+    # (bundled with scikit-learn) still give it away
+    from training.cache_state import split_settings
+    from training.grid import make_run_spec
+    from training.presets import PRESETS
+    from training.splits import member_split
+
+    preset = PRESETS[PRESET]
+    for k in range(3):
+        path = _run(cache, "dyn-0.8", k)
+        arrays = _arrays(path)
+        arrays["train_labels"] = (arrays["train_labels"] + 1) % 10
+        p_seed, b_seed, folds, fraction = split_settings(make_run_spec(
+            PRESET, "digits", "dyn-0.8", k, root_seed=preset.root_seed, settings=preset.settings()).to_dict())
+        split = member_split(arrays["train_labels"], k=folds, member=k, partition_seed=p_seed, bootstrap_seed=b_seed,
+                             fit_fraction=fraction)
+        arrays["fit_index"], arrays["val_index"] = split.fit_index, split.val_index
+        _forge(path, arrays)
+    assert _analyze(cache, tmp_path / "out") == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"{_run(cache, 'dyn-0.8', 0)}: `train_ids`/`train_labels` are not those of dataset 'digits'" in err
+    assert f"delete {_run(cache, 'dyn-0.8', 0)} and rerun `dynloss train --preset {PRESET} --cache {cache}`" in err
 
 
 def test_arms_of_a_synthetic_dataset_must_share_train_labels(tmp_path):

@@ -261,7 +261,7 @@ def resolve_grid(root: str | os.PathLike, preset: str) -> tuple[dict[tuple[str, 
 
 
 # ----------------------------------------------------------------------------------------- scan
-def _expected_hashes(preset: Any, grid: dict[tuple[str, str], int]) -> dict[tuple[str, str, int], str] | None:
+def _expected_specs(preset: Any, grid: dict[tuple[str, str], int]) -> dict[tuple[str, str, int], Any] | None:
     if preset is None:
         return None
     from training.grid import make_run_spec
@@ -271,10 +271,9 @@ def _expected_hashes(preset: Any, grid: dict[tuple[str, str], int]) -> dict[tupl
     for (ds, arm), n in grid.items():
         for k in range(n):
             try:
-                spec = make_run_spec(preset.name, ds, arm, k, root_seed=preset.root_seed, settings=settings)
+                out[(ds, arm, k)] = make_run_spec(preset.name, ds, arm, k, root_seed=preset.root_seed, settings=settings)
             except ValueError as e:  # an arm this version does not know
                 raise cf.CacheError(f"{Path(GRID_FILE)}: {e}") from None
-            out[(ds, arm, k)] = spec.spec_hash()
     return out
 
 
@@ -295,8 +294,11 @@ def linked_detail(link: Path) -> str:
 
 
 def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *, spec_hash: str | None = None,
-                checksum: bool = True) -> RunState:
-    """The state of one run folder (see the module docstring)."""
+                checksum: bool = True, spec: dict | None = None, memo: dict | None = None) -> RunState:
+    """The state of one run folder (see the module docstring). With ``spec`` (the expected
+    ``RunSpec.to_dict()``), a run whose ``fit_index`` / ``val_index`` are not the split that spec
+    derives (a stale run: the spec it records) is corrupt, a consistent forgery or a foreign run
+    (:func:`split_problem`; ``memo`` shares derivations across runs)."""
 
     def state(s: str, detail: str = "", sha: str | None = None) -> RunState:
         return RunState(dataset, arm, member, path, s, detail, sha)
@@ -337,9 +339,29 @@ def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *,
         if digest != sha:
             return state("corrupt", f"arrays.npz SHA-256 {digest[:12]}… does not match {sha[:12]}… in run.json "
                                     "(truncated or replaced)")
-    if spec_hash is not None and meta.get("spec_hash") != spec_hash:
+    stale = spec_hash is not None and meta.get("spec_hash") != spec_hash
+    settings = split_settings(meta.get("spec") if stale else spec) if spec is not None else None
+    if settings is not None and (problem := _arrays_split_problem(arrays, member, settings, memo)):
+        return state("corrupt", f"{problem}: a forged or foreign run", sha)
+    if stale:
         return state("stale", "made with other settings or an older trainer (another spec_hash)", sha)
     return state("complete", "", sha)
+
+
+def _arrays_split_problem(arrays: Path, member: int, settings: tuple[int, int, int, float], memo: dict | None) -> str:
+    """:func:`split_problem` of an ``arrays.npz`` (reads four small arrays of it)."""
+    import numpy as np
+
+    try:
+        with np.load(arrays, allow_pickle=False) as z:
+            return split_problem({k: z[k] for k in ("train_ids", "train_labels", "fit_index", "val_index")},
+                                 member, settings, memo)
+    except OSError as e:
+        if e.errno in cf.UNREADABLE_ERRNOS:
+            raise cf.unreadable(e, arrays) from None
+        return f"arrays.npz unreadable ({e.strerror})"
+    except Exception as e:  # a damaged npz, seen only without checksums: zipfile, KeyError, ValueError
+        return f"arrays.npz unreadable ({type(e).__name__}: {e})"
 
 
 def scan(root: str | os.PathLike, preset: str, *, checksum: bool = True,
@@ -364,15 +386,64 @@ def scan(root: str | os.PathLike, preset: str, *, checksum: bool = True,
         grid = resolved
     else:
         source = "requested"
-    hashes = _expected_hashes(registered, grid)
+    specs = _expected_specs(registered, grid)
     runs: list[RunState] = []
+    memo: dict = {}
     for (ds, arm), n in sorted(grid.items()):
         for k in range(n):
+            spec = None if specs is None else specs[(ds, arm, k)]
             runs.append(inspect_run(cf.run_dir(root, preset, ds, arm, k), preset, ds, arm, k,
-                                    spec_hash=None if hashes is None else hashes[(ds, arm, k)], checksum=checksum))
+                                    spec_hash=None if spec is None else spec.spec_hash(), checksum=checksum,
+                                    spec=None if spec is None else spec.to_dict(), memo=memo))
     runs = _mark_copies(runs)
     return CacheScan(preset=preset, root=root, grid=dict(grid), grid_source=source, runs=runs,
                      unexpected=_unexpected(folder, grid))
+
+
+def split_settings(spec: Any) -> tuple[int, int, int, float] | None:
+    """(partition seed, bootstrap seed, k, fit fraction) a run's split is drawn with, from its spec
+    (``RunSpec.to_dict()``, or the ``spec`` its ``run.json`` records); None when it names none."""
+    try:
+        settings = spec["settings"]
+        return (int(spec["partition_seed"]), int(spec["bootstrap_seed"]), int(settings["k"]),
+                float(settings["fit_fraction"]))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def split_problem(arrays: dict[str, Any], member: int, settings: tuple[int, int, int, float],
+                  memo: dict | None = None) -> str:
+    """Why a run's ``fit_index`` / ``val_index`` are not the split ``settings`` derive for its
+    member from its training labels ("" when they are). The split depends only on the labels (it
+    is stratified), the member and the seeds, so ``memo`` shares one derivation across arms."""
+    import hashlib
+
+    import numpy as np
+
+    from training.splits import member_split
+
+    ids, labels = arrays["train_ids"], arrays["train_labels"]
+    if not np.array_equal(np.sort(ids), np.arange(ids.size)):
+        return "train_ids are not the official rows 0..n-1"
+    by_id = labels[np.argsort(ids, kind="stable")]
+    key = (member, settings, hashlib.sha256(np.ascontiguousarray(by_id).tobytes()).hexdigest())
+    memo = {} if memo is None else memo
+    if key not in memo:
+        p_seed, b_seed, k, fraction = settings
+        try:
+            memo[key] = member_split(by_id, k=k, member=member, partition_seed=p_seed, bootstrap_seed=b_seed,
+                                     fit_fraction=fraction)
+        except ValueError as e:
+            memo[key] = e
+    want = memo[key]
+    if isinstance(want, Exception):
+        return f"no split can be derived from its train_labels ({want})"
+    for name in ("fit_index", "val_index"):
+        got, exp = arrays[name], getattr(want, name)
+        if not np.array_equal(got, exp):
+            n = int((got != exp).sum()) if got.shape == exp.shape else max(got.size, exp.size)
+            return f"{name} is not the split the preset derives for member {member} ({n} of {exp.size} rows differ)"
+    return ""
 
 
 def _mark_copies(runs: list[RunState]) -> list[RunState]:

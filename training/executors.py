@@ -59,14 +59,14 @@ class TrainSummary:
     read_only: bool = False  # the cache could not be locked (read-only) and every run was complete
 
 
-def run_status(spec: RunSpec, cache_root: str | os.PathLike, *, checksum: bool = True) -> str:
+def run_status(spec: RunSpec, cache_root: str | os.PathLike, *, checksum: bool = True, memo: dict | None = None) -> str:
     """The state of one run (:data:`training.cache_state.STATES`): "complete", "missing",
     "incomplete", "corrupt" or "stale"."""
     from training.cache_state import inspect_run
 
     path = cache_format.run_dir(cache_root, spec.preset, spec.dataset, spec.arm.name, spec.member)
     return inspect_run(path, spec.preset, spec.dataset, spec.arm.name, spec.member, spec_hash=spec.spec_hash(),
-                       checksum=checksum).state
+                       checksum=checksum, spec=spec.to_dict(), memo=memo).state
 
 
 def pending_runs(specs: list[RunSpec], cache_root: str | os.PathLike, *, force: bool = False,
@@ -77,9 +77,9 @@ def pending_runs(specs: list[RunSpec], cache_root: str | os.PathLike, *, force: 
     temporary files left by dead writers are deleted; a live writer's temporary files are never
     touched (:func:`training.cache_format.orphaned_temporaries`). Callers hold the preset's lock.
     """
-    todo = []
+    todo, memo = [], {}
     for s in specs:
-        if force or run_status(s, cache_root, checksum=checksum) != "complete":
+        if force or run_status(s, cache_root, checksum=checksum, memo=memo) != "complete":
             _prepare(cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member))
             todo.append(s)
     return todo
@@ -249,8 +249,10 @@ def _scan_specs(specs: list[RunSpec], cache_root, checksum: bool) -> CacheScan:
     :func:`training.presets.with_overrides` is checked against its own settings)."""
     from training.cache_state import inspect_run
 
+    memo: dict = {}
     runs = [inspect_run(cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member), s.preset,
-                        s.dataset, s.arm.name, s.member, spec_hash=s.spec_hash(), checksum=checksum) for s in specs]
+                        s.dataset, s.arm.name, s.member, spec_hash=s.spec_hash(), checksum=checksum,
+                        spec=s.to_dict(), memo=memo) for s in specs]
     grid: dict[tuple[str, str], int] = {}
     for s in specs:
         grid[(s.dataset, s.arm.name)] = max(grid.get((s.dataset, s.arm.name), 0), s.member + 1)

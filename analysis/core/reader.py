@@ -9,14 +9,12 @@ partial or stale analysis, which is then recorded (:class:`CacheStatus`). On top
 - aligns every member by sample id (rows sorted by ``train_ids`` / ``test_ids``), never by order;
 - checks that all members of an arm, and all arms of a dataset, hold the same ids (train and
   test), the same labels for each id and the same class count;
-- for a registered preset (:mod:`training.presets`), checks each kept run against what the preset
-  derives: its ``fit_index`` / ``val_index`` must be the split :func:`training.splits.member_split`
-  gives that dataset and member under the preset's root seed, as ``training/run.py`` draws it (one
-  derivation per dataset and member, shared by its arms), and a dataset whose labels are known
-  without files (``digits``, bundled with scikit-learn) must hold exactly its official ids and
-  labels. So a consistent forgery (arrays replaced, checksum recomputed) is refused, naming the
-  run's folder. Synthetic presets (not registered) have no seeds to derive from and skip these,
-  as do stale runs (included with ``allow_stale``) whose run.json records no spec to derive from;
+- for a registered preset, relies on the cache scan (:mod:`training.cache_state`) having called
+  every run whose ``fit_index`` / ``val_index`` is not the split the preset derives for its
+  member corrupt, and checks that a dataset whose labels are known without files (``digits``,
+  bundled with scikit-learn) holds exactly its official ids and labels. So a consistent forgery
+  (arrays replaced, checksum recomputed) is refused, naming the run's folder. Synthetic presets
+  (not registered) have no seeds to derive from and are checked for shared ids and labels only;
 - applies the non-finite policy: a member with any NaN/inf logit is dropped and reported
   (``nonfinite="drop"``, default) or makes the load fail (``"raise"``); it never votes or averages.
 
@@ -326,12 +324,9 @@ def load_preset(
             runs.append({"dataset": ds, "arm": arm, "member": k, "path": str(p), "arrays_sha256": sha.get(k),
                          "kept": k in sha})
     by_arm = {key: dict(paths) for key, paths in groups.items()}
-    registered = _registered(preset)
-    if registered is not None:
-        _check_known_labels(arms, by_arm, preset)
+    if _registered(preset) is not None:
+        _check_known_labels(arms, by_arm, preset, Path(root))
     _check_datasets_agree(arms, by_arm)
-    if registered is not None:
-        _check_splits(arms, by_arm, registered, {(r.dataset, r.arm, r.member): r.state for r in sc.runs})
     partial = bool(broken or sc.unexpected)
     state = "+".join(x for x, on in (("partial", partial), ("stale", bool(stale))) if on) or "complete"
     status = CacheStatus(
@@ -366,13 +361,15 @@ def _registered(preset: str):
     return PRESETS.get(preset)
 
 
-def _forged(path: Path, what: str, preset: str) -> CacheError:
-    return CacheError(f"{path}: {what} (a forged or foreign run). Repair: delete {path} and rerun "
-                      f"`dynloss train --preset {preset}`; `dynloss cache verify --preset {preset}` lists every run")
+def _forged(path: Path, what: str, preset: str, root: Path) -> CacheError:
+    from training.cache_state import cache_option
+
+    train = f"dynloss train --preset {preset}{cache_option(root)}"
+    return CacheError(f"{path}: {what} (a forged or foreign run). Repair: delete {path} and rerun `{train}`")
 
 
 def _check_known_labels(arms: dict[tuple[str, str], ArmLogits], paths: dict[tuple[str, str], dict[int, Path]],
-                        preset: str) -> None:
+                        preset: str, root: Path) -> None:
     """Every arm of ``digits`` (the dataset whose labels are known without files) holds its
     official ids ``0..n-1`` and their labels, train and test."""
     known: dict[str, np.ndarray] = {}
@@ -389,41 +386,4 @@ def _check_known_labels(arms: dict[tuple[str, str], ArmLogits], paths: dict[tupl
             if not (np.array_equal(ids, np.arange(want.size)) and np.array_equal(labels, want)):
                 n = int((labels != want).sum()) if labels.shape == want.shape else labels.size
                 raise _forged(paths[(ds, arm)][a.members[0]], f"`{split}_ids`/`{split}_labels` are not those of "
-                              f"dataset 'digits' ({n} of {want.size} labels differ)", preset)
-
-
-def _check_splits(arms: dict[tuple[str, str], ArmLogits], paths: dict[tuple[str, str], dict[int, Path]],
-                  preset, states: dict[tuple[str, str, int], str]) -> None:
-    """Every kept run's ``fit_index`` / ``val_index`` is the split the preset derives for its
-    dataset and member (a stale run: the split its own recorded spec derives)."""
-    from training.cache_format import read_meta
-    from training.grid import bootstrap_seed, partition_seed
-    from training.splits import member_split
-
-    memo: dict[tuple, object] = {}
-    for (ds, arm), a in arms.items():
-        for k, fit, val in zip(a.members, a.fit_positions, a.val_positions):
-            path = paths[(ds, arm)][k]
-            seed, folds, frac = preset.root_seed, preset.k, preset.fit_fraction
-            if states.get((ds, arm, k)) == "stale":  # made with other settings: those it records
-                spec = read_meta(path).get("spec")
-                if not isinstance(spec, dict):  # no recorded settings (not made by `dynloss train`):
-                    continue  # nothing to derive; the results say stale (--allow-stale was asked for)
-                settings = spec.get("settings") if isinstance(spec.get("settings"), dict) else {}
-                seed, folds, frac = spec.get("root_seed", seed), settings.get("k", folds), settings.get("fit_fraction", frac)
-            key = (ds, k, seed, folds, frac)
-            if key not in memo:
-                try:
-                    memo[key] = member_split(a.train_labels, k=folds, member=k, partition_seed=partition_seed(seed, ds),
-                                             bootstrap_seed=bootstrap_seed(seed, ds, k), fit_fraction=frac)
-                except (ValueError, TypeError) as e:
-                    memo[key] = e
-            want = memo[key]
-            if isinstance(want, Exception):
-                raise _forged(path, f"no split of preset {preset.name!r} can be derived for member {k} ({want})",
-                              preset.name)
-            for name, got, exp in (("fit_index", fit, want.fit_index), ("val_index", val, want.val_index)):
-                if not np.array_equal(got, exp):
-                    n = int((got != exp).sum()) if got.shape == exp.shape else max(got.size, exp.size)
-                    raise _forged(path, f"`{name}` is not the split preset {preset.name!r} derives for member {k} "
-                                  f"of dataset {ds!r} ({n} of {exp.size} rows differ)", preset.name)
+                              f"dataset 'digits' ({n} of {want.size} labels differ)", preset, root)
