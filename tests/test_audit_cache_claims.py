@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+from report_data import digits_tiny_results
 from scipy import stats
 
 from analysis import audit, cli
@@ -156,12 +158,21 @@ def test_cache_claims_are_left_out_until_the_preset_is_analysed(data_root):
         audit.evaluate_all(["lr-confound"], preset=PRESET)
 
 
-def test_audit_names_the_preset_it_read_or_looked_for(data_root, capsys):
+def test_audit_names_the_preset_it_read_or_looked_for(data_root, capsys, tmp_path_factory):
     assert cli.main(["audit", "--json", "--preset", "nosuch"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out) == []
     assert "no analysed results of preset 'nosuch'" in captured.err and "left out" in captured.err
+    # tables written by hand are no results set (no provenance.json): refused, naming the file
     _write_results(data_root, vs_ce=0.03, vs_lr=0.0, p_ce=1e-6, p_lr=[0.5] * 4, gap_in=0.04, gap_oob=0.0)
+    assert cli.main(["audit", "--json", "--preset", PRESET]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{data_root / 'results' / PRESET / 'provenance.json'}: missing" in err
+    # a whole set made by `dynloss analyze`: its claims, naming the preset read
+    shutil.rmtree(data_root / "results" / PRESET)
+    shutil.copytree(digits_tiny_results(tmp_path_factory.getbasetemp() / "digits-tiny") / PRESET,
+                    data_root / "results" / PRESET)
+    capsys.readouterr()  # what training and analysing the set printed, the first time in a session
     assert cli.main(["audit", "--json", "--preset", PRESET]) == 0
     captured = capsys.readouterr()
     assert [o["id"] for o in json.loads(captured.out)] == ["lr-confound", "stacking-leak"]
