@@ -278,3 +278,46 @@ def test_sigterm_during_a_report_shuts_the_kernel_and_leaves_no_temporary_file(d
     time.sleep(0.5)
     assert not [pid for pid in kernels if Path(f"/proc/{pid}").exists()
                 and "Z" not in (Path(f"/proc/{pid}/stat").read_text().split()[2:3] or ["Z"])]
+
+
+def _processes_with_env(text: str) -> list[int]:
+    found = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and p.name != str(os.getpid()) and text.encode() in (p / "environ").read_bytes():
+                found.append(int(p.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("quarto") is None, reason="needs Quarto on PATH (installed by .ci/run)")
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for Quarto's processes")
+def test_sigterm_during_a_quarto_report_stops_quarto_and_leaves_no_temporary_file(data, tmp_path):
+    from report_data import copy_checkout
+
+    checkout = copy_checkout(ROOT, tmp_path / "checkout")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(checkout)}
+    env.pop("DYNLOSS_RESULTS_DIR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "analysis", "--data-dir", str(data), "report", "--preset", PRESET,
+                             "--engine", "quarto", "--format", "html", "--root", str(checkout)],
+                            cwd=checkout, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # until Quarto runs a page's kernel (its processes carry our TMPDIR)
+    while time.monotonic() < deadline and proc.poll() is None and len(_processes_with_env(str(tmp))) < 3:
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()[1]
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    # (Quarto's own progress shares the stream and may leave its line unfinished)
+    assert err.splitlines()[-1].endswith("dynloss report: stopped by SIGTERM (the kernel shut down, temporary files "
+                                         "removed)") and "Traceback" not in err, err
+    time.sleep(1.0)
+    assert list(tmp.iterdir()) == []
+    left = [pid for pid in _processes_with_env(str(tmp))
+            if "Z" not in (Path(f"/proc/{pid}/stat").read_text().split()[2:3] or ["Z"])]
+    assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left]

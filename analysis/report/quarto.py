@@ -80,7 +80,9 @@ def quarto_version(exe: str | None = None) -> tuple[int, ...]:
     exe = exe or quarto_available()
     if exe is None:
         raise QuartoError(f"`quarto` is not on PATH: {INSTALL_HINT}")
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="dynloss-quarto-") as tmp:  # Quarto leaves a session folder in TMPDIR
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False,
+                             env={**os.environ, "TMPDIR": tmp})
     m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out.stdout)
     if out.returncode != 0 or m is None:
         raise QuartoError(f"`{exe} --version` did not print a version (exit {out.returncode}): "
