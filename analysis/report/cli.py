@@ -87,16 +87,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"dynloss report: --engine quarto, but `quarto` is not on PATH: {INSTALL_HINT}", file=sys.stderr)
         return 2
     # fail fast, before starting a kernel, when the preset has no results at all
-    from analysis.core.results_set import ResultsSetError, check_set
+    from analysis.core.results_set import ResultsSetError
     from analysis.report.context import ResultsMissingError, results_dir
 
-    try:  # one whole set of this preset, or no report
-        folder = results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
-        check_set(folder, fix=f"dynloss analyze --preset {args.preset}", preset=args.preset)
+    try:  # one whole set of this preset (checked by the claims' scope), or no report
+        results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
+        note = _audit_note(args.preset, env)
     except (ResultsMissingError, ResultsSetError) as e:
         print(f"dynloss report: {e}", file=sys.stderr)
         return 2
-    _log_audit_note(args.preset, env)
+    if note:
+        print(f"dynloss report: {note}", file=sys.stderr)
     try:
         with sigterm_raises():
             return _render(root, env, args, engine)
@@ -105,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
         return 128 + signal.SIGTERM
 
 
-def _log_audit_note(preset: str, env: dict[str, str]) -> None:
-    """Say on stderr which saved claims the pages evaluate again, or cannot evaluate, and why."""
+def _audit_note(preset: str, env: dict[str, str]) -> str:
+    """Which saved claims the pages evaluate again, or cannot evaluate, and why ('' when none), after
+    checking the preset's results set whole (:func:`analysis.audit.scope.results_scope`, which raises
+    :class:`analysis.core.results_set.ResultsSetError`)."""
     from unittest import mock
 
     from analysis.audit.scope import results_scope, skipped_note
@@ -114,9 +117,7 @@ def _log_audit_note(preset: str, env: dict[str, str]) -> None:
 
     with mock.patch.dict(os.environ, env):  # the locations the kernel's cells see
         scope = results_scope(preset)
-        note = " ".join(n for n in (saved_audit(scope)[2], skipped_note(scope)) if n)
-    if note:
-        print(f"dynloss report: {note}", file=sys.stderr)
+        return " ".join(n for n in (saved_audit(scope)[2], skipped_note(scope)) if n)
 
 
 def _render(root: Path, env: dict[str, str], args: argparse.Namespace, engine: str) -> int:
