@@ -80,10 +80,11 @@ def check_args(args: argparse.Namespace) -> None:
     from training.datasets import DATASETS
     from training.grid import ARMS
 
+    from training.paths import folder
+
     for option, value in (("--cache", args.cache), ("--raw-dir", args.data_root)):
-        if value == "":
-            raise ValueError(f"{option}: an empty path names no folder (it would mean the working directory); "
-                             f"give a folder")
+        if value is not None:
+            folder(value, option)  # an empty path is refused (FileNotFoundError naming the option)
     args.arms_t = parse_list("--arms", args.arms, tuple(ARMS))
     args.datasets_t = parse_list("--datasets", args.datasets, DATASETS)
     if args.members is not None:
