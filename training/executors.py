@@ -59,30 +59,14 @@ class TrainSummary:
     read_only: bool = False  # the cache could not be locked (read-only) and every run was complete
 
 
-def run_status(spec: RunSpec, cache_root: str | os.PathLike, *, checksum: bool = True, memo: dict | None = None) -> str:
+def run_status(spec: RunSpec, cache_root: str | os.PathLike, *, checksum: bool = True) -> str:
     """The state of one run (:data:`training.cache_state.STATES`): "complete", "missing",
     "incomplete", "corrupt" or "stale"."""
     from training.cache_state import inspect_run
 
     path = cache_format.run_dir(cache_root, spec.preset, spec.dataset, spec.arm.name, spec.member)
     return inspect_run(path, spec.preset, spec.dataset, spec.arm.name, spec.member, spec_hash=spec.spec_hash(),
-                       checksum=checksum, spec=spec.to_dict(), memo=memo).state
-
-
-def pending_runs(specs: list[RunSpec], cache_root: str | os.PathLike, *, force: bool = False,
-                 checksum: bool = True) -> list[RunSpec]:
-    """Runs that must be (re)done: every run that is not complete (or all with ``force``).
-
-    Each pending run's folder is made ready for a fresh write: a file in its place is removed and
-    temporary files left by dead writers are deleted; a live writer's temporary files are never
-    touched (:func:`training.cache_format.orphaned_temporaries`). Callers hold the preset's lock.
-    """
-    todo, memo = [], {}
-    for s in specs:
-        if force or run_status(s, cache_root, checksum=checksum, memo=memo) != "complete":
-            _prepare(cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member))
-            todo.append(s)
-    return todo
+                       checksum=checksum, spec=spec.to_dict()).state
 
 
 def _prepare(path: Path) -> None:
