@@ -23,8 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("training.cache_cli", "check a preset's cache run by run (complete, missing, corrupt, stale), read only"),
     "analyze": ("analysis.core.cli", "fusion, tables, statistics and calibration from a preset's cache"),
     "report": ("analysis.report.cli", "render the corrected-methods report (Quarto, or the offline path)"),
-    "snapshot": ("analysis.core.snapshot_cli", "write a small versioned baseline file of a preset's results"),
-    "compare": ("analysis.audit.compare_cli", "check a results set against a baseline within its noise"),
+    "snapshot": ("analysis.audit.regression.snapshot_cli", "write a small versioned baseline file of a preset's results"),
+    "compare": ("analysis.audit.regression.compare_cli", "check a results set against a baseline within its noise"),
 }
 
 

@@ -14,19 +14,19 @@ from scipy.stats import norm
 from synthetic import SyntheticSpec, edit_results_table, synthetic_logits, write_synthetic_preset
 
 from analysis.audit.published import load_published_table1, load_published_table2
-from analysis.audit.regression import (
+from analysis.audit.regression.results import (
     assert_within_noise,
     compare_results,
     parse_fail_on,
 )
 from analysis.cli import main
-from analysis.core.baseline import (
+from analysis.audit.regression.baseline import (
     UnusableInput,
     load_results,
     read_snapshot,
     write_snapshot,
 )
-from analysis.core.compare import cells_from_table, compare_cells, holm_reject, side_se
+from analysis.audit.regression.compare import cells_from_table, compare_cells, holm_reject, side_se
 from analysis.core.config import AnalysisConfig
 from analysis.core.pipeline import analyze_preset
 from analysis.core.stats import bootstrap_accuracies, percentile_interval
@@ -445,8 +445,8 @@ def test_two_resampled_caches_analysed_end_to_end_agree_in_about_the_nominal_sha
     assert set(f["metric"]) == {"accuracy", "diff_vs_ce", "pearson_r"} and len(f) == 6 * (18 + 15 + 9)
     assert share == pytest.approx(0.95, abs=0.04)
 
-@pytest.mark.parametrize("name", ["analysis.core.compare", "analysis.audit.published_baseline",
-                                  "analysis.audit.regression"])
+@pytest.mark.parametrize("name", ["analysis.audit.regression.compare", "analysis.audit.regression.published_baseline",
+                                  "analysis.audit.regression.results"])
 def test_docstring_examples_hold(name):
     import doctest
     import importlib

@@ -27,7 +27,7 @@ def test_numbers_agree(dynloss_regression):
 
 def _pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "pytest", "-p", "analysis.audit.pytest_plugin", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", "-p", "analysis.audit.regression.pytest_plugin", "-p", "no:cacheprovider",
            "-q", "--rootdir", str(folder), "-c", str(folder / "pytest.ini"), *args, str(folder / "test_user.py")]
     return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False)
 

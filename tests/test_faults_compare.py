@@ -15,7 +15,7 @@ import pytest
 from synthetic import edit_results_table
 
 from analysis.cli import main
-from analysis.core import baseline as baseline_module
+from analysis.audit.regression import baseline as baseline_module
 
 PRESET = "digits-tiny"
 

@@ -3,7 +3,7 @@
 Shown only when ``DYNLOSS_BASELINE`` names a baseline: a snapshot file (``dynloss snapshot``), a
 results folder, or ``published`` (relative paths are taken from the checkout). The failing cells
 (outside noise, without a number, invalid, on one side only) come first and are counted in the
-section's first line; the rule is :mod:`analysis.core.compare`'s. A baseline that cannot be used
+section's first line; the rule is :mod:`analysis.audit.regression.compare`'s. A baseline that cannot be used
 (missing, damaged, too large, of another preset) is a :class:`BaselineError`, one line, which the
 section shows in an error box instead of a comparison (the rest of the report renders).
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.audit.regression import PUBLISHED, Comparison, compare_results
-from analysis.core.baseline import UnusableInput
-from analysis.core.compare import cell_label, status_counts
+from analysis.audit.regression.results import PUBLISHED, Comparison, compare_results
+from analysis.audit.regression.baseline import UnusableInput
+from analysis.audit.regression.compare import cell_label, status_counts
 from analysis.report.context import project_root, reads, results_dir
 from analysis.report.markdown import show
 from training.paths import display, preset_name

@@ -3,7 +3,7 @@
 A *results set* is a folder written by ``dynloss analyze`` (``table1.csv``, ``table2.csv``,
 ``calibration.csv``, ``selective.csv``, ``provenance.json``). A *snapshot* (``dynloss snapshot``)
 is one small JSON file holding the cells of a results set (values and intervals, see
-:mod:`analysis.core.compare`), where they came from and the SHA-256 of the files read, meant to be
+:mod:`analysis.audit.regression.compare`), where they came from and the SHA-256 of the files read, meant to be
 committed and compared against later. Its layout (format ``dynloss-baseline``, version
 :data:`SNAPSHOT_VERSION`)::
 
@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.core.compare import CELL_COLUMNS, CELL_TABLES, KEYS, cell_label, cell_problems, cells_from_tables, check_unique
+from analysis.audit.regression.compare import CELL_COLUMNS, CELL_TABLES, KEYS, cell_label, cell_problems, cells_from_tables, check_unique
 from training.cache_format import JsonFileError, atomic_write, read_json, sha256_file
 from training.provenance import code_revision, versions
 
@@ -126,7 +126,7 @@ def snapshot(folder: str | os.PathLike, preset: str | None = None) -> dict[str, 
     ------
     UnusableInput
         As :func:`load_results`, and when a cell has no finite number or an unusable interval
-        (:func:`analysis.core.compare.cell_problems`): such results are no baseline.
+        (:func:`analysis.audit.regression.compare.cell_problems`): such results are no baseline.
     """
     folder = Path(folder)
     results = load_results(folder, preset=preset)
@@ -246,7 +246,7 @@ def read_snapshot(path: str | os.PathLike) -> CellSet:
         (refused before parsing), not JSON, not a dynloss baseline, of a newer format version, or
         a cell is not a row of the expected columns, has a number that is text, or repeats a key
         (one line naming the file and the cell). Cells whose numbers are null, NaN or infinite are
-        read: the comparison fails them (:func:`analysis.core.compare.cell_problems`).
+        read: the comparison fails them (:func:`analysis.audit.regression.compare.cell_problems`).
     """
     path = Path(path)
     if not path.is_file():

@@ -8,7 +8,7 @@ cell's status says why). Colours only on a terminal (``--color``; ``NO_COLOR`` i
 status: 0 when every gated cell agrees, 1 when some do not (outside noise, without a number,
 invalid, or, unless ``--fail-on tables``, on one side only), 2 for unusable input or options (one
 line naming the file, the cell, the option or the difference).
-The rule is documented in :mod:`analysis.core.compare`.
+The rule is documented in :mod:`analysis.audit.regression.compare`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def register(sub, *, name: str = "compare", help: str = "") -> argparse.Argument
                    help="'holm' controls the chance of any false flag over all cells (default: none, per cell)")
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
                    help="tolerance where a side has no interval, e.g. accuracy=0.01 (repeatable; a finite number "
-                        ">= 0 for a compared metric; defaults and names in analysis/core/compare.py DEFAULT_TOLERANCES)")
+                        ">= 0 for a compared metric; defaults and names in analysis/audit/regression/compare.py DEFAULT_TOLERANCES)")
     p.add_argument("--fail-on", default="all", metavar="LIST",
                    help="comma-separated: which cells fail the comparison: tables (table1, table2, calibration, "
                         "selective: their cells outside noise, without a number or invalid), 'missing' (cells on "
@@ -63,7 +63,7 @@ def register(sub, *, name: str = "compare", help: str = "") -> argparse.Argument
 
 
 def _tolerances(items: list[str]) -> dict[str, float]:
-    from analysis.core.compare import tolerance_problem
+    from analysis.audit.regression.compare import tolerance_problem
 
     out = {}
     for item in items:
@@ -88,7 +88,7 @@ def _use_colour(mode: str, stream) -> bool:
 
 def format_table(frame, *, colour: bool = False, limit: int | None = None) -> str:
     """Fixed-width text table of comparison rows (status, table, metric, cell, values)."""
-    from analysis.core.compare import cell_label
+    from analysis.audit.regression.compare import cell_label
 
     head = ["status", "table", "metric", "cell", "baseline", "new", "diff", "allowed", "z", "problem"]
     rows = []
@@ -115,7 +115,7 @@ def format_table(frame, *, colour: bool = False, limit: int | None = None) -> st
 
 def report_text(cmp, *, show_all: bool = False, colour: bool = False) -> str:
     """The terminal report: header, cells (failing first), summary, skipped, notes, verdict."""
-    from analysis.core.compare import status_counts
+    from analysis.audit.regression.compare import status_counts
 
     b, r = cmp.baseline.meta, cmp.results.meta
     lines = [f"results:  {r['source']}" + (f" (preset {r['preset']})" if r.get("preset") else ""),
@@ -150,8 +150,8 @@ def report_text(cmp, *, show_all: bool = False, colour: bool = False) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from analysis.audit.regression import compare_results
-    from analysis.core.baseline import UnusableInput, write_output
+    from analysis.audit.regression.results import compare_results
+    from analysis.audit.regression.baseline import UnusableInput, write_output
 
     try:
         if args.csv == args.json == "-":

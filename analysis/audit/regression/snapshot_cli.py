@@ -2,7 +2,7 @@
 
 ``dynloss snapshot --preset NAME --out FILE`` reads ``<data root>/results/NAME`` (or ``--results
 DIR``) and writes the cells ``dynloss compare`` uses (values, intervals), their provenance and the
-SHA-256 of the files read (layout: :mod:`analysis.core.baseline`) through the project's atomic
+SHA-256 of the files read (layout: :mod:`analysis.audit.regression.baseline`) through the project's atomic
 writer; ``--out -`` writes it to standard output (and the summary line to standard error). Exit
 status 2 when the results are missing, unreadable or of another preset.
 """
@@ -26,7 +26,7 @@ def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.Argumen
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.core.baseline import UnusableInput, write_snapshot
+    from analysis.audit.regression.baseline import UnusableInput, write_snapshot
     from training.paths import results_dir
 
     folder = args.results or results_dir(args.preset)

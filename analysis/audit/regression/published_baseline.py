@@ -17,7 +17,7 @@ out-of-bag super-learners), ``diff_vs_ce`` (not printed), other Table 2 encoding
 calibration and selective tables (the paper reports none).
 
 The published numbers carry no interval: each cell's ``allowed`` difference is our interval's
-share plus a stated tolerance (:data:`analysis.core.compare.DEFAULT_TOLERANCES`: 0.005 for
+share plus a stated tolerance (:data:`analysis.audit.regression.compare.DEFAULT_TOLERANCES`: 0.005 for
 accuracy, 0.05 for r) plus half the printed resolution (1e-4 for accuracies, 1e-3 for r).
 """
 
@@ -33,8 +33,8 @@ from analysis.audit.published import (
     load_published_table1,
     load_published_table2,
 )
-from analysis.core.baseline import CellSet, UnusableInput
-from analysis.core.compare import CELL_COLUMNS, KEYS
+from analysis.audit.regression.baseline import CellSet, UnusableInput
+from analysis.audit.regression.compare import CELL_COLUMNS, KEYS
 
 #: paper dataset -> cache dataset
 DATASETS: dict[str, str] = {"CIFAR10": "cifar10", "CIFAR100": "cifar100", "FashionMNIST": "fashion-mnist"}

@@ -2,8 +2,8 @@
 
 Pure functions over frames: :func:`cells_from_tables` turns result tables into *cells* (one number
 each, with the interval it carries), :func:`compare_cells` applies the rule below. Reading folders
-and baseline files is :mod:`analysis.core.baseline`; the published tables enter through
-:mod:`analysis.audit.published_baseline`; ``dynloss compare`` is :mod:`analysis.audit.compare_cli`.
+and baseline files is :mod:`analysis.audit.regression.baseline`; the published tables enter through
+:mod:`analysis.audit.regression.published_baseline`; ``dynloss compare`` is :mod:`analysis.audit.regression.compare_cli`.
 
 Cells
 -----

@@ -38,7 +38,7 @@ class DynlossRegression:
         return bool(self._request.config.getoption(name, default=False))
 
     def default_path(self) -> Path:
-        from analysis.audit.regression import default_baseline_path
+        from analysis.audit.regression.results import default_baseline_path
 
         return default_baseline_path(self._request.node.path, self._request.node.name)
 
@@ -46,8 +46,8 @@ class DynlossRegression:
         """Assert ``results`` agree with ``baseline`` within noise; return the comparison (None
         when the baseline was just written with ``--regen-all``)."""
         __tracebackhide__ = True  # failures point at the user's test, not at this helper
-        from analysis.audit.regression import PUBLISHED, compare_results
-        from analysis.core.baseline import UnusableInput, write_snapshot
+        from analysis.audit.regression.results import PUBLISHED, compare_results
+        from analysis.audit.regression.baseline import UnusableInput, write_snapshot
 
         path = self.default_path() if baseline is None else baseline
         snapshot_file = not (isinstance(path, str) and path == PUBLISHED) and Path(path).suffix == ".json"

@@ -1,14 +1,14 @@
 """Regression-testing a results set: compare it with a baseline and gate on the verdict.
 
 One entry point for the command line (``dynloss compare``), the pytest fixture
-(:mod:`analysis.audit.pytest_plugin`), the report's "Compared with" section and users' own code::
+(:mod:`analysis.audit.regression.pytest_plugin`), the report's "Compared with" section and users' own code::
 
     from analysis.audit.regression import assert_within_noise
     assert_within_noise("data/results/fmnist-mini", "baselines/fmnist-mini.json")
 
 A baseline is a results folder, a snapshot file (``dynloss snapshot``) or ``"published"`` (the
-paper's Tables 1–2, :mod:`analysis.audit.published_baseline`). The rule deciding "within noise"
-is documented in :mod:`analysis.core.compare`.
+paper's Tables 1–2, :mod:`analysis.audit.regression.published_baseline`). The rule deciding "within noise"
+is documented in :mod:`analysis.audit.regression.compare`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.core.baseline import (
+from analysis.audit.regression.baseline import (
     CellSet,
     UnusableInput,
     check_comparable,
     load_cellset,
 )
-from analysis.core.compare import (
+from analysis.audit.regression.compare import (
     CELL_TABLES,
     DEFAULT_TOLERANCES,
     FAILED,
@@ -148,7 +148,7 @@ def load_sides(results: str | os.PathLike | CellSet, baseline: str | os.PathLike
     """Both sides, checked comparable; ``baseline`` may be ``"published"``. Returns ``(baseline, results, notes)``."""
     res = results if isinstance(results, CellSet) else load_cellset(results)
     if isinstance(baseline, str) and baseline == PUBLISHED:
-        from analysis.audit.published_baseline import against_published
+        from analysis.audit.regression.published_baseline import against_published
 
         base, res = against_published(res)
         return base, res, []
@@ -167,7 +167,7 @@ def compare_results(
 ) -> Comparison:
     """Compare a results set (folder or snapshot) with a baseline (folder, snapshot or ``"published"``).
 
-    ``tolerances`` updates :data:`analysis.core.compare.DEFAULT_TOLERANCES` (metric -> value).
+    ``tolerances`` updates :data:`analysis.audit.regression.compare.DEFAULT_TOLERANCES` (metric -> value).
     ``fail_on`` (:func:`parse_fail_on`): by default every table's cells outside noise, without a
     number or invalid, and cells on one side only, fail the comparison.
 
@@ -199,7 +199,7 @@ def assert_within_noise(
     AssertionError
         Listing the failing cells (outside noise, without a number, invalid, and by default cells
         on one side only), largest excess first.
-    analysis.core.baseline.UnusableInput
+    analysis.audit.regression.baseline.UnusableInput
         When the two cannot be compared at all.
     """
     cmp = compare_results(results, baseline, level=level, adjust=adjust, tolerances=tolerances, fail_on=fail_on)
