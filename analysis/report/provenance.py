@@ -43,7 +43,7 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
     cannot drift from the pages.
     """
     from analysis.report.qmd import read_qmd
-    from analysis.report.render import load_project
+    from analysis.report.engine import load_project
 
     preset = preset or preset_name()
     root = project_root()
