@@ -113,7 +113,7 @@ def _audit_note(preset: str, env: dict[str, str]) -> str:
     from unittest import mock
 
     from analysis.audit.scope import results_scope, skipped_note
-    from analysis.report.claims import saved_audit
+    from analysis.audit.saved import saved_audit
 
     with mock.patch.dict(os.environ, env):  # the locations the kernel's cells see
         scope = results_scope(preset)

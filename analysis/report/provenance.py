@@ -9,7 +9,7 @@ import re
 
 import pandas as pd
 
-from analysis.report.claims import audit_json_path
+from analysis.audit.saved import audit_json_path
 from analysis.report.context import (
     HELPER_INPUTS,
     _revision_of,
