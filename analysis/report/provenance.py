@@ -95,9 +95,6 @@ def _input_digest(name: str, preset: str) -> tuple[str, str]:
         from analysis.audit.authors import read_authors_records, records_digest
 
         return f"data/authors ({len(read_authors_records())} records)", records_digest()[:12]
-    elif name.startswith("cache:"):
-        prov = load_provenance(preset)
-        return "cache (all runs)", str(prov.get("cache_sha256", "not recorded"))[:12]
     else:
         path = result_path(name, preset)
     return path.name, (file_sha256(path)[:12] if path.is_file() else "missing")
