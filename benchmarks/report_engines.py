@@ -6,7 +6,7 @@ engine re-evaluates the claim audit). Each engine runs as ``dynloss report --eng
 process, in a temporary copy of the checkout (so the checkout's ``_output/`` and caches are left
 alone):
 
-- offline: one kernel for every page (:mod:`analysis.report.render`);
+- offline: one kernel for every page (:mod:`analysis.report.engine`);
 - quarto, cold: no Jupyter cache yet, so every page executes once (HTML pass) and the Typst pass
   reads the executed notebooks from the cache;
 - quarto, warm: a second render with nothing changed (every page from the cache);

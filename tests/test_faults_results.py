@@ -116,6 +116,7 @@ def test_compare_and_snapshot_refuse_a_mixed_set(copy, tmp_path, capsys, command
 # ------------------------------------------------------------------- 2. a saved audit of other results
 def test_a_saved_audit_names_its_results_and_is_evaluated_again_over_others(copy, capsys):
     from analysis.audit import evaluate_all
+    from analysis.audit.saved import saved_audit
     from analysis.audit.scope import RESULTS_KEY, results_scope
     from analysis.report import claims
 
@@ -127,7 +128,7 @@ def test_a_saved_audit_names_its_results_and_is_evaluated_again_over_others(copy
     assert main(["analyze", "--preset", PRESET, *FAST, "--seed", "1"]) == 0  # other results
     os.environ["DYNLOSS_PRESET"] = PRESET  # the preset the report shows
     try:
-        kept, fresh, note = claims.saved_audit(results_scope(PRESET))
+        kept, fresh, note = saved_audit(results_scope(PRESET))
         assert fresh == ["lr-confound"] and "sign" in kept and "lr-confound" not in kept
         assert note.startswith("Claims lr-confound evaluated again: the saved audit (audit.json) was computed from "
                                "other results")
@@ -145,12 +146,12 @@ def test_a_saved_audit_names_its_results_and_is_evaluated_again_over_others(copy
 
 @pytest.mark.parametrize("damage", ["not json", "not a list", "no id"])
 def test_a_damaged_saved_audit_is_one_note_naming_the_file_and_the_fix(copy, damage):
+    from analysis.audit.saved import saved_audit
     from analysis.audit.scope import results_scope
-    from analysis.report import claims
 
     text = {"not json": "[{", "not a list": "7", "no id": '[{"verdict": "holds"}]'}[damage]
     (copy / "results" / "audit.json").write_text(text)
-    kept, fresh, note = claims.saved_audit(results_scope(PRESET))
+    kept, fresh, note = saved_audit(results_scope(PRESET))
     assert kept == {} and "sign" in fresh and "lr-confound" in fresh
     assert note.startswith("<data>/results/audit.json: ") and note.endswith(
         "every claim evaluated again (`dynloss audit --save` rewrites it).") and "\n" not in note

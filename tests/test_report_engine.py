@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.report.render import RenderError, render_report
+from analysis.report.engine import RenderError, render_report
 
 QUARTO_YML = """\
 project:

@@ -19,7 +19,7 @@ from report_data import PRESET, copy_checkout, digits_tiny_results, table_rows
 
 from analysis.report.qmd import read_qmd
 from analysis.report.quarto import quarto_command, quarto_env
-from analysis.report.render import load_project
+from analysis.report.engine import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
 QUARTO = shutil.which("quarto")

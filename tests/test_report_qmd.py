@@ -19,14 +19,10 @@ from analysis.report.qmd import (
     read_qmd,
     split_front_matter,
 )
-from analysis.report.render import (
-    Page,
-    _effective_options,
-    _Numbering,
-    chunk_markdown,
-    resolve_crossrefs,
-    resolve_links,
-)
+from analysis.report.engine.crossref import Numbering, resolve_crossrefs, resolve_links
+from analysis.report.engine.kernel import effective_options
+from analysis.report.engine.outputs import chunk_markdown
+from analysis.report.engine.project import Page
 
 PAGE = """\
 ---
@@ -152,22 +148,22 @@ def test_include_of_missing_file_is_an_error(tmp_path: Path):
 
 def test_include_false_hides_code_and_output():
     chunk = Chunk(lang="python", code="x\n", options={"include": False})
-    opts = _effective_options(chunk, {"echo": True})
+    opts = effective_options(chunk, {"echo": True})
     assert opts["echo"] is False and opts["output"] is False
 
 
 def test_project_defaults_apply_and_chunk_options_override():
     chunk = Chunk(lang="python", code="x\n", options={"echo": True})
-    assert _effective_options(chunk, {"echo": False, "warning": False}) | {} == {
+    assert effective_options(chunk, {"echo": False, "warning": False}) | {} == {
         "echo": True, "eval": True, "include": True, "output": True, "warning": False, "error": False}
 
 
 def _md(chunk, outputs, *, target="html", tmp_path, numbering=None):
-    numbering = numbering or _Numbering()
+    numbering = numbering or Numbering()
     if chunk.label and chunk.label not in numbering.numbers and chunk.label[:3] in ("fig", "tbl"):
         numbering.add(chunk.label, "p.html")
     warnings: list[str] = []
-    md = chunk_markdown(chunk, outputs, options=_effective_options(chunk, {}), target=target, numbering=numbering,
+    md = chunk_markdown(chunk, outputs, options=effective_options(chunk, {}), target=target, numbering=numbering,
                         figure_dir=tmp_path, figure_prefix="p-x", warnings=warnings)
     return md, warnings
 
@@ -214,7 +210,7 @@ def test_stderr_is_reported_as_warning_unless_warning_false(tmp_path):
 
 
 def test_crossrefs_become_numbered_links_across_pages():
-    numbering = _Numbering()
+    numbering = Numbering()
     numbering.add("tbl-a", "tables.html")
     numbering.add("fig-b", "index.html")
     warnings: list[str] = []
@@ -228,7 +224,7 @@ def test_crossrefs_become_numbered_links_across_pages():
 
 
 def test_duplicate_labels_are_rejected():
-    numbering = _Numbering()
+    numbering = Numbering()
     numbering.add("tbl-a", "x.html")
     with pytest.raises(Exception, match="Duplicate label 'tbl-a'"):
         numbering.add("tbl-a", "y.html")
@@ -257,7 +253,7 @@ def test_links_to_other_pages_point_at_the_rendered_page_in_html_and_at_the_anch
     (tmp_path / "reports").mkdir()
     index = Page(source=tmp_path / "index.qmd", doc=parse_qmd("# Home\n"), stem="index")
     other = Page(source=tmp_path / "reports" / "methods.qmd", doc=parse_qmd("# M\n"), stem="methods")
-    numbering = _Numbering(files={index.source.resolve(): "index", other.source.resolve(): "methods"})
+    numbering = Numbering(files={index.source.resolve(): "index", other.source.resolve(): "methods"})
     text = ("See [the split](reports/methods.qmd#sec-split) and [methods](reports/methods.qmd).\n"
             "```\n[code](reports/methods.qmd#x)\n```\n")
     warnings: list[str] = []

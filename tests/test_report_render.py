@@ -17,7 +17,7 @@ from report_data import PRESET, digits_tiny_results, html_table, table_rows
 
 from analysis.cli import main
 from analysis.report.qmd import read_qmd
-from analysis.report.render import RenderError, load_project, render_report
+from analysis.report.engine import RenderError, load_project, render_report
 from training.arms import ARM_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -100,11 +100,9 @@ def run(args: argparse.Namespace) -> int:
         if note:
             print(note if note.startswith("dynloss") else f"dynloss audit: {note}", file=sys.stderr)
     if args.save:
-        from training.cache_format import atomic_write
-        from training.paths import audit_file
+        from analysis.audit.saved import save_audit
 
-        path = audit_file()
-        atomic_write(path, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        path = save_audit(results)
         print(f"dynloss audit: {len(results)} claims written to {path}", file=sys.stderr)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))

@@ -11,6 +11,7 @@ long-form DataFrame whose columns :mod:`analysis.core.schema` describes:
 - ``ensemble_size``: :mod:`analysis.core.ensemble_size`;
 - ``related_losses``: :mod:`analysis.core.related` (over table1, calibration and selective);
 - ``superlearner_gap``: :mod:`analysis.core.fuse`;
+- ``split_stats``: :mod:`analysis.core.splits` (the members' cached splits);
 - ``dropped_members``, ``cache_status``: the reader's record of the cache, here.
 
 Conventions: ``ce`` is the reference arm, ``ce-lr0.01`` the learning-rate control
@@ -34,6 +35,7 @@ from analysis.core.fit_store import FitStore
 from analysis.core.fuse import fuse_preset
 from analysis.core.reader import PresetLogits, load_preset
 from analysis.core.related import related_losses_table
+from analysis.core.splits import split_stats_table
 from analysis.core.tables import (
     accuracy_tables,
     mcnemar_table,
@@ -122,7 +124,7 @@ def analyze_preset(
     -------
     dict name → DataFrame: table1, table2, bootstrap_ci, mcnemar, calibration, reliability,
     selective, risk_coverage, related_losses, ensemble_size, member_accuracy, superlearner_gap,
-    dropped_members, cache_status (columns: :mod:`analysis.core.schema`).
+    dropped_members, cache_status, split_stats (columns: :mod:`analysis.core.schema`).
 
     Raises
     ------
@@ -157,6 +159,7 @@ def analyze_preset(
         "superlearner_gap": gap,
         "dropped_members": pd.DataFrame(data.dropped(), columns=list(DROPPED_COLUMNS)),
         "cache_status": cache_status_table(data),
+        "split_stats": split_stats_table(data),
     }
     if write:
         write_results(tables, out, provenance(data, config=config, seconds=time.perf_counter() - t0,

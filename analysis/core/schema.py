@@ -237,6 +237,18 @@ RELATED_LOSSES_COLUMNS: dict[str, str] = {
     "confidence_level": "level of the CIs",
 }
 
+SPLIT_STATS_COLUMNS: dict[str, str] = {
+    "dataset": "dataset name as in the cache",
+    "member": "member number (its split is shared by every arm: measured once, analysis.core.splits)",
+    "arm": "the arm whose cached run was measured (the reference arm ce when it holds the member)",
+    "n_train": "rows of the official training set",
+    "fit_distinct_fraction": "distinct fitted rows / n_train (the quantity the paper puts at 49.4 %)",
+    "base_distinct_fraction": "distinct rows of the whole resample (fit and validation) / n_train",
+    "val_distinct_fraction": "distinct validation rows / n_train",
+    "val_overlap_fraction": "share of the distinct validation rows that are also fitted",
+    "fit_duplicate_fraction": "share of the fitted rows that repeat an earlier fitted row",
+}
+
 #: result file (without .csv) -> its column dictionary
 RESULT_FILES: dict[str, dict[str, str]] = {
     "table1": TABLE1_COLUMNS,
@@ -253,4 +265,5 @@ RESULT_FILES: dict[str, dict[str, str]] = {
     "dropped_members": DROPPED_COLUMNS,
     "cache_status": CACHE_STATUS_COLUMNS,
     "related_losses": RELATED_LOSSES_COLUMNS,
+    "split_stats": SPLIT_STATS_COLUMNS,
 }

@@ -5,9 +5,7 @@ split and published Table 2 evidence.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,77 +26,20 @@ AUTHORS_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.authors_claims", "ana
 
 
 
-def audit_json_path() -> Path:
-    """Where a saved audit is looked for: :func:`training.paths.audit_file`."""
-    from training.paths import audit_file
-
-    return audit_file()
-
-
-#: the largest saved audit read (a few hundred KB in practice)
-MAX_AUDIT_BYTES = 16 * 2**20
-
-
-def saved_audit(scope) -> tuple[dict[str, Any], list[str], str]:
-    """The claims of the saved audit (``dynloss audit --save``) still valid for ``scope``
-    (:class:`analysis.audit.scope.ResultsScope`), the ids of those to evaluate again, and a note
-    saying which and why ('' when none).
-
-    A claim that reads results is evaluated again when it was saved from other results (another
-    ``provenance.json``: another preset, seed or member set) or from none recorded (an older audit),
-    and left out when the preset has no results. A damaged ``audit.json`` is not read: every claim
-    is evaluated again, and the note names the file and ``dynloss audit --save``.
-    """
-    from analysis.audit import ClaimResult, missing_results, registered_claims
-    from analysis.audit.scope import RESULTS_KEY
-    from training.cache_format import read_json
-
-    path = audit_json_path()
-    specs = [s for s in registered_claims() if s.id not in scope.skipped]
-    if not path.is_file():
-        return {}, [s.id for s in specs], ""
-    keys = ("id", "claim", "verdict", "evidence", "source", "values")
-    try:
-        raw = read_json(path, max_bytes=MAX_AUDIT_BYTES, what="saved claim audit")
-        saved = {r["id"]: ClaimResult(**{k: r[k] for k in keys if k in r}) for r in raw}
-        if not all(isinstance(r.values, dict) for r in saved.values()):
-            raise ValueError("a claim's values are not an object")
-    except (OSError, ValueError, TypeError, KeyError) as e:
-        from training.paths import display
-
-        why = str(e) if str(path) in str(e) else f"{path}: unreadable ({type(e).__name__}: {e})"
-        return {}, [s.id for s in specs], (f"{why.replace(str(path), display(path))}; every claim evaluated again "
-                                           f"(`dynloss audit --save` rewrites it).")
-    results = [s for s in specs if s.reads]
-    stale = [s.id for s in results if s.id in saved and not missing_results(s, scope.preset)
-             and saved[s.id].values.get(RESULTS_KEY) != scope.provenance_sha256]
-    drop = {s.id for s in results if missing_results(s, scope.preset)} | set(scope.skipped) | set(stale)
-    fresh = stale + [s.id for s in specs if s.id not in saved and s.id not in drop]
-    note = (f"Claims {', '.join(stale)} evaluated again: the saved audit ({path.name}) was computed from other "
-            f"results than those of preset {scope.preset} shown here." if stale else "")
-    return {i: r for i, r in saved.items() if i not in drop}, fresh, note
-
-
 @functools.lru_cache(maxsize=1)
 def _audit_state() -> tuple[tuple, str]:
-    """The audited claims and a note on how they were obtained: read from ``<results root>/audit.json``
-    when ``make report`` saved it (``dynloss audit --save``), else evaluated now (slower: every claim
-    is recomputed); claims from our caches always describe the results shown (:func:`saved_audit`).
-    """
-    from analysis.audit import registered_claims
-    from analysis.audit.scope import evaluate_scoped, results_scope, skipped_note
+    """The audited claims of the preset shown and a note on how they were obtained
+    (:func:`analysis.audit.saved.audited_claims`: the saved audit where still valid, else evaluated
+    now), once per kernel."""
+    from analysis.audit.saved import audited_claims
+    from analysis.audit.scope import results_scope
     from analysis.core.results_set import ResultsSetError
 
     try:
         scope = results_scope(preset_name())
     except ResultsSetError as e:
         raise ResultsMissingError(str(e)) from None
-    saved, fresh_ids, note = saved_audit(scope)
-    fresh = {r.id: r for r in evaluate_scoped(scope, fresh_ids)} if fresh_ids else {}
-    specs = registered_claims()
-    out = [fresh.get(s.id) or saved[s.id] for s in specs if s.id in fresh or s.id in saved]
-    out.extend(r for i, r in saved.items() if i not in {s.id for s in specs})
-    return tuple(out), " ".join(n for n in (note, skipped_note(scope)) if n)
+    return audited_claims(scope)
 
 
 def _audit_results() -> tuple:
@@ -150,7 +91,7 @@ VERDICT_SYMBOLS: dict[str, str] = {"holds": "✓", "fails": "✗", "conditional"
 
 def verdict_badge(verdict: str) -> str:
     """A verdict as markdown: symbol and word, joined by a no-break space, in a span of class
-    ``verdict-<verdict>`` (coloured by reports/report.css and the offline stylesheet;
+    ``verdict-<verdict>`` (coloured by reports/report.css, which both engines' pages use;
     reports/report.typ colours the same words in the PDF).
 
     >>> verdict_badge("fails")

@@ -1,7 +1,7 @@
 """``dynloss report``: render the corrected-methods report of a preset.
 
 Engines: ``quarto`` (``quarto render`` of the book in ``_quarto.yml``, :mod:`analysis.report.quarto`),
-``offline`` (the same ``.qmd`` sources through :mod:`analysis.report.render`: nbclient + pandoc +
+``offline`` (the same ``.qmd`` sources through :mod:`analysis.report.engine`: nbclient + pandoc +
 typst), ``auto`` (Quarto when it is on ``PATH``, else offline; the choice is printed). The preset
 reaches the report cells through ``DYNLOSS_PRESET``.
 """
@@ -113,7 +113,7 @@ def _audit_note(preset: str, env: dict[str, str]) -> str:
     from unittest import mock
 
     from analysis.audit.scope import results_scope, skipped_note
-    from analysis.report.claims import saved_audit
+    from analysis.audit.saved import saved_audit
 
     with mock.patch.dict(os.environ, env):  # the locations the kernel's cells see
         scope = results_scope(preset)
@@ -124,7 +124,7 @@ def _render(root: Path, env: dict[str, str], args: argparse.Namespace, engine: s
     t0 = time.perf_counter()
     if engine == "quarto":
         return _run_quarto(root, env, args)
-    from analysis.report.render import RenderError, render_report
+    from analysis.report.engine import RenderError, render_report
 
     formats = tuple(args.formats or ("html", "pdf"))
     try:

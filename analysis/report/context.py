@@ -187,14 +187,3 @@ def cache_warning(prov: dict[str, Any], preset: str) -> str:
 def _revision_of(prov: dict[str, Any]) -> str:
     """The code revision ``dynloss analyze`` recorded in ``provenance.json``, short form."""
     return short_revision(str(prov["code_revision"])) if prov.get("code_revision") else "not recorded"
-
-
-def _cache_root(preset: str) -> Path | None:
-    prov = load_provenance(preset)
-    root = prov.get("cache_root")
-    candidates = [Path(root)] if root else []
-    candidates.append(paths.cache_root())
-    for c in candidates:
-        if (c / preset).is_dir():
-            return c
-    return None

@@ -13,7 +13,6 @@ import pandas as pd
 
 from analysis.report.context import (
     ResultsMissingError,
-    _cache_root,
     load_result,
     preset_name,
     reads,
@@ -215,34 +214,17 @@ def stacking_note(preset: str | None = None) -> str:
             f"{larger} of {len(paired)} (arm, super-learner) pairs.\n")
 
 
-@reads("provenance", "cache:splits")
-def preset_split_frame(preset: str | None = None) -> pd.DataFrame | None:
-    """Split fractions measured on the preset's own cached splits (one arm's members; every arm
-    shares the member splits), or ``None`` when the cache is not available."""
-    from training.cache_format import iter_run_dirs, read_run
-    from training.splits import split_stats
-
-    preset = preset or preset_name()
-    root = _cache_root(preset)
-    if root is None:
-        return None
-    rows = []
-    for dataset, arm, member, path in iter_run_dirs(root, preset):
-        if arm != "ce":
-            continue
-        arrays = read_run(path, verify_checksum=False).arrays
-        n_train = int(np.asarray(arrays["train_labels"]).shape[0])
-        stats = split_stats(arrays["fit_index"], arrays["val_index"], n_train)
-        rows.append({"dataset": dataset, "member": member, "n_train": n_train, **stats})
-    return pd.DataFrame(rows) if rows else None
+@reads("split_stats")
+def preset_split_frame(preset: str | None = None) -> pd.DataFrame:
+    """Split fractions measured on the preset's own cached splits, one row per (dataset, member)
+    (``split_stats``, written by ``dynloss analyze``: :mod:`analysis.core.splits`)."""
+    return load_result("split_stats", preset)
 
 
 def preset_split_note(preset: str | None = None) -> str:
     """A markdown sentence with the split fractions measured on the preset's cache."""
     preset = preset or preset_name()
     df = preset_split_frame(preset)
-    if df is None or df.empty:
-        return f"The cache of preset **{preset}** is not available here, so its own splits are not measured.\n"
     parts = []
     for ds, g in df.groupby("dataset", sort=False):
         parts.append(f"{ds} (n = {int(g['n_train'].iloc[0])}, {len(g)} members): fitted distinct fraction "

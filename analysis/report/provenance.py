@@ -9,7 +9,7 @@ import re
 
 import pandas as pd
 
-from analysis.report.claims import audit_json_path
+from analysis.audit.saved import audit_json_path
 from analysis.report.context import (
     HELPER_INPUTS,
     _revision_of,
@@ -43,7 +43,7 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
     cannot drift from the pages.
     """
     from analysis.report.qmd import read_qmd
-    from analysis.report.render import load_project
+    from analysis.report.engine import load_project
 
     preset = preset or preset_name()
     root = project_root()
@@ -95,9 +95,6 @@ def _input_digest(name: str, preset: str) -> tuple[str, str]:
         from analysis.audit.authors import read_authors_records, records_digest
 
         return f"data/authors ({len(read_authors_records())} records)", records_digest()[:12]
-    elif name.startswith("cache:"):
-        prov = load_provenance(preset)
-        return "cache (all runs)", str(prov.get("cache_sha256", "not recorded"))[:12]
     else:
         path = result_path(name, preset)
     return path.name, (file_sha256(path)[:12] if path.is_file() else "missing")

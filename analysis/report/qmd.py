@@ -1,6 +1,6 @@
 """Parse Quarto ``.qmd`` sources: YAML front matter, markdown, executable ``{python}`` chunks.
 
-Pure text processing (no execution), used by the offline renderer :mod:`analysis.report.render`. The
+Pure text processing (no execution), used by the offline renderer :mod:`analysis.report.engine`. The
 subset understood is the one the report pages use:
 
 - front matter between ``---`` fences at the top of the file (YAML);

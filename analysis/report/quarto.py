@@ -156,7 +156,7 @@ def inputs_fingerprint(preset: str | None = None) -> dict[str, str]:
 
 def cache_dirs(root: Path) -> list[Path]:
     """The Jupyter cache folders of a book: one beside each folder holding a page."""
-    from analysis.report.render import load_project
+    from analysis.report.engine import load_project
 
     folders = {p.parent for p in load_project(root).chapters}
     return sorted(f / CACHE_DIR for f in folders)
@@ -290,7 +290,7 @@ def run_quarto(root: str | Path, env: dict[str, str], *, output_dir: Path | None
         When Quarto is missing or too old (the message says how to install it), or the book's
         sources are missing.
     """
-    from analysis.report.render import load_project
+    from analysis.report.engine import load_project
     from training.cache_lock import preset_lock
 
     check_quarto()

@@ -1,0 +1,93 @@
+"""The saved claim audit (``dynloss audit --save``): where it is stored, when a saved claim is
+evaluated again, and the claims a reader shows (saved ones still valid, the rest evaluated now).
+
+Ours (the paper has no audit). A saved claim that reads results carries the SHA-256 of the
+``provenance.json`` it was computed from (:data:`analysis.audit.scope.RESULTS_KEY`); it is evaluated
+again when that differs from the results shown (:func:`saved_audit`). The report reads the audit
+through :func:`audited_claims` only (:mod:`analysis.report.claims`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from analysis.audit import ClaimResult
+from analysis.audit.scope import ResultsScope
+
+#: the largest saved audit read (a few hundred KB in practice)
+MAX_AUDIT_BYTES = 16 * 2**20
+
+
+def audit_json_path() -> Path:
+    """Where the saved audit is written and looked for: :func:`training.paths.audit_file`."""
+    from training.paths import audit_file
+
+    return audit_file()
+
+
+def save_audit(results: Sequence[ClaimResult]) -> Path:
+    """Write ``results`` as the saved audit (one JSON list, atomically); return its path."""
+    from training.cache_format import atomic_write
+
+    path = audit_json_path()
+    atomic_write(path, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+    return path
+
+
+def saved_audit(scope: ResultsScope) -> tuple[dict[str, Any], list[str], str]:
+    """The claims of the saved audit (``dynloss audit --save``) still valid for ``scope``
+    (:class:`analysis.audit.scope.ResultsScope`), the ids of those to evaluate again, and a note
+    saying which and why ('' when none).
+
+    A claim that reads results is evaluated again when it was saved from other results (another
+    ``provenance.json``: another preset, seed or member set) or from none recorded (an older audit),
+    and left out when the preset has no results. A damaged ``audit.json`` is not read: every claim
+    is evaluated again, and the note names the file and ``dynloss audit --save``.
+    """
+    from analysis.audit import missing_results, registered_claims
+    from analysis.audit.scope import RESULTS_KEY
+    from training.cache_format import read_json
+
+    path = audit_json_path()
+    specs = [s for s in registered_claims() if s.id not in scope.skipped]
+    if not path.is_file():
+        return {}, [s.id for s in specs], ""
+    keys = ("id", "claim", "verdict", "evidence", "source", "values")
+    try:
+        raw = read_json(path, max_bytes=MAX_AUDIT_BYTES, what="saved claim audit")
+        saved = {r["id"]: ClaimResult(**{k: r[k] for k in keys if k in r}) for r in raw}
+        if not all(isinstance(r.values, dict) for r in saved.values()):
+            raise ValueError("a claim's values are not an object")
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        from training.paths import display
+
+        why = str(e) if str(path) in str(e) else f"{path}: unreadable ({type(e).__name__}: {e})"
+        return {}, [s.id for s in specs], (f"{why.replace(str(path), display(path))}; every claim evaluated again "
+                                           f"(`dynloss audit --save` rewrites it).")
+    results = [s for s in specs if s.reads]
+    stale = [s.id for s in results if s.id in saved and not missing_results(s, scope.preset)
+             and saved[s.id].values.get(RESULTS_KEY) != scope.provenance_sha256]
+    drop = {s.id for s in results if missing_results(s, scope.preset)} | set(scope.skipped) | set(stale)
+    fresh = stale + [s.id for s in specs if s.id not in saved and s.id not in drop]
+    note = (f"Claims {', '.join(stale)} evaluated again: the saved audit ({path.name}) was computed from other "
+            f"results than those of preset {scope.preset} shown here." if stale else "")
+    return {i: r for i, r in saved.items() if i not in drop}, fresh, note
+
+
+def audited_claims(scope: ResultsScope) -> tuple[tuple[ClaimResult, ...], str]:
+    """Every claim to show over ``scope``, in registry order (saved claims no longer registered
+    last), and a note on how they were obtained ('' when all were read as saved): read from the
+    saved audit where still valid (:func:`saved_audit`), else evaluated now (slower: without a
+    saved audit every claim is recomputed)."""
+    from analysis.audit import registered_claims
+    from analysis.audit.scope import evaluate_scoped, skipped_note
+
+    saved, fresh_ids, note = saved_audit(scope)
+    fresh = {r.id: r for r in evaluate_scoped(scope, fresh_ids)} if fresh_ids else {}
+    specs = registered_claims()
+    out = [fresh.get(s.id) or saved[s.id] for s in specs if s.id in fresh or s.id in saved]
+    out.extend(r for i, r in saved.items() if i not in {s.id for s in specs})
+    return tuple(out), " ".join(n for n in (note, skipped_note(scope)) if n)
