@@ -101,7 +101,7 @@ def _map_references() -> list[tuple[int, str, str | None]]:
                     current, folder = path, Path(path).parent
                 elif _is_project_path(token):
                     refs.append((no, token, None))
-                    current, folder = token, Path(token).parent
+                    current, folder = token, Path(token) if token.endswith("/") else Path(token).parent
                 elif token.endswith(".py") and "/" not in token and folder is not None:
                     current = str(folder / token)
                     refs.append((no, current, None))
@@ -132,7 +132,7 @@ def test_the_map_names_modules_and_symbols_that_exist():
 
 
 def _dotted(path: str) -> str:
-    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    return path.rstrip("/").removesuffix(".py").removesuffix("/__init__").replace("/", ".")
 
 
 def _names_module(text: str, path: str) -> bool:
@@ -149,7 +149,8 @@ def test_each_row_is_checked_by_tests_that_import_what_it_names():
         if len(cells) != 3 or set(line) <= set("|- ") or "checked by" in line:
             continue
         rows += 1
-        modules = {p for n, p, _ in _map_references() if n == no and p.endswith(".py") and Path(p).name in cells[1]}
+        modules = {p for n, p, _ in _map_references()
+                   if n == no and (p.endswith(".py") or p.endswith("/")) and Path(p).name in cells[1]}
         tests = [t for tok in _TICK.findall(cells[2]) if tok.startswith("tests/") for t in ROOT.glob(tok)]
         if not modules or not tests:
             continue
