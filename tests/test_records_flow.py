@@ -22,6 +22,7 @@ from analysis.core.config import AnalysisConfig
 from analysis.core.fusions import FUSION_ORDER, FUSIONS, SEED_CI_FUSIONS, STATIC_FUSIONS, Fusion
 from analysis.core.metric_registry import METRICS, Metric, register_metric
 from analysis.core.pipeline import analyze_preset
+from analysis.core.registry import LiveTuple, Registry
 
 PRESET = "digits-tiny"
 CFG = AnalysisConfig(seed=0, n_resamples=300, n_seed_resamples=100, superlearners=False, size_repeats=2)
@@ -159,6 +160,7 @@ def test_the_builtin_records_give_the_published_lists():
     from analysis.core.fuse import SUPERLEARNER_FUSIONS
     from analysis.report import table1
 
+    assert isinstance(FUSIONS, Registry) and isinstance(METRICS, Registry) and isinstance(FUSION_ORDER, LiveTuple)
     assert tuple(FUSION_ORDER) == ("Average", "Vote", "Weighted", "MLP", "ProbAverage", "Weighted-OOB", "MLP-OOB")
     assert cache_claims.PAPER_FUSIONS is table1.PAPER_FUSIONS and tuple(table1.PAPER_FUSIONS) == (
         "Average", "Vote", "Weighted", "MLP")
