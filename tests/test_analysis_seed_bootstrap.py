@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.core.fusion import STATIC_FUSIONS
+from analysis.core.fusions import STATIC_FUSIONS
 from analysis.core.seed_bootstrap import two_level_bootstrap, weighted_predictions
 from synthetic import synthetic_logits
 

@@ -8,7 +8,7 @@ import pytest
 from synthetic import SyntheticSpec, synthetic_logits, write_synthetic_preset
 
 from analysis.core.config import S_BOOT, S_SEED, AnalysisConfig, hash_str
-from analysis.core.fusion import STATIC_FUSIONS
+from analysis.core.fusions import STATIC_FUSIONS
 from analysis.core.pipeline import analyze_preset
 from analysis.core.reader import load_preset
 from analysis.core.seed_bootstrap import (

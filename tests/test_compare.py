@@ -26,7 +26,7 @@ from analysis.audit.regression.baseline import (
     read_snapshot,
     write_snapshot,
 )
-from analysis.audit.regression.compare import cells_from_table, compare_cells, holm_reject, side_se
+from analysis.audit.regression.compare import cells_from_table, compare_cells, side_se
 from analysis.core.config import AnalysisConfig
 from analysis.core.pipeline import analyze_preset
 from analysis.core.stats import bootstrap_accuracies, percentile_interval
@@ -346,11 +346,25 @@ def test_side_se_uses_the_half_facing_the_other_value():
     assert side_se([0.99], [0.85], [0.95], [0.95], [0.5]).tolist() == pytest.approx([0.05 / z])
 
 
-def test_holm_matches_statsmodels():
-    from statsmodels.stats.multitest import multipletests
+def _holm_reject_by_hand(p: np.ndarray, alpha: float) -> np.ndarray:
+    """Holm's step-down written out: reject the smallest p-values while p_(i) <= alpha / (m - i)."""
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    passed = p[order] <= alpha / (m - np.arange(m))
+    stop = np.argmin(passed) if not passed.all() else m
+    reject = np.zeros(m, dtype=bool)
+    reject[order[:stop]] = True
+    return reject
 
+
+def test_compare_holm_is_cores_step_down_rule():
+    from analysis.audit.regression import compare as C
+    from analysis.core.stats import holm
+
+    assert C.holm is holm  # one Holm procedure: McNemar's table and compare --adjust holm
     p = np.random.default_rng(3).uniform(0, 0.05, 40) ** 1.5
-    assert holm_reject(p, 0.05).tolist() == multipletests(p, 0.05, method="holm")[0].tolist()
+    assert holm(p, 0.05)[0].tolist() == _holm_reject_by_hand(p, 0.05).tolist()
+    assert holm(np.array([0.01, 0.04, 0.03]), 0.05)[0].tolist() == [True, False, False]
 
 
 def test_holm_adjustment_spares_a_moderate_difference_among_many_cells(results, copy):

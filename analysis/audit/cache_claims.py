@@ -19,12 +19,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.audit import Finding, claim
+from analysis.core.fusions import PAPER_FUSIONS  # the paper's four: the lr-confound verdict is taken over these
 from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
 from training.paths import display, results_dir
 
 ALPHA = 0.05
-#: the paper's four fusions: the lr-confound verdict is taken over these
-PAPER_FUSIONS: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP")
 REFERENCES: tuple[str, ...] = (REFERENCE_ARM, CONTROL_ARM)
 
 

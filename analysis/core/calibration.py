@@ -3,6 +3,10 @@
 Temperature scaling is cross-fitted over two seeded halves of the test set: T fitted on one half
 (NLL) is applied to the other, so every test sample is scored with a T that never saw it. The
 reported ``temperature`` is the mean of the two fits. Vote has no logits: not temperature-scaled.
+
+The metric columns are those of the records in :data:`analysis.core.metric_registry.METRICS`; a
+column the tables' schema (:mod:`analysis.core.schema`) does not declare is refused
+(:func:`analysis.core.schema.result_frame`), never dropped.
 """
 
 from __future__ import annotations
@@ -12,20 +16,8 @@ import pandas as pd
 
 from analysis.core import metrics as M
 from analysis.core.config import S_TEMP, AnalysisConfig, hash_str
+from analysis.core.metric_registry import Scores, metric_values
 from analysis.core.reader import PresetLogits
-
-
-def _calibration_metrics(labels, probs, preds, n_bins) -> dict:
-    # top-label metrics use the fusion's own prediction (Vote breaks ties by mean logit, which the
-    # argmax of its vote fractions would not); its confidence is the predicted class's score
-    conf = probs[np.arange(labels.size), preds]
-    correct = preds == labels
-    return {"accuracy": float(correct.mean()),
-            "ece": M.confidence_calibration_error(conf, correct, n_bins=n_bins),
-            "ece_mass": M.confidence_calibration_error(conf, correct, n_bins=n_bins, binning="mass"),
-            "classwise_ece": M.classwise_calibration_error(labels, probs, n_bins=n_bins),
-            "mce": M.confidence_calibration_error(conf, correct, n_bins=n_bins, norm="max"),
-            "brier": M.brier_score(labels, probs), "nll": M.nll(labels, probs)}
 
 
 def cross_fitted_temperature(labels: np.ndarray, logits: np.ndarray, *, rng: np.random.Generator
@@ -55,10 +47,10 @@ def calibration_tables(data: PresetLogits, fused: dict, *, config: AnalysisConfi
             variants.append(("temperature", p_t, t))
         base = {"dataset": ds, "arm": arm, "fusion": fusion, "member": member}
         for scaling, p, t in variants:
+            scores = Scores(labels, p, preds, config.n_bins)
             cal.append({**base, "scaling": scaling, "temperature": t, "confidence_kind": conf_kind,
-                        **_calibration_metrics(labels, p, preds, config.n_bins)})
-            conf = p[np.arange(labels.size), preds]
-            correct = preds == labels
+                        **metric_values("calibration", scores)})
+            conf, correct = scores.confidence, scores.correct
             if member < 0:
                 for binning in ("width", "mass"):
                     b = M.reliability_bins(conf, correct, n_bins=config.n_bins, binning=binning)
@@ -66,8 +58,7 @@ def calibration_tables(data: PresetLogits, fused: dict, *, config: AnalysisConfi
                         rel.append({**base, "scaling": scaling, "binning": binning,
                                     **{c: b[c][k] for c in ("bin", "lower", "upper", "count", "confidence", "accuracy")}})
             if scaling == "none":
-                sel.append({**base, "confidence_kind": conf_kind, "accuracy": correct.mean(),
-                            "auroc": M.selective_auroc(correct, conf), "aurc": M.aurc_loss(correct, conf)})
+                sel.append({**base, "confidence_kind": conf_kind, **metric_values("selective", scores)})
                 if member < 0:
                     curve = M.risk_coverage_curve(correct, conf)
                     pos = np.minimum(np.searchsorted(curve["coverage"], grid - 1e-12), curve["coverage"].size - 1)
@@ -84,15 +75,8 @@ def calibration_tables(data: PresetLogits, fused: dict, *, config: AnalysisConfi
             logits = a.test_logits[k].astype(np.float64)
             add(ds, arm, "Single", member, a.test_labels, M.softmax(logits), logits.argmax(1), logits, "max_prob",
                 (data.datasets.index(ds), data.arm_names(ds).index(arm), 1_000 + member))
-    from analysis.core.schema import (
-        CALIBRATION_COLUMNS,
-        RELIABILITY_COLUMNS,
-        RISK_COVERAGE_COLUMNS,
-        SELECTIVE_COLUMNS,
-    )
+    from analysis.core.schema import result_frame
 
-    return {"calibration": pd.DataFrame(cal).reindex(columns=list(CALIBRATION_COLUMNS)),
-            "reliability": pd.DataFrame(rel).reindex(columns=list(RELIABILITY_COLUMNS)),
-            "selective": pd.DataFrame(sel).reindex(columns=list(SELECTIVE_COLUMNS)),
-            "risk_coverage": pd.DataFrame(rc).reindex(columns=list(RISK_COVERAGE_COLUMNS))}
+    return {name: result_frame(name, rows) for name, rows in
+            (("calibration", cal), ("reliability", rel), ("selective", sel), ("risk_coverage", rc))}
 

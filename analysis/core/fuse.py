@@ -1,8 +1,10 @@
-"""Fusion of every arm of a preset: the static fusions and the learned super-learners.
+"""Fusion of every arm of a preset: the static fusions and the learned super-learners, as the
+records of :mod:`analysis.core.fusions` declare them.
 
-- ``Average``, ``ProbAverage``, ``Vote``: static (:mod:`analysis.core.fusion`).
-- ``Weighted`` and ``MLP``: the published in-sample super-learners; ``Weighted-OOB``, ``MLP-OOB``:
-  leak-free, out-of-bag (:mod:`analysis.core.superlearner`), fitted in one batched call
+- static fusions (``Average``, ``ProbAverage``, ``Vote``; :mod:`analysis.core.fusion`): the
+  record's ``function``; its ``inputs`` decide the output's logits and confidence kind;
+- learned fusions (``Weighted`` and ``MLP``: the published in-sample super-learners; ``Weighted-OOB``,
+  ``MLP-OOB``: leak-free, out-of-bag; :mod:`analysis.core.superlearner`), fitted in one batched call
   (:mod:`analysis.core.superlearner_batch`).
 """
 
@@ -15,7 +17,7 @@ import pandas as pd
 
 from analysis.core.config import S_SL, AnalysisConfig, sub_seed
 from analysis.core.fit_store import FitStore
-from analysis.core.fusion import STATIC_FUSIONS
+from analysis.core.fusions import SUPERLEARNER_FUSIONS, static_records
 from analysis.core.reader import ArmLogits, PresetLogits
 from analysis.core.superlearner import (
     SuperLearnerConfig,
@@ -36,26 +38,13 @@ class FusionOutput:
     confidence_kind: str = "max_prob"
 
 
-
-#: learned fusions of every arm, in table order: (name, kind, variant)
-SUPERLEARNER_FUSIONS: tuple[tuple[str, str, str], ...] = (
-    ("Weighted", "Weighted", "in-sample"), ("Weighted-OOB", "Weighted", "out-of-bag"),
-    ("MLP", "MLP", "in-sample"), ("MLP-OOB", "MLP", "out-of-bag"),
-)
-
-
 def static_fusions(arm: ArmLogits) -> dict[str, FusionOutput]:
-    """Average, ProbAverage and Vote of one arm on its test set."""
+    """Every static fusion of :data:`analysis.core.fusions.FUSIONS` (Average, ProbAverage, Vote, ...)
+    of one arm on its test set."""
     out: dict[str, FusionOutput] = {}
-    for name, f in STATIC_FUSIONS.items():
-        preds, probs = f(arm.test_logits)
-        if name == "Average":
-            logits = arm.test_logits.mean(axis=0, dtype=np.float64)
-        elif name == "ProbAverage":
-            logits = np.log(np.clip(probs, 1e-300, None))
-        else:
-            logits = None
-        out[name] = FusionOutput(preds, probs, logits, "vote_fraction" if name == "Vote" else "max_prob")
+    for f in static_records():
+        preds, probs = f.function(arm.test_logits)
+        out[f.name] = FusionOutput(preds, probs, f.output_logits(arm.test_logits, probs), f.confidence_kind)
     return out
 
 

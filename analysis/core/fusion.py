@@ -12,11 +12,12 @@ returns ``(preds, probs)``: predicted classes ``(n_samples,)`` and a probability
   lowest class index. Vote has no natural probability: its score is the fraction of members voting
   for each class (so its confidence is the winning vote fraction, which takes only
   ``n_members + 1`` values).
+
+What each fusion is (inputs, temperature scaling, seed intervals, display order) is declared in
+:mod:`analysis.core.fusions`.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 
@@ -36,6 +37,11 @@ def _check_logits(logits: np.ndarray) -> np.ndarray:
     return logits
 
 
+def mean_logits(logits: np.ndarray) -> np.ndarray:
+    """Mean of the members' raw logits, float64 ``(n_samples, n_classes)``: Average's fused logits."""
+    return np.asarray(logits).mean(axis=0, dtype=np.float64)
+
+
 def average_fusion(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average: argmax of the mean raw logits; probs = softmax(mean logits).
 
@@ -43,8 +49,7 @@ def average_fusion(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> preds.tolist()
     [0]
     """
-    logits = _check_logits(logits)
-    mean = logits.mean(axis=0, dtype=np.float64)
+    mean = mean_logits(_check_logits(logits))
     return mean.argmax(axis=1), softmax(mean)
 
 
@@ -86,16 +91,10 @@ def vote_fusion(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return preds, counts / logits.shape[0]
 
 
-#: static fusion name -> function(logits) -> (preds, probs)
-STATIC_FUSIONS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
-    "Average": average_fusion,
-    "ProbAverage": prob_average_fusion,
-    "Vote": vote_fusion,
-}
-
-
 def fuse(logits: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a static fusion by name (one of :data:`STATIC_FUSIONS`)."""
+    """Apply a static fusion by name (one of :data:`analysis.core.fusions.STATIC_FUSIONS`)."""
+    from analysis.core.fusions import STATIC_FUSIONS
+
     try:
         f = STATIC_FUSIONS[method]
     except KeyError:

@@ -13,7 +13,7 @@ of increasing confidence (ties broken by sample order, so the split is determini
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -374,22 +374,3 @@ def fit_temperature(labels: np.ndarray, logits: np.ndarray, *, bounds: tuple[flo
 
     res = minimize_scalar(nll, bounds=(np.log(bounds[0]), np.log(bounds[1])), method="bounded", options={"xatol": 1e-5})
     return float(np.exp(res.x))
-
-
-# ----------------------------------------------------------------------------- registry
-#: Probability metrics ``f(labels, probs) -> float`` with their invariances, used by the tests
-#: (sample permutation; class relabelling = permuting the columns of ``probs`` and the labels).
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "accuracy": lambda labels, probs: accuracy(labels, np.asarray(probs).argmax(axis=1)),
-    "ece": expected_calibration_error,
-    "ece_mass": lambda labels, probs: expected_calibration_error(labels, probs, binning="mass"),
-    "mce": maximum_calibration_error,
-    "classwise_ece": classwise_calibration_error,
-    "brier": brier_score,
-    "nll": nll,
-    "auroc": lambda labels, probs: selective_auroc(
-        np.asarray(probs).argmax(1) == labels, np.asarray(probs).max(1)
-    ),
-    "aurc": lambda labels, probs: aurc_loss(np.asarray(probs).argmax(1) == labels, np.asarray(probs).max(1)),
-}
-

@@ -10,7 +10,11 @@ Shared vocabulary
 - ``fusion`` — ``Average`` (mean raw logits), ``ProbAverage`` (mean probabilities), ``Vote``
   (modal class; ties → larger mean logit, then lowest class), ``Weighted`` / ``MLP`` (published
   super-learners fitted on in-sample training predictions), ``Weighted-OOB`` / ``MLP-OOB``
-  (leak-free, fitted on out-of-bag training predictions), ``Single`` (one member; calibration only).
+  (leak-free, fitted on out-of-bag training predictions), ``Single`` (one member; calibration only);
+  every fusion is declared in :mod:`analysis.core.fusions`.
+- the metric columns of ``calibration`` and ``selective`` come from the records of
+  :mod:`analysis.core.metric_registry` (:data:`CALIBRATION_COLUMNS` and :data:`SELECTIVE_COLUMNS`
+  are read live); :func:`result_frame` refuses a column the schema does not declare.
 - ``member`` — member number; -1 on rows of a fused ensemble.
 - CIs are paired percentile bootstrap intervals over test samples at ``confidence_level``;
   ``*seed_ci*`` columns are two-level intervals (members × test samples, see
@@ -18,6 +22,13 @@ Shared vocabulary
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from analysis.core.fusions import FUSIONS, SEED_CI_FUSIONS, names
+from analysis.core.registry import LiveMapping
+
+_SEEDED, _LEARNED = ", ".join(SEED_CI_FUSIONS), names(learned=True)
 
 _ARM = {
     "dataset": "dataset name as in the cache",
@@ -29,7 +40,8 @@ TABLE1_COLUMNS: dict[str, str] = {
     "loss": "loss family parsed from the arm name (ce, dyn, soft, ...)",
     "threshold": "dynamic-loss threshold τ parsed from the arm name; NaN for cross-entropy arms",
     "fusion": "fusion method (see module docstring)",
-    "leak_free": "False only for the published in-sample super-learners (Weighted, MLP)",
+    "leak_free": "False only for the published in-sample super-learners "
+                 f"({', '.join(n for n in _LEARNED if not FUSIONS[n].leak_free)})",
     "n_members": "members fused (after the non-finite policy)",
     "n_test": "test samples",
     "accuracy": "test accuracy of the fused prediction",
@@ -45,9 +57,9 @@ TABLE1_COLUMNS: dict[str, str] = {
     "seed_ci_low": "lower bound of the two-level (training-seed) CI of accuracy: the arm's members resampled with "
                    "replacement and the test samples resampled (the first n_seed_resamples of the test-only "
                    "resamples; n_seed_resamples in provenance.json config), centred: the downward shift of ensembles with repeated "
-                   "members is removed (analysis.core.tables.seed_accuracy_draws). Static fusions only (Average, "
-                   "ProbAverage, Vote): NaN for the learned fusions (Weighted, MLP, *-OOB), which would need a "
-                   "refit per member resample",
+                   "members is removed (analysis.core.tables.seed_accuracy_draws). Fusions with a batched re-fusion "
+                   f"only ({_SEEDED}; analysis.core.fusions): NaN for the others, the learned fusions "
+                   f"({', '.join(_LEARNED)}) among them, which would need a refit per member resample",
     "seed_ci_high": "upper bound of the two-level CI of accuracy (NaN for learned fusions)",
     "diff_seed_ci_low": "lower bound of the two-level CI of diff_vs_ce: each arm's members resampled independently, "
                         "test samples shared (paired); NaN for ce and for learned fusions",
@@ -119,21 +131,20 @@ _CAL_KEYS = {
     "member": "member number for Single rows, -1 for fused ensembles",
 }
 
-CALIBRATION_COLUMNS: dict[str, str] = {
+def _with_metrics(table: str, fixed: dict[str, str]) -> LiveMapping:
+    """``fixed`` then the column of every metric of ``table`` (:mod:`analysis.core.metric_registry`;
+    a column in ``fixed`` keeps its description there)."""
+    from analysis.core.metric_registry import metrics_of
+
+    return LiveMapping(lambda: {**fixed, **{m.name: m.description for m in metrics_of(table) if m.name not in fixed}})
+
+
+CALIBRATION_COLUMNS: LiveMapping = _with_metrics("calibration", {
     **_CAL_KEYS,
     "scaling": "'none' or 'temperature' (T cross-fitted over two seeded halves of the test set)",
     "temperature": "mean of the two fitted temperatures (NaN when scaling is none)",
     "confidence_kind": "'max_prob' (softmax) or 'vote_fraction' (Vote: share of members voting the class)",
-    "accuracy": "test accuracy (unchanged by temperature)",
-    "ece": "top-label ECE, equal-width bins (confidence 1.0 in the last bin); top label = the fusion's "
-           "prediction, confidence = its score for that class",
-    "ece_mass": "top-label ECE, equal-mass bins",
-    "classwise_ece": "mean over classes of the equal-width binned error of p_k vs 1[y=k]",
-    "mce": "maximum calibration error over non-empty equal-width bins",
-    "brier": "multiclass Brier score, mean of sum_k (p_k - 1[y=k])^2",
-    "nll": "negative log-likelihood (probabilities clipped at 1e-15; for Vote, of the vote fractions, so "
-           "unanimous mistakes dominate it)",
-}
+})
 
 RELIABILITY_COLUMNS: dict[str, str] = {
     **_CAL_KEYS,
@@ -147,13 +158,11 @@ RELIABILITY_COLUMNS: dict[str, str] = {
     "accuracy": "accuracy in the bin (NaN if empty)",
 }
 
-SELECTIVE_COLUMNS: dict[str, str] = {
+SELECTIVE_COLUMNS: LiveMapping = _with_metrics("selective", {
     **_CAL_KEYS,
     "confidence_kind": "confidence used to rank samples ('max_prob' or 'vote_fraction')",
     "accuracy": "accuracy at full coverage",
-    "auroc": "AUROC of confidence for correct vs wrong predictions (ties count 1/2)",
-    "aurc": "area under the risk-coverage curve (lower is better)",
-}
+})
 
 RISK_COVERAGE_COLUMNS: dict[str, str] = {
     **_CAL_KEYS,
@@ -188,7 +197,8 @@ MEMBER_ACCURACY_COLUMNS: dict[str, str] = {
 
 SUPERLEARNER_GAP_COLUMNS: dict[str, str] = {
     **_ARM,
-    "fusion": "Weighted, MLP (in-sample) or Weighted-OOB, MLP-OOB (out-of-bag)",
+    "fusion": " or ".join(f"{', '.join(n for n in _LEARNED if FUSIONS[n].superlearner[1] == v)} ({v})"
+                          for v in ("in-sample", "out-of-bag")),
     "kind": "Weighted or MLP",
     "variant": "'in-sample' (published) or 'out-of-bag' (leak-free)",
     "val_accuracy": "best accuracy on the 10 % validation split of the training predictions",
@@ -250,7 +260,7 @@ SPLIT_STATS_COLUMNS: dict[str, str] = {
 }
 
 #: result file (without .csv) -> its column dictionary
-RESULT_FILES: dict[str, dict[str, str]] = {
+RESULT_FILES: dict[str, Mapping[str, str]] = {
     "table1": TABLE1_COLUMNS,
     "table2": TABLE2_COLUMNS,
     "bootstrap_ci": BOOTSTRAP_CI_COLUMNS,
@@ -267,3 +277,22 @@ RESULT_FILES: dict[str, dict[str, str]] = {
     "related_losses": RELATED_LOSSES_COLUMNS,
     "split_stats": SPLIT_STATS_COLUMNS,
 }
+
+
+def result_frame(name: str, rows: Sequence[dict]):
+    """Result table ``name`` from its rows, columns in :data:`RESULT_FILES` order.
+
+    Raises
+    ------
+    ValueError
+        When a row holds a column the schema does not declare (a reindex would drop it silently).
+    """
+    import pandas as pd
+
+    columns = list(RESULT_FILES[name])
+    known = set(columns)
+    extra = list(dict.fromkeys(c for r in rows for c in r if c not in known))
+    if extra:
+        raise ValueError(f"{name}.csv: column(s) {', '.join(map(repr, extra))} not declared in analysis.core.schema "
+                         f"(a metric's column comes from its record in analysis.core.metric_registry.METRICS)")
+    return pd.DataFrame(list(rows)).reindex(columns=columns)

@@ -9,13 +9,12 @@ each resample draws every arm's members with replacement, independently per arm,
 samples of the test-only bootstrap's resample of the same number, shared by all arms. So the
 seed intervals differ from the test-only ones by the member draw alone, and differences between
 arms stay paired over test samples. The draws are centred (the weaker ensembles of repeated
-members shift them down; that shift is removed). Learned fusions would need a refit per
-resample: NaN.
+members shift them down; that shift is removed). The fusions re-fused are those whose record
+(:mod:`analysis.core.fusions`) declares a batched ``resampled`` function; the others (the learned
+fusions, which would need a refit per resample) get NaN.
 """
 
 from __future__ import annotations
-
-import gc
 
 import numpy as np
 import pandas as pd
@@ -29,12 +28,14 @@ from analysis.core.config import (
     AnalysisConfig,
     hash_str,
 )
+from analysis.core.fusions import FUSIONS, SEED_CI_FUSIONS
 from analysis.core.reader import PresetLogits
-from analysis.core.seed_bootstrap import member_count_draws, resampled_fusion_accuracies
+from analysis.core.seed_bootstrap import member_count_draws
 from analysis.core.stats import (
     bootstrap_accuracies,
     bootstrap_counts,
     correlation_summary,
+    holm,
     mcnemar_test,
     percentile_interval,
 )
@@ -75,14 +76,12 @@ def member_accuracy_table(data: PresetLogits, *, n_bins: int = 15) -> pd.DataFra
 
 
 # ----------------------------------------------------------------------------- Table 1 + bootstrap
-#: fusions with two-level (training-seed) intervals in Table 1: those that can be re-fused
-SEED_CI_FUSIONS: tuple[str, ...] = ("Average", "ProbAverage", "Vote")
 
 
 def seed_accuracy_draws(data: PresetLogits, fused: dict, dataset: str, *, config: AnalysisConfig
                         ) -> dict[tuple[str, str, str], np.ndarray]:
-    """Two-level resampled accuracies ``(n_seed_resamples,)`` of every static-fusion cell of a dataset,
-    centred.
+    """Two-level resampled accuracies ``(n_seed_resamples,)`` of every cell of a dataset whose fusion
+    is in :data:`analysis.core.fusions.SEED_CI_FUSIONS` (declares a batched ``resampled``), centred.
 
     Resample ``b`` weights each arm's members by its own draw (``S_SEED`` stream keyed by dataset
     and arm name: independent between arms, the same for the arm's fusions) and the test samples by
@@ -96,7 +95,8 @@ def seed_accuracy_draws(data: PresetLogits, fused: dict, dataset: str, *, config
     draws. With identical members the draws equal the test-only ones exactly.
     """
     b = config.n_seed_resamples
-    cells = [c for c in fused if c[0] == dataset and c[2] in SEED_CI_FUSIONS]
+    seeded = set(SEED_CI_FUSIONS)
+    cells = [c for c in fused if c[0] == dataset and c[2] in seeded]
     if b == 0 or not cells:
         return {}
     labels = data.arms[cells[0][:2]].test_labels
@@ -117,8 +117,8 @@ def seed_accuracy_draws(data: PresetLogits, fused: dict, dataset: str, *, config
     # several times faster than OpenBLAS's threads on a shared 2-core machine, and never slower
     with threadpool_limits(limits=1, user_api="blas"):
         for c in cells:
-            out[c] = resampled_fusion_accuracies(data.arms[c[:2]].test_logits, labels, fusion=c[2],
-                                                 member_counts=weights[c[1]], sample_counts=counts)
+            out[c] = FUSIONS[c[2]].resampled(data.arms[c[:2]].test_logits, labels, member_counts=weights[c[1]],
+                                             sample_counts=counts)
             every[c] = np.concatenate([counts[r:r + 500].astype(np.float32) @ correct[c].astype(np.float32)
                                        for r in range(0, b, 500)]) / n  # all members, the same samples
     return {c: x - (x - every[c]).mean() for c, x in out.items()}
@@ -154,7 +154,7 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
         for i, (_, arm, fusion) in enumerate(cells):
             pa = parse_arm(arm)
             row = {"dataset": ds, "arm": arm, "loss": pa["loss"], "threshold": pa["threshold"], "fusion": fusion,
-                   "leak_free": fusion not in ("Weighted", "MLP"), "n_members": data.arms[(ds, arm)].n_members,
+                   "leak_free": FUSIONS[fusion].leak_free, "n_members": data.arms[(ds, arm)].n_members,
                    "n_test": labels.size, "accuracy": point[i], "ci_low": lo[i], "ci_high": hi[i]}
             own = seed.get((ds, arm, fusion))
             row["seed_ci_low"], row["seed_ci_high"] = seed_interval(own)
@@ -207,20 +207,12 @@ def mcnemar_table(data: PresetLogits, fused: dict) -> pd.DataFrame:
             r = mcnemar_test(a, b)
             rows.append({"dataset": ds, "arm": arm, "reference": ref, "fusion": fusion,
                          "accuracy": a.mean(), "reference_accuracy": b.mean(), **r})
-    from statsmodels.stats.multitest import multipletests
-
     from analysis.core.schema import MCNEMAR_COLUMNS
 
     df = pd.DataFrame(rows)
     if not df.empty:  # Holm over the arms compared with one reference, per dataset and fusion
-        # statsmodels' Holm runs gc.collect() on every call: with the heap frozen (objects alive now
-        # are skipped by the collector), each collection is quick instead of walking torch and pandas
-        gc.freeze()
-        try:
-            df["pvalue_holm"] = df.groupby(["dataset", "reference", "fusion"], sort=False)["pvalue"].transform(
-                lambda p: multipletests(p.to_numpy(), method="holm")[1])
-        finally:
-            gc.unfreeze()
+        df["pvalue_holm"] = df.groupby(["dataset", "reference", "fusion"], sort=False)["pvalue"].transform(
+            lambda p: holm(p.to_numpy())[1])
     return df.reindex(columns=list(MCNEMAR_COLUMNS))
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.core.metric_registry import metrics_of
 from analysis.report.context import load_result, reads
 from analysis.report.frames import _order, one_dataset_dropped
 from training.arms import ARM_ORDER, ARMS, CONTROL_ARM
@@ -145,19 +146,34 @@ def interpretation(summary: pd.DataFrame, *, reference: str = CONTROL_ARM, gap_t
     return "".join(f"- {line}\n" for line in lines)
 
 
+def shown_metrics(table: str) -> dict[str, str]:
+    """Column -> page label of the metrics of ``table`` shown on the page, in column order
+    (:mod:`analysis.core.metric_registry`).
+
+    >>> shown_metrics("selective")
+    {'accuracy': 'accuracy', 'auroc': 'AUROC', 'aurc': 'AURC'}
+    """
+    return {m.name: m.label for m in metrics_of(table) if m.shown}
+
+
+def metrics_note(table: str = "calibration") -> str:
+    """A markdown sentence listing the metrics of ``table`` on the page, with the better direction."""
+    parts = [f"{m.label} ({m.direction} is better)" for m in metrics_of(table) if m.shown and m.name != "accuracy"]
+    return f"Metrics of the {table} table: {', '.join(parts)}.\n"
+
+
 # ------------------------------------------------------------------ loaders for the page cells
 @reads("calibration")
 def calibration_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
                       ) -> pd.DataFrame:
     """Calibration of ensembles and single members (Single: mean over members), before and after
-    temperature scaling: accuracy, ECE (equal width and equal mass), class-wise ECE, Brier, NLL, T."""
+    temperature scaling: the shown metrics of ``calibration`` (:func:`shown_metrics`: accuracy, ECE
+    (equal width and equal mass), class-wise ECE, Brier, NLL, ...), then T."""
     c = _paper_arms(load_result("calibration", preset))
     c = c[c["fusion"].isin(fusions)]
     keys = ["dataset", "arm", "fusion", "scaling"]
-    metrics = ["accuracy", "ece", "ece_mass", "classwise_ece", "brier", "nll", "temperature"]
-    agg = c.groupby(keys, sort=False)[metrics].mean().reset_index()
-    agg = agg.rename(columns={"ece": "ECE", "ece_mass": "ECE (mass)", "classwise_ece": "class-wise ECE",
-                              "brier": "Brier", "nll": "NLL", "temperature": "T"})
+    labels = {**shown_metrics("calibration"), "temperature": "T"}
+    agg = c.groupby(keys, sort=False)[list(labels)].mean().reset_index().rename(columns=labels)
     return one_dataset_dropped(_order(agg, by=("dataset", "arm", "fusion", "scaling")))
 
 
@@ -177,12 +193,13 @@ def reliability_frame(preset: str | None = None, *, fusion: str = "Average", bin
 @reads("selective")
 def selective_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
                     ) -> pd.DataFrame:
-    """Selective prediction: accuracy, AUROC of confidence for correct vs wrong, AURC (Single:
-    mean over members)."""
+    """Selective prediction: the shown metrics of ``selective`` (accuracy, AUROC of confidence for
+    correct vs wrong, AURC, ...; Single: mean over members)."""
     s = _paper_arms(load_result("selective", preset))
     s = s[s["fusion"].isin(fusions)]
-    agg = (s.groupby(["dataset", "arm", "fusion", "confidence_kind"], sort=False)[["accuracy", "auroc", "aurc"]]
-           .mean().reset_index().rename(columns={"confidence_kind": "confidence", "auroc": "AUROC", "aurc": "AURC"}))
+    labels = shown_metrics("selective")
+    agg = (s.groupby(["dataset", "arm", "fusion", "confidence_kind"], sort=False)[list(labels)]
+           .mean().reset_index().rename(columns={"confidence_kind": "confidence", **labels}))
     return one_dataset_dropped(_order(agg, by=("dataset", "arm", "fusion")))
 
 

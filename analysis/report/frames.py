@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.core.fusions import FUSION_ORDER, FUSIONS, PAPER_FUSIONS
 from analysis.report.context import (
     ResultsMissingError,
     load_result,
@@ -27,10 +28,6 @@ PAPER_DATASETS: dict[str, str] = {
 }
 
 
-#: fusions in display order (the paper's four, then ours)
-FUSION_ORDER: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP", "ProbAverage", "Weighted-OOB", "MLP-OOB")
-
-
 def one_dataset_dropped(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` without its ``dataset`` column when that holds one value (named in the page's prose by
     :func:`analysis.report.table1.datasets_note`), so that narrow pages keep room for the numbers."""
@@ -38,12 +35,12 @@ def one_dataset_dropped(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _order(df: pd.DataFrame, *, by: Sequence[str] = ("dataset", "arm", "fusion")) -> pd.DataFrame:
-    keys = []
+    keys, fusions = [], tuple(FUSION_ORDER)  # display order (analysis.core.fusions)
     for col in by:
         if col == "arm":
             keys.append(df["arm"].map(lambda a: (ARM_ORDER.index(a) if a in ARM_ORDER else len(ARM_ORDER), a)))
         elif col == "fusion":
-            keys.append(df["fusion"].map(lambda f: (FUSION_ORDER.index(f) if f in FUSION_ORDER else len(FUSION_ORDER), f)))
+            keys.append(df["fusion"].map(lambda f: (fusions.index(f) if f in fusions else len(fusions), f)))
         else:
             keys.append(df[col])
     order = sorted(range(len(df)), key=lambda i: tuple(k.iloc[i] for k in keys))
@@ -140,9 +137,11 @@ def headline_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.
 
 
 @reads("table1")
-def lr_confound_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote")) -> pd.DataFrame:
+def lr_confound_frame(preset: str | None = None, *, fusions: Sequence[str] | None = None) -> pd.DataFrame:
     """Cross-entropy at both learning rates and the dynamic arms: ``dataset, arm, loss, lr,
-    fusion, accuracy, 95 % CI, member accuracy (mean ± sd)``."""
+    fusion, accuracy, 95 % CI, member accuracy (mean ± sd)``; ``fusions`` default: the paper's static
+    fusions (Average, Vote)."""
+    fusions = [f for f in PAPER_FUSIONS if not FUSIONS[f].learned] if fusions is None else fusions
     t1 = load_result("table1", preset)
     t1 = t1[t1["fusion"].isin(fusions) & t1["arm"].isin(ARM_ORDER)]
     out = pd.DataFrame({

@@ -12,12 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.core.fusions import FUSION_ORDER, PAPER_FUSIONS
 from analysis.report.context import load_result, reads
-from analysis.report.frames import FUSION_ORDER, PAPER_DATASETS, _interval, _order, one_dataset_dropped
+from analysis.report.frames import PAPER_DATASETS, _interval, _order, one_dataset_dropped
 from training.arms import ARM_ORDER, ARMS, CONTROL_ARM, REFERENCE_ARM
-
-#: the fusions of the published Table 1
-PAPER_FUSIONS: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP")
 
 
 def paper_arms(df: pd.DataFrame) -> pd.DataFrame:
@@ -34,7 +32,8 @@ def accuracy_grid(t1: pd.DataFrame) -> pd.DataFrame:
     t1 : table1 rows (``dataset, arm, fusion, accuracy``).
     """
     t1 = paper_arms(t1)
-    fusions = [f for f in FUSION_ORDER if f in set(t1["fusion"])] + sorted(set(t1["fusion"]) - set(FUSION_ORDER))
+    order = tuple(FUSION_ORDER)
+    fusions = [f for f in order if f in set(t1["fusion"])] + sorted(set(t1["fusion"]) - set(order))
     wide = t1.pivot_table(index=["dataset", "arm"], columns="fusion", values="accuracy", aggfunc="first")
     wide = wide.reindex(columns=fusions).reset_index()
     wide.columns.name = None
@@ -129,6 +128,19 @@ def threshold_points(t1: pd.DataFrame, fusions: Sequence[str]) -> pd.DataFrame:
     t1 = t1.sort_values(["dataset", "fusion"], kind="stable")
     t1["fusion"] = t1["fusion"].astype(str)
     return _order(t1, by=("dataset",))[["dataset", "fusion", "arm", "tau", "accuracy", "ci_low", "ci_high"]]
+
+
+def fusions_note() -> str:
+    """A markdown sentence naming every fusion in display order, ours with what it does
+    (:mod:`analysis.core.fusions`)."""
+    from analysis.core.fusions import FUSIONS, displayed
+
+    ours = [f"`{f.name}` ({f.label}{'' if f.leak_free else ', not leak-free'})" for f in displayed() if not f.published]
+    paper = ", ".join(f"`{f}`" for f in PAPER_FUSIONS)
+    in_sample = [f for f in PAPER_FUSIONS if not FUSIONS[f].leak_free]
+    if in_sample:
+        paper += f" ({' and '.join(in_sample)} fitted on in-sample predictions, as published)"
+    return f"Fusions: the paper's {paper}" + (f"; ours: {'; '.join(ours)}" if ours else "") + ".\n"
 
 
 # ------------------------------------------------------------------ loaders for the page cells

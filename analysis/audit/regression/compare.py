@@ -12,13 +12,15 @@ Cells
 - ``table2`` ``pearson_r`` (dataset × fusion, ``detail`` = the encoding), interval
   ``r_boot_ci_low``–``r_boot_ci_high`` (the paired bootstrap of r; the Fisher-z interval describes
   five τ points, not the noise of a re-run);
-- ``calibration`` ``ece``, ``ece_mass``, ``classwise_ece``, ``brier``, ``nll`` (fused ensembles,
-  ``detail`` = the scaling) and ``selective`` ``auroc``, ``aurc``. These tables carry no interval
-  today; if ``<metric>_ci_low`` / ``<metric>_ci_high`` columns appear they are used.
+- ``calibration`` and ``selective``: every metric whose record (:mod:`analysis.core.metric_registry`)
+  has a ``tolerance`` (today ``ece``, ``ece_mass``, ``classwise_ece``, ``brier``, ``nll``; fused
+  ensembles, ``detail`` = the scaling; and ``auroc``, ``aurc``), with that default tolerance. These
+  tables carry no interval today; if ``<metric>_ci_low`` / ``<metric>_ci_high`` columns appear they
+  are used.
 
-Not compared: single-member rows (one per training seed), ``mce`` (a maximum over bins) and the
-NLL of Vote's vote fractions (dominated by unanimous mistakes at the 1e-15 clip): neither has a
-stable scale.
+Not compared: single-member rows (one per training seed), metrics without a tolerance (``mce``, a
+maximum over bins) and, for a metric declared ``on_votes=False``, the rows of vote fractions (the
+NLL of Vote's, dominated by unanimous mistakes at the 1e-15 clip): neither has a stable scale.
 
 Training-seed intervals: where a table also has a two-level (members × test samples) interval,
 ``seed_<lo>`` / ``seed_<hi>`` (table1's ``seed_ci_low``, ``seed_ci_high`` of accuracy) or the one a
@@ -48,7 +50,8 @@ result table means "undefined there" (ce's difference to itself, r over too few 
 is no cell, so a value that turned NaN shows as a cell on one side only.
 
 With ``adjust="holm"`` each cell also gets ``p = 2 (1 - Φ(max(|d| - tolerance, 0) / se_d))`` and
-Holm's step-down procedure at ``1 - level`` decides, so that a re-run of many cells is flagged
+Holm's step-down procedure at ``1 - level`` decides (:func:`analysis.core.stats.holm`, the one
+McNemar's table uses), so that a re-run of many cells is flagged
 with probability about ``1 - level`` in all, not per cell.
 
 Caveat: the bootstrap intervals describe test-sample noise. Two results sets of one preset share
@@ -66,6 +69,10 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+
+from analysis.core.metric_registry import METRICS as METRIC_RECORDS
+from analysis.core.registry import LiveMapping, LiveTuple
+from analysis.core.stats import holm
 
 KEYS: tuple[str, ...] = ("table", "metric", "dataset", "arm", "fusion", "detail")
 
@@ -109,22 +116,20 @@ FAILED = ("outside", "no number", "invalid")
 MISSING = ("only in baseline", "only in results")
 STATUS_ORDER = (*FAILED, *MISSING, "agree")
 
-#: tolerance added to ``allowed`` where a side carries no interval (absolute, in the metric's units)
-DEFAULT_TOLERANCES: dict[str, float] = {
+#: table1's and table2's quantities: tolerances where a side carries no interval (absolute)
+_TABLE_TOLERANCES: dict[str, float] = {
     "accuracy": 0.005,  # half a percentage point (published Table 1 against a re-run)
     "diff_vs_ce": 0.005,
     "pearson_r": 0.05,  # published Table 2
-    "ece": 0.02,
-    "ece_mass": 0.02,
-    "classwise_ece": 0.005,
-    "brier": 0.02,
-    "nll": 0.05,
-    "auroc": 0.03,
-    "aurc": 0.01,
 }
 
+#: tolerance added to ``allowed`` where a side carries no interval (absolute, in the metric's units):
+#: table1's and table2's, then each compared metric's record (:mod:`analysis.core.metric_registry`)
+DEFAULT_TOLERANCES: Mapping[str, float] = LiveMapping(lambda: {
+    **_TABLE_TOLERANCES, **{m.name: m.tolerance for m in METRIC_RECORDS.values() if m.compared}})
+
 #: the metrics compared (the names ``tolerances`` may use)
-METRICS: tuple[str, ...] = tuple(DEFAULT_TOLERANCES)
+METRICS: LiveTuple = LiveTuple(lambda: tuple(DEFAULT_TOLERANCES))
 
 _ATOL = 1e-9  # results CSVs keep 10 significant digits
 
@@ -165,26 +170,34 @@ class CellSpec:
     interval: tuple[str, str]
     detail: str | None = None  # column whose value becomes ``detail`` ("encoding", "scaling")
     seed_interval: tuple[str, str] | None = None  # training-seed interval; default ``seed_<lo>``, ``seed_<hi>``
+    on_votes: bool = True  # False: rows with vote-fraction confidences are no cells
 
     def seed_columns(self) -> tuple[str, str]:
         return self.seed_interval or ("seed_" + self.interval[0], "seed_" + self.interval[1])
 
 
 _T1 = ("dataset", "arm", "fusion")
-CALIBRATION_METRICS = ("ece", "ece_mass", "classwise_ece", "brier", "nll")
-SELECTIVE_METRICS = ("auroc", "aurc")
-
-CELL_SPECS: tuple[CellSpec, ...] = (
+_TABLE_SPECS: tuple[CellSpec, ...] = (
     CellSpec("table1", "accuracy", _T1, ("ci_low", "ci_high")),
     CellSpec("table1", "diff_vs_ce", _T1, ("diff_ci_low", "diff_ci_high"),
              seed_interval=("diff_seed_ci_low", "diff_seed_ci_high")),
     CellSpec("table2", "pearson_r", ("dataset", "fusion"), ("r_boot_ci_low", "r_boot_ci_high"), "encoding"),
-    *(CellSpec("calibration", m, _T1, (f"{m}_ci_low", f"{m}_ci_high"), "scaling") for m in CALIBRATION_METRICS),
-    *(CellSpec("selective", m, _T1, (f"{m}_ci_low", f"{m}_ci_high")) for m in SELECTIVE_METRICS),
 )
+_METRIC_TABLES: tuple[str, ...] = ("calibration", "selective")  # metric cells, in this order
+
+
+def _cell_specs() -> tuple[CellSpec, ...]:
+    return (*_TABLE_SPECS, *(
+        CellSpec(t, m.name, _T1, (f"{m.name}_ci_low", f"{m.name}_ci_high"), "scaling" if t == "calibration" else None,
+                 on_votes=m.on_votes)
+        for t in _METRIC_TABLES for m in METRIC_RECORDS.values() if m.compared and t in m.tables))
+
+
+#: every kind of cell: table1's and table2's, then each compared metric's in the tables it writes
+CELL_SPECS: LiveTuple = LiveTuple(_cell_specs)
 
 #: result tables read for cells
-CELL_TABLES: tuple[str, ...] = tuple(dict.fromkeys(s.table for s in CELL_SPECS))
+CELL_TABLES: LiveTuple = LiveTuple(lambda: tuple(dict.fromkeys(s.table for s in CELL_SPECS)))
 
 
 def _col(df: pd.DataFrame, name: str, table: str = "") -> np.ndarray:
@@ -214,7 +227,7 @@ def cells_from_table(name: str, df: pd.DataFrame, *, confidence: float = 0.95) -
         if spec.metric not in df.columns:
             continue
         sub = df
-        if spec.metric == "nll" and "confidence_kind" in df.columns:
+        if not spec.on_votes and "confidence_kind" in df.columns:
             sub = df[df["confidence_kind"] != "vote_fraction"]
         sub = sub[~np.isnan(_col(sub, spec.metric, name))]  # NaN: undefined there (ce's diff to itself)
         lo, hi = spec.interval
@@ -311,22 +324,6 @@ def _se(cells: pd.DataFrame, toward: np.ndarray) -> np.ndarray:
         return np.fmax(boot, seed)  # the wider interval; NaN only when neither exists
 
 
-def holm_reject(p: np.ndarray, alpha: float) -> np.ndarray:
-    """Holm's step-down: True where the hypothesis "equal within noise" is rejected.
-
-    >>> holm_reject(np.array([0.01, 0.04, 0.03]), 0.05).tolist()
-    [True, False, False]
-    """
-    p = np.asarray(p, dtype=float)
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    passed = p[order] <= alpha / (m - np.arange(m))
-    stop = np.argmin(passed) if not passed.all() else m
-    reject = np.zeros(m, dtype=bool)
-    reject[order[:stop]] = True
-    return reject
-
-
 def compare_cells(
     baseline: pd.DataFrame, new: pd.DataFrame, *, level: float = 0.95,
     tolerances: Mapping[str, float] | None = None, adjust: str = "none",
@@ -383,7 +380,7 @@ def compare_cells(
         outside = np.abs(d) > allowed
     if adjust == "holm" and judged.any():
         outside = np.zeros_like(outside)
-        outside[judged] = holm_reject(p[judged], 1 - level)
+        outside[judged] = holm(p[judged], 1 - level)[0]
     status[judged] = np.where(outside[judged], "outside", "agree")
     rule = np.where(has_b & has_n, "intervals", np.where(has_b | has_n, "interval + tolerance", "tolerance"))
     out = pd.DataFrame({
