@@ -40,6 +40,7 @@ from analysis.core.tables import (
     member_accuracy_table,
     table2,
 )
+from training.logs import Progress, get_logger
 from training.provenance import code_revision, versions
 
 
@@ -139,11 +140,15 @@ def analyze_preset(
         from analysis.core.results_set import check_target
 
         check_target(out, preset)
+    progress = Progress(get_logger("analyze"), f"dynloss analyze --preset {preset}")
     data = load_preset(cache_root, preset, nonfinite=config.nonfinite, allow_partial=config.allow_partial,
                        allow_stale=config.allow_stale)
+    progress(f"read {len(data.runs)} runs ({len(data.arms)} dataset/arm pairs) from {cache_root / preset}")
     fused, gap = fuse_preset(data, config=config, fit_store=fit_store)
+    progress("fused every arm (static fusions and super-learners)")
     members = member_accuracy_table(data, n_bins=config.n_bins)
     t1, ci, draws = accuracy_tables(data, fused, members, config=config)
+    progress(f"Table 1 with its bootstrap ({config.n_resamples} resamples) and training-seed intervals")
     calibration = calibration_tables(data, fused, config=config)
     tables = {
         "table1": t1,
@@ -158,7 +163,9 @@ def analyze_preset(
         "dropped_members": pd.DataFrame(data.dropped(), columns=list(DROPPED_COLUMNS)),
         "cache_status": cache_status_table(data),
     }
+    progress("calibration, selective prediction, Table 2, McNemar, ensemble size")
     if write:
         write_results(tables, out, provenance(data, config=config, seconds=time.perf_counter() - t0,
                                                fits=fit_store.summary() if fit_store is not None else None))
+        progress("wrote the results set")
     return tables
