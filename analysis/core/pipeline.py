@@ -84,7 +84,7 @@ def write_results(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, p
     from analysis.core.results_set import write_set
 
     return write_set(
-        {f"{name}.csv": (lambda f, df=df: f.write(df.to_csv(index=False, float_format="%.10g").encode()))
+        {f"{name}.csv": (lambda f, df=df: f.write(df.to_csv(index=False).encode()))
          for name, df in tables.items()},
         out_dir, prov,
     )

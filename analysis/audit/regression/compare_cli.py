@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         get_logger("compare").error(f"dynloss compare: {e}")
         return 2
     if args.csv:
-        write_output(args.csv, cmp.frame.to_csv(index=False, float_format="%.10g"))
+        write_output(args.csv, cmp.frame.to_csv(index=False))
     if args.json:
         write_output(args.json, json.dumps(cmp.to_dict(), indent=2, allow_nan=False) + "\n")
     if "-" not in (args.csv, args.json):
