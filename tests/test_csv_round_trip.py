@@ -29,3 +29,27 @@ def test_bootstrap_accuracies_are_exact_fractions_in_float64():
     hits = np.rint(draws * 2000)
     assert np.array_equal(draws, hits / 2000)  # k / n in float64, not float32's nearest value
     assert draws.dtype == np.float64
+
+
+def test_a_set_of_another_schema_version_is_refused_naming_both_versions(tmp_path):
+    import json
+
+    import pytest
+
+    from analysis.core.results_set import SCHEMA_VERSION, ResultsSetError, check_set
+
+    from synthetic import SyntheticSpec, write_synthetic_preset
+
+    from analysis.core.config import AnalysisConfig
+    from analysis.core.pipeline import analyze_preset
+
+    write_synthetic_preset(tmp_path, "syn", SyntheticSpec(arms=(("ce", 1.5), ("dyn-0.7", 1.7)), n_members=2,
+                                                         n_train=80, n_test=60, n_classes=3))
+    analyze_preset("syn", tmp_path, tmp_path / "out", config=AnalysisConfig(n_resamples=100, superlearners=False))
+    check_set(tmp_path / "out", fix="dynloss analyze --preset syn")  # whole as written
+    prov_path = tmp_path / "out" / "provenance.json"
+    prov = json.loads(prov_path.read_text())
+    assert prov["schema_version"] == SCHEMA_VERSION  # written with every set
+    prov_path.write_text(json.dumps({**prov, "schema_version": SCHEMA_VERSION + 1}))
+    with pytest.raises(ResultsSetError, match=rf"schema_version {SCHEMA_VERSION + 1}, expected {SCHEMA_VERSION}"):
+        check_set(tmp_path / "out", fix="dynloss analyze --preset syn")
