@@ -16,6 +16,8 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
+from training.logs import LEVELS as LOG_LEVELS
+
 #: command name -> (module providing ``register``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("analysis.audit.cli", "evaluate every claim of the paper's corrections by computation"),
@@ -44,6 +46,10 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
         "--data-dir", default=None, metavar="DIR",
         help="data root holding cache/, results/ (with audit.json) and raw/ (default: $DYNLOSS_DATA_DIR, "
              "else the checkout's data/ folder; see training/paths.py)")
+    parser.add_argument(
+        "--log-level", default="info", choices=LOG_LEVELS,
+        help="messages on stderr from this level up (default info: progress and status; the command's "
+             "output on stdout and the progress bars are not affected)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         if name in full:
@@ -80,10 +86,13 @@ def describe_os_error(e: OSError) -> str:
 
 
 def command_in(argv: Sequence[str]) -> str | None:
-    """The command named in ``argv`` (the first word that is not an option or ``--data-dir``'s value).
+    """The command named in ``argv`` (the first word that is not an option or the value of
+    ``--data-dir`` or ``--log-level``).
 
     >>> command_in(["--data-dir", "/tmp/d", "analyze", "--preset", "x"])
     'analyze'
+    >>> command_in(["--log-level", "debug", "train"])
+    'train'
     >>> command_in(["--help"]) is None
     True
     """
@@ -91,8 +100,8 @@ def command_in(argv: Sequence[str]) -> str | None:
     for arg in argv:
         if skip:
             skip = False
-        elif len(arg) > 2 and "--data-dir".startswith(arg):  # argparse accepts abbreviations
-            skip = True
+        elif len(arg) > 2 and ("--data-dir".startswith(arg) or "--log-level".startswith(arg)):
+            skip = True  # argparse accepts abbreviations
         elif not arg.startswith("-"):
             return arg if arg in COMMANDS else None
     return None
@@ -109,28 +118,30 @@ def main(argv: list[str] | None = None) -> int:
     command = command_in(argv)
     parser = build_parser([command] if command else [])
     args = parser.parse_args(argv)
+    from training.logs import configure
+
+    log = configure(args.log_level)
     try:
         if args.data_dir is not None:
             paths.set_data_dir(args.data_dir)
         return int(args.func(args) or 0)
     except OSError as e:
-        print(f"dynloss {args.command}: {describe_os_error(e)}", file=sys.stderr)
+        log.error(f"dynloss {args.command}: {describe_os_error(e)}")
         return 2 if e.errno in _BAD_PATH else 3
     except KeyboardInterrupt:
-        print(f"dynloss {args.command}: interrupted", file=sys.stderr)
+        log.error(f"dynloss {args.command}: interrupted")
         return 130
     except RecursionError:
-        print(f"dynloss {args.command}: an input is nested too deeply to read (a damaged or hostile file)",
-              file=sys.stderr)
+        log.error(f"dynloss {args.command}: an input is nested too deeply to read (a damaged or hostile file)")
         return 2
     except MemoryError:
-        print(f"dynloss {args.command}: out of memory (an input too large for this machine?)", file=sys.stderr)
+        log.error(f"dynloss {args.command}: out of memory (an input too large for this machine?)")
         return 3
     except Exception as e:  # the backstop: one line, the traceback on request
         if os.environ.get("DYNLOSS_TRACEBACK"):
             raise
-        print(f"dynloss {args.command}: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-              f" (please report it; DYNLOSS_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        log.error(f"dynloss {args.command}: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                  f" (please report it; DYNLOSS_TRACEBACK=1 shows the traceback)")
         return 1
 
 

@@ -133,7 +133,7 @@ def edit_results_table(folder: Path, name: str, func) -> None:
     from training.cache_format import sha256_file
 
     path = Path(folder) / f"{name}.csv"
-    func(pd.read_csv(path)).to_csv(path, index=False, float_format="%.10g")
+    func(pd.read_csv(path)).to_csv(path, index=False)
     prov = json.loads((Path(folder) / "provenance.json").read_text())
     prov["files"][path.name] = sha256_file(path)
     (Path(folder) / "provenance.json").write_text(json.dumps(prov))

@@ -59,7 +59,7 @@ def test_members_that_swapped_their_arrays_are_corrupt_and_train_restores_them(c
             and "a forged or foreign run" in err and f"`dynloss train --preset {PRESET} --cache {cache}" in err)
     assert not (tmp_path / "out").exists()
     assert main(["cache", "verify", "--preset", PRESET, "--cache", str(cache)]) == 1
-    assert "corrupt     digits/ce/member-001  fit_index is not the split" in capsys.readouterr().out
+    assert "corrupt digits/ce/member-001 fit_index is not the split" in " ".join(capsys.readouterr().out.split())
     # the hinted repair: train redoes exactly the two runs, bit-identical to the originals
     assert main(["train", "--preset", PRESET, "--cache", str(cache), "--arms", "ce,dyn-0.8", "--quiet"]) == 0
     assert "2 trained (redone: 2 corrupt)" in capsys.readouterr().out

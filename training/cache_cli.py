@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+
+from training.logs import get_logger
+
+log = get_logger("cache")
 
 
 def register(sub, *, name: str, help: str) -> None:
@@ -40,24 +43,24 @@ def run(args: argparse.Namespace) -> int:
     from training.cache_state import repair_command, scan
 
     if args.cache == "":
-        print("dynloss cache verify: --cache: an empty path names no folder (it would mean the working "
-              "directory); give a folder", file=sys.stderr)
+        log.error("dynloss cache verify: --cache: an empty path names no folder (it would mean the working "
+                  "directory); give a folder")
         return 2
     root = Path(args.cache) if args.cache else paths.cache_root()
     folder = root / args.preset
     from training.presets import PRESETS
 
     if args.preset not in PRESETS and not folder.is_dir():
-        print(f"dynloss cache verify: {folder}: no cache of preset {args.preset!r} (known presets: "
-              f"{', '.join(sorted(PRESETS))})", file=sys.stderr)
+        log.error(f"dynloss cache verify: {folder}: no cache of preset {args.preset!r} (known presets: "
+                  f"{', '.join(sorted(PRESETS))})")
         return 2
     try:
         result = scan(root, args.preset, checksum=args.checksum)
     except CacheError as e:
-        print(f"dynloss cache verify: {e}", file=sys.stderr)
+        log.error(f"dynloss cache verify: {e}")
         return 2
     except UnreadableError as e:
-        print(f"dynloss cache verify: {e}", file=sys.stderr)
+        log.error(f"dynloss cache verify: {e}")
         return 3
     if args.json:
         print(json.dumps({
@@ -70,11 +73,12 @@ def run(args: argparse.Namespace) -> int:
         }, indent=2))
     else:
         print(f"{args.preset}: {result.summary()} (grid from {result.grid_source}; {folder})")
-        for r in result.runs:
-            if args.all or r.state != "complete":
-                print(f"{r.state:<11} {r.key}" + (f"  {r.detail}" if r.detail else ""))
-        for u in result.unexpected:
-            print(f"{'unexpected':<11} {u.path.relative_to(folder).as_posix()}  {u.reason}")
+        from tabulate import tabulate
+
+        rows = [(r.state, r.key, r.detail) for r in result.runs if args.all or r.state != "complete"]
+        rows += [("unexpected", u.path.relative_to(folder).as_posix(), u.reason) for u in result.unexpected]
+        if rows:
+            print(tabulate(rows, tablefmt="plain", disable_numparse=True))
         fixes = []
         if any(r.state != "complete" for r in result.runs):
             fixes.append(f"every run that is not complete is retrained by {repair_command(result)}")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 
 from training.cache_state import MAX_MEMBERS  # noqa: F401 (re-exported: above it --members needs --many-members)
+from training.logs import get_logger
+
+log = get_logger("train")
 
 
 class Stopped(BaseException):
@@ -107,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         check_args(args)
     except ValueError as e:
-        print(f"dynloss train: {e}", file=sys.stderr)
+        log.error(f"dynloss train: {e}")
         return 2
     from training.cache_format import UnreadableError
     from training.cache_lock import CacheLockedError
@@ -124,18 +126,18 @@ def _run(args: argparse.Namespace) -> int:
             args.preset, executor=args.executor, cache_root=args.cache, members=args.members,
             arms=args.arms_t, datasets=args.datasets_t, force=args.force, workers=args.workers,
             data_root=args.data_root, download=args.download, progress=not args.quiet,
-            wait_for_lock=args.wait, on_wait=lambda m: print(f"dynloss train: {m}", file=sys.stderr),
+            wait_for_lock=args.wait, on_wait=lambda m: log.info(f"dynloss train: {m}"),
         )
     except (DataMissingError, ValueError) as e:
-        print(f"dynloss train: {e}", file=sys.stderr)
+        log.error(f"dynloss train: {e}")
         return 2
     except (CacheLockedError, UnreadableError) as e:
-        print(f"dynloss train: {e}", file=sys.stderr)
+        log.error(f"dynloss train: {e}")
         return 3
     except (KeyboardInterrupt, Stopped) as e:
         name = "SIGTERM" if isinstance(e, Stopped) else "SIGINT"
-        print(f"dynloss train: stopped by {name}; complete runs are kept and no partial run was written: "
-              f"rerun the same command to finish", file=sys.stderr)
+        log.error(f"dynloss train: stopped by {name}; complete runs are kept and no partial run was written: "
+                  f"rerun the same command to finish")
         return 143 if isinstance(e, Stopped) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -210,10 +210,14 @@ def _label_smoothing_terms(log_probs: Tensor, target: Tensor, *, alpha: float) -
 
 
 def _superloss_terms(log_probs: Tensor, target: Tensor, *, tau: float, lam: float = 1.0) -> Tensor:
-    ce = _ce_terms(log_probs, target)
+    return _superloss_of_ce(_ce_terms(log_probs, target), tau=tau, lam=lam)[0]
+
+
+def _superloss_of_ce(ce: Tensor, *, tau: float, lam: float) -> tuple[Tensor, Tensor]:
+    """The SuperLoss formula, once: per-sample ``(ce - tau) * sigma + lam * (log sigma) ** 2`` and sigma."""
     sigma = superloss_sigma(ce, tau=tau, lam=lam)
     # log sigma = -W0(...), computed from sigma itself (sigma > 0 always)
-    return (ce - tau) * sigma + lam * torch.log(sigma) ** 2
+    return (ce - tau) * sigma + lam * torch.log(sigma) ** 2, sigma
 
 
 def _dm_terms(log_probs: Tensor, target: Tensor, *, beta: float = 1.0, lam: float = 1.0) -> Tensor:
@@ -609,9 +613,7 @@ class SuperLoss(nn.Module):
         if self.ema and self.training:
             tau = update_tau_ema(tau, ce, momentum=self.momentum)
         self.tau_state.fill_(tau)
-        sigma = superloss_sigma(ce, tau=tau, lam=self.lam)
-        self.last_sigma = sigma
-        terms = (ce - tau) * sigma + self.lam * torch.log(sigma) ** 2
+        terms, self.last_sigma = _superloss_of_ce(ce, tau=tau, lam=self.lam)
         return _reduce(terms, self.reduction)
 
     def extra_repr(self) -> str:

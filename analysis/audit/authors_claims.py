@@ -22,6 +22,8 @@ from analysis.audit.authors import read_authors_records, records_digest
 from analysis.audit.authors_tables import (
     ordered_learned,
     pooled_shuffled_comparison,
+    N_TRAIN,
+    gap_summary,
     rule_candidates,
     table1_provenance,
     validation_vs_test,
@@ -29,9 +31,6 @@ from analysis.audit.authors_tables import (
 from analysis.audit.published import load_published_table1
 from training.splits import expected_fit_distinct_fraction
 
-#: official training-set sizes: the super-learners' validation split is 10 % of these rows
-N_TRAIN: dict[str, int] = {"CIFAR10": 50_000, "CIFAR100": 50_000, "FashionMNIST": 60_000}
-VAL_FRACTION = 0.1
 #: the stated super-learner protocol: AdamW without weight decay, the epoch of best validation accuracy
 STATED_RULE = {"wd": 0.0, "epoch": "best"}
 STATED_EPOCHS = {"Weighted": 10, "MLP": 20}
@@ -125,33 +124,6 @@ def evaluate_table1_provenance() -> Finding:
     return Finding(verdict=verdict, evidence=evidence, values=values)
 
 
-def gap_summary(vt: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: validation − test accuracy of the evaluations that did not fail.
-
-    Returns
-    -------
-    DataFrame ``dataset, n, n_positive, gap_best_mean, gap_best_min, gap_best_max, gap_last_mean,
-    gap_ce_mean, gap_dynamic_mean, val_se, sign_p``: ``val_se`` is the binomial standard error of
-    a validation accuracy on 10 % of the training rows at the mean validation accuracy; ``sign_p``
-    the one-sided sign-test p of "the gap is positive" (evaluations share base learners, so this
-    overstates the evidence's independence; the margins make that immaterial).
-    """
-    from scipy import stats
-
-    rows = []
-    for ds, g in vt[~vt["failed"]].groupby("dataset", sort=True):
-        n, pos = len(g), int((g["gap_best"] > 0).sum())
-        p = float(g["val_best"].mean())
-        rows.append({"dataset": ds, "n": n, "n_positive": pos, "gap_best_mean": g["gap_best"].mean(),
-                     "gap_best_min": g["gap_best"].min(), "gap_best_max": g["gap_best"].max(),
-                     "gap_last_mean": g["gap_last"].mean(),
-                     "gap_ce_mean": g.loc[g["threshold"] == "None", "gap_best"].mean(),
-                     "gap_dynamic_mean": g.loc[g["threshold"] != "None", "gap_best"].mean(),
-                     "val_se": float(np.sqrt(p * (1 - p) / (VAL_FRACTION * N_TRAIN[ds]))),
-                     "sign_p": float(stats.binomtest(pos, n, 0.5, alternative="greater").pvalue)})
-    return pd.DataFrame(rows)
-
-
 @claim(
     "stacking-validation",
     source="authors' records",
@@ -161,7 +133,7 @@ def gap_summary(vt: pd.DataFrame) -> pd.DataFrame:
     ),
 )
 def evaluate_stacking_validation() -> Finding:
-    from analysis.audit.cache_claims import evaluate_stacking_leak
+    from analysis.audit.cache_claims import STACKING_LEAK
 
     vt = validation_vs_test(_records())
     summ = gap_summary(vt)
@@ -183,7 +155,7 @@ def evaluate_stacking_validation() -> Finding:
                     "variant": r.variant, "wd": float(r.wd), "val_best": _r(r.val_best), "test_best": _r(r.test_best)}
                    for r in failed.itertuples()],
         "members_fitting_a_row_expected": _r(fitted_share, 4),
-        "linked_claim": evaluate_stacking_leak.spec.id,
+        "linked_claim": STACKING_LEAK,
         "rule": f"per dataset, biased when the one-sided sign test of validation > test has p < {ALPHA} and the "
                 f"mean gap exceeds 2 binomial standard errors of the validation accuracy; fails: biased in every "
                 f"dataset; holds: in none; conditional otherwise",

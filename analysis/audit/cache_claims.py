@@ -177,8 +177,12 @@ def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
     return float(x.mean()), float(lo), float(hi)
 
 
+#: the id of the claim below, which the authors' records claim stacking-validation links to
+STACKING_LEAK = "stacking-leak"
+
+
 @claim(
-    "stacking-leak",
+    STACKING_LEAK,
     source="our caches",
     text=(
         "Super-learners fitted on the base learners' in-sample training predictions (as published) reach on the "
@@ -190,8 +194,7 @@ def evaluate_stacking_leak(preset: str) -> Finding:
     from scipy import stats
 
     from analysis.audit.authors import read_authors_records
-    from analysis.audit.authors_claims import gap_summary
-    from analysis.audit.authors_tables import validation_vs_test
+    from analysis.audit.authors_tables import gap_summary, validation_vs_test
 
     p = paired_gaps(_load(preset, "superlearner_gap"))
     ins, oob, leak = (_mean_ci(p[c].to_numpy()) for c in ("gap_in_sample", "gap_out_of_bag", "leak"))

@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import textwrap
 from collections.abc import Collection
 
 from analysis.audit import ClaimResult, missing_results, registered_claims
 from training.argtypes import int_at_least, one_line_errors, preset_arg
+from training.logs import get_logger
+
+log = get_logger("audit")
 
 __all__ = ["format_table", "register", "run"]
 
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ids = None
     if args.save and args.ids:
-        print("dynloss audit: --save writes the whole audit the report reads; drop --ids", file=sys.stderr)
+        log.error("dynloss audit: --save writes the whole audit the report reads; drop --ids")
         return 2
     if args.ids:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]
@@ -94,16 +96,16 @@ def run(args: argparse.Namespace) -> int:
         scope = results_scope(preset)
         results = evaluate_scoped(scope, ids)
     except ValueError as e:
-        print(f"dynloss audit: {e}", file=sys.stderr)
+        log.error(f"dynloss audit: {e}")
         return 2
     for note in (preset_note(preset, ids, scope.skipped), skipped_note(scope)):
         if note:
-            print(note if note.startswith("dynloss") else f"dynloss audit: {note}", file=sys.stderr)
+            log.info(note if note.startswith("dynloss") else f"dynloss audit: {note}")
     if args.save:
         from analysis.audit.saved import save_audit
 
         path = save_audit(results)
-        print(f"dynloss audit: {len(results)} claims written to {path}", file=sys.stderr)
+        log.info(f"dynloss audit: {len(results)} claims written to {path}")
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:

@@ -8,10 +8,12 @@ Thin: parses arguments, builds :class:`analysis.core.config.AnalysisConfig` and 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from training.argtypes import int_at_least, one_line_errors, path_arg, preset_arg
+from training.logs import get_logger
+
+log = get_logger("analyze")
 
 
 def _mlp_rows(value: str) -> int:
@@ -75,29 +77,29 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as e:
         option = next((o for field, o in _OPTIONS.items() if f"`{field}`" in str(e)), "")
-        print(f"dynloss analyze: {e}{f' ({option})' if option else ''}", file=sys.stderr)
+        log.error(f"dynloss analyze: {e}{f' ({option})' if option else ''}")
         return 2
     out = args.out or default_results_root() / args.preset  # default_results_root: training.paths
     try:
         store = FitStore(read=not args.refit)
         tables = analyze_preset(args.preset, args.cache, out, config=config, fit_store=store)
     except (CacheError, ResultsSetError) as e:
-        print(f"dynloss analyze: {e}", file=sys.stderr)
+        log.error(f"dynloss analyze: {e}")
         return 2
     except FileNotFoundError as e:
         if e.filename is not None:  # an OSError of the environment: the root command reports it
             raise
-        print(f"dynloss analyze: {e}", file=sys.stderr)
+        log.error(f"dynloss analyze: {e}")
         return 2
     status = tables["cache_status"]
     if not status["included"].all() or (status["state"] == "stale").any():
         left = status[~status["included"]]
-        print(f"dynloss analyze: partial or stale cache analysed as asked: {len(left)} of {len(status)} runs left "
-              f"out, {int(((status['state'] == 'stale') & status['included']).sum())} stale runs included "
-              f"(see cache_status.csv)", file=sys.stderr)
+        log.warning(f"dynloss analyze: partial or stale cache analysed as asked: {len(left)} of {len(status)} runs "
+                    f"left out, {int(((status['state'] == 'stale') & status['included']).sum())} stale runs included "
+                    f"(see cache_status.csv)")
     dropped = tables["dropped_members"]
     for r in dropped.itertuples():
-        print(f"dropped member {r.member} of {r.dataset}/{r.arm}: {r.reason} ({r.path})", file=sys.stderr)
+        log.warning(f"dropped member {r.member} of {r.dataset}/{r.arm}: {r.reason} ({r.path})")
     if store.reused or store.fitted:
         from training.paths import display
 

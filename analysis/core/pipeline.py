@@ -42,6 +42,7 @@ from analysis.core.tables import (
     member_accuracy_table,
     table2,
 )
+from training.logs import Progress, get_logger
 from training.provenance import code_revision, versions
 
 
@@ -85,7 +86,7 @@ def write_results(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, p
     from analysis.core.results_set import write_set
 
     return write_set(
-        {f"{name}.csv": (lambda f, df=df: f.write(df.to_csv(index=False, float_format="%.10g").encode()))
+        {f"{name}.csv": (lambda f, df=df: f.write(df.to_csv(index=False).encode()))
          for name, df in tables.items()},
         out_dir, prov,
     )
@@ -141,11 +142,15 @@ def analyze_preset(
         from analysis.core.results_set import check_target
 
         check_target(out, preset)
+    progress = Progress(get_logger("analyze"), f"dynloss analyze --preset {preset}")
     data = load_preset(cache_root, preset, nonfinite=config.nonfinite, allow_partial=config.allow_partial,
                        allow_stale=config.allow_stale)
+    progress(f"read {len(data.runs)} runs ({len(data.arms)} dataset/arm pairs) from {cache_root / preset}")
     fused, gap = fuse_preset(data, config=config, fit_store=fit_store)
+    progress("fused every arm (static fusions and super-learners)")
     members = member_accuracy_table(data, n_bins=config.n_bins)
     t1, ci, draws = accuracy_tables(data, fused, members, config=config)
+    progress(f"Table 1 with its bootstrap ({config.n_resamples} resamples) and training-seed intervals")
     calibration = calibration_tables(data, fused, config=config)
     tables = {
         "table1": t1,
@@ -161,7 +166,9 @@ def analyze_preset(
         "cache_status": cache_status_table(data),
         "split_stats": split_stats_table(data),
     }
+    progress("calibration, selective prediction, Table 2, McNemar, ensemble size")
     if write:
         write_results(tables, out, provenance(data, config=config, seconds=time.perf_counter() - t0,
                                                fits=fit_store.summary() if fit_store is not None else None))
+        progress("wrote the results set")
     return tables

@@ -68,7 +68,7 @@ def bootstrap_accuracies(
     c = correct.T.astype(np.float32)  # (n, k)
     out = np.empty((n_resamples, k), dtype=np.float64)
     for start, counts in bootstrap_counts(n, rng=rng, n_resamples=n_resamples, chunk=chunk):
-        out[start:start + counts.shape[0]] = (counts @ c) / n  # integer sums < 2**24: exact in float32
+        out[start:start + counts.shape[0]] = (counts @ c).astype(np.float64) / n  # sums < 2**24: exact in float32
     return out
 
 

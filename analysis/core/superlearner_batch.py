@@ -29,6 +29,7 @@ operation computes, per model, the floating-point operations of the lone fit in 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ from analysis.core.superlearner import (
     _residual_class,
     _torch_threads,
 )
+from training.logs import get_logger
 
 #: multiply-adds per model and step from which a group of fits is split across threads
 _SPLIT_MACS_PER_STEP = 10_000_000
@@ -294,11 +296,14 @@ def fit_superlearners(tasks: Sequence[SuperLearnerTask], *, batched: bool = True
         parts += [idx[j::n] for j in range(n)]
     parts.sort(key=lambda idx: -len(idx) * plans[idx[0]].cost())  # longest first
     results: list[SuperLearnerResult | None] = [None] * len(plans)
+    done, log = itertools.count(1), get_logger("analyze")
 
     def run(idx: list[int], group) -> None:
         t0 = time.perf_counter()
         outs = group.run()
         seconds = (time.perf_counter() - t0) / len(idx)
+        log.info(f"super-learners: batch {next(done)} of {len(parts)} done ({len(idx)} "
+                 f"{plans[idx[0]].config.kind} fits, {seconds * len(idx):.1f} s)")
         for i, out in zip(idx, outs):
             results[i] = plans[i].result(*out, seconds=seconds)
 

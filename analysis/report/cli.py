@@ -12,13 +12,15 @@ import argparse
 import contextlib
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
 
 from training.argtypes import one_line_errors, preset_arg
+from training.logs import get_logger
 from training.paths import DEFAULT_PRESET, PRESET_ENV, RESULTS_ENV
+
+log = get_logger("report")
 
 ENGINES: tuple[str, ...] = ("auto", "quarto", "offline")
 
@@ -69,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     root = (args.root or project_dir()).resolve()
     if not (root / "_quarto.yml").is_file():
-        print(f"dynloss report: no _quarto.yml in {root}; pass --root with the checkout that holds the report",
-              file=sys.stderr)
+        log.error(f"dynloss report: no _quarto.yml in {root}; pass --root with the checkout that holds the report")
         return 2
     env = {PRESET_ENV: args.preset}
     if args.results_dir is not None:
@@ -81,10 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if engine == "auto":
         exe = quarto_available()
         engine = "quarto" if exe else "offline"
-        print(f"dynloss report: engine {engine} ({f'quarto at {exe}' if exe else '`quarto` is not on PATH'})",
-              file=sys.stderr)
+        log.info(f"dynloss report: engine {engine} ({f'quarto at {exe}' if exe else '`quarto` is not on PATH'})")
     elif engine == "quarto" and quarto_available() is None:
-        print(f"dynloss report: --engine quarto, but `quarto` is not on PATH: {INSTALL_HINT}", file=sys.stderr)
+        log.error(f"dynloss report: --engine quarto, but `quarto` is not on PATH: {INSTALL_HINT}")
         return 2
     # fail fast, before starting a kernel, when the preset has no results at all
     from analysis.core.results_set import ResultsSetError
@@ -94,15 +94,15 @@ def run(args: argparse.Namespace) -> int:
         results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
         note = _audit_note(args.preset, env)
     except (ResultsMissingError, ResultsSetError) as e:
-        print(f"dynloss report: {e}", file=sys.stderr)
+        log.error(f"dynloss report: {e}")
         return 2
     if note:
-        print(f"dynloss report: {note}", file=sys.stderr)
+        log.warning(f"dynloss report: {note}")
     try:
         with sigterm_raises():
             return _render(root, env, args, engine)
     except Terminated:
-        print("dynloss report: stopped by SIGTERM (the kernel shut down, temporary files removed)", file=sys.stderr)
+        log.error("dynloss report: stopped by SIGTERM (the kernel shut down, temporary files removed)")
         return 128 + signal.SIGTERM
 
 
@@ -132,16 +132,16 @@ def _render(root: Path, env: dict[str, str], args: argparse.Namespace, engine: s
                                subtitle=f"preset {args.preset}")
     except RenderError as e:
         lines = [x.strip() for x in str(e).splitlines() if x.strip()]
-        print(f"dynloss report: {lines[0]}{f' {lines[-1]}' if len(lines) > 1 else ''}", file=sys.stderr)
+        log.error(f"dynloss report: {lines[0]}{f' {lines[-1]}' if len(lines) > 1 else ''}")
         return 1
     for path in [*result.html, *([result.pdf] if result.pdf else [])]:
         print(path)
     for w in result.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        log.warning(f"warning: {w}")
     t = result.timings
-    print(f"rendered {len(result.html)} HTML page(s){' + PDF' if result.pdf else ''} offline in "
-          f"{time.perf_counter() - t0:.1f} s (execute {t.get('execute', 0):.1f} s, html {t.get('html', 0):.1f} s, "
-          f"pdf {t.get('pdf', 0):.1f} s)", file=sys.stderr)
+    log.info(f"rendered {len(result.html)} HTML page(s){' + PDF' if result.pdf else ''} offline in "
+             f"{time.perf_counter() - t0:.1f} s (execute {t.get('execute', 0):.1f} s, html {t.get('html', 0):.1f} s, "
+             f"pdf {t.get('pdf', 0):.1f} s)")
     return 0
 
 
@@ -152,8 +152,8 @@ def _run_quarto(root: Path, env: dict[str, str], args: argparse.Namespace) -> in
     try:
         rc = run_quarto(root, env, output_dir=args.output_dir, formats=tuple(args.formats or ()))
     except QuartoError as e:
-        print(f"dynloss report: {e}", file=sys.stderr)
+        log.error(f"dynloss report: {e}")
         return 2
     if rc == 0:
-        print(f"rendered with quarto in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        log.info(f"rendered with quarto in {time.perf_counter() - t0:.1f} s")
     return rc

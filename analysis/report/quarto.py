@@ -292,12 +292,13 @@ def run_quarto(root: str | Path, env: dict[str, str], *, output_dir: Path | None
     """
     from analysis.report.engine import load_project
     from training.cache_lock import preset_lock
+    from training.logs import get_logger
 
     check_quarto()
     root = Path(root).resolve()
     out = Path(output_dir).resolve() if output_dir is not None else load_project(root).output_dir
     # one render at a time per checkout: a second waits (the copy, its caches and its output are shared)
-    with preset_lock(root / STAGE_DIR, wait=True, on_wait=lambda msg: print(f"dynloss report: {msg}", file=sys.stderr)):
+    with preset_lock(root / STAGE_DIR, wait=True, on_wait=lambda msg: get_logger("report").info(f"dynloss report: {msg}")):
         stage = stage_book(root)
         rendered = load_project(stage).output_dir.resolve()
         if stage not in rendered.parents:  # it is emptied before the render: never the copy or above it

@@ -19,6 +19,7 @@ import os
 import sys
 
 from training.argtypes import nonempty_arg, one_line_errors
+from training.logs import get_logger
 
 GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
 #: rows of the terminal table without --all (cells outside noise come first)
@@ -87,7 +88,7 @@ def _use_colour(mode: str, stream) -> bool:
 
 
 def format_table(frame, *, colour: bool = False, limit: int | None = None) -> str:
-    """Fixed-width text table of comparison rows (status, table, metric, cell, values)."""
+    """Text table (tabulate) of comparison rows (status, table, metric, cell, values)."""
     from analysis.audit.regression.compare import cell_label
 
     head = ["status", "table", "metric", "cell", "baseline", "new", "diff", "allowed", "z", "problem"]
@@ -98,18 +99,14 @@ def format_table(frame, *, colour: bool = False, limit: int | None = None) -> st
         rows.append([r["status"], r["table"], r["metric"], cell_label(r), num(r["baseline"], ".4f"),
                      num(r["new"], ".4f"), num(r["diff"], "+.4f"), num(r["allowed"], ".4f"), num(r["z"], "+.2f"),
                      r["problem"]])
-    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(head)]
+    from tabulate import tabulate
+
     right = {4, 5, 6, 7, 8}
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    out = [line(head), "  ".join("-" * w for w in widths)]
-    for row in rows:
-        text = line(row)
-        if colour:
-            text = COLOURS.get(row[0], "") + text + RESET
-        out.append(text)
+    text = tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True,
+                    colalign=["right" if i in right else "left" for i in range(len(head))]).splitlines()
+    out = text[:2]  # the header and its rule
+    for row, line in zip(rows, text[2:]):
+        out.append(COLOURS.get(row[0], "") + line + RESET if colour else line)
     return "\n".join(out)
 
 
@@ -160,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
         cmp = compare_results(args.results, args.baseline, level=args.level, adjust=args.adjust,
                               tolerances=tolerances, fail_on=args.fail_on)
     except (UnusableInput, ValueError) as e:
-        print(f"dynloss compare: {e}", file=sys.stderr)
+        get_logger("compare").error(f"dynloss compare: {e}")
         return 2
     if args.csv:
-        write_output(args.csv, cmp.frame.to_csv(index=False, float_format="%.10g"))
+        write_output(args.csv, cmp.frame.to_csv(index=False))
     if args.json:
         write_output(args.json, json.dumps(cmp.to_dict(), indent=2, allow_nan=False) + "\n")
     if "-" not in (args.csv, args.json):

@@ -10,9 +10,9 @@ status 2 when the results are missing, unreadable or of another preset.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from training.argtypes import one_line_errors, path_arg, preset_arg
+from training.logs import get_logger
 
 
 def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.ArgumentParser:
@@ -33,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         doc = write_snapshot(folder, args.out, preset=args.preset)
     except UnusableInput as e:
-        print(f"dynloss snapshot: {e}", file=sys.stderr)
+        get_logger("snapshot").error(f"dynloss snapshot: {e}")
         return 2
     to_stdout = str(args.out) == "-"
-    print(f"dynloss snapshot: {len(doc['cells'])} cells of preset {args.preset} written to "
-          f"{'standard output' if to_stdout else args.out}", file=sys.stderr if to_stdout else sys.stdout)
+    (get_logger("snapshot").info if to_stdout else print)(  # stdout carries the snapshot itself then
+        f"dynloss snapshot: {len(doc['cells'])} cells of preset {args.preset} written to "
+        f"{'standard output' if to_stdout else args.out}")
     return 0
