@@ -28,14 +28,17 @@ def test_analyze_reports_each_long_step_with_its_seconds_on_stderr_and_its_resul
     assert len(steps) == 5, captured.err
     assert all(re.search(r" in \d+\.\d s \(\d+\.\d s in all\)$", line) for line in steps), steps
     assert "read 4 runs" in steps[0] and "bootstrap (200 resamples)" in steps[2] and "wrote" in steps[-1]
-    assert "dynloss analyze" not in captured.out and "wrote 14 tables and provenance.json" in captured.out
+    from analysis.core.schema import RESULT_FILES
+
+    assert "dynloss analyze" not in captured.out
+    assert f"wrote {len(RESULT_FILES)} tables and provenance.json" in captured.out
 
 
 def test_log_level_warning_keeps_errors_and_the_result_but_hides_progress(tmp_path, capsys):
     write_synthetic_preset(tmp_path, "small", SMALL)
     assert _analyze(tmp_path, "--log-level", "warning") == 0
     captured = capsys.readouterr()
-    assert captured.err == "" and "wrote 14 tables" in captured.out
+    assert captured.err == "" and "wrote 15 tables" in captured.out  # RESULT_FILES, split_stats.csv included
     assert main(["--log-level", "error", "analyze", "--preset", "absent", "--cache", str(tmp_path)]) == 2
     assert "dynloss train --preset absent" in capsys.readouterr().err
     configure("info")
