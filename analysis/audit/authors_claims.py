@@ -27,10 +27,10 @@ from analysis.audit.authors_tables import (
     validation_vs_test,
 )
 from analysis.audit.published import load_published_table1
+from training.datasets import get_dataset
 from training.splits import expected_fit_distinct_fraction
 
-#: official training-set sizes: the super-learners' validation split is 10 % of these rows
-N_TRAIN: dict[str, int] = {"CIFAR10": 50_000, "CIFAR100": 50_000, "FashionMNIST": 60_000}
+#: the super-learners' validation split: 10 % of the official training rows (``Dataset.n_train``)
 VAL_FRACTION = 0.1
 #: the stated super-learner protocol: AdamW without weight decay, the epoch of best validation accuracy
 STATED_RULE = {"wd": 0.0, "epoch": "best"}
@@ -147,7 +147,7 @@ def gap_summary(vt: pd.DataFrame) -> pd.DataFrame:
                      "gap_last_mean": g["gap_last"].mean(),
                      "gap_ce_mean": g.loc[g["threshold"] == "None", "gap_best"].mean(),
                      "gap_dynamic_mean": g.loc[g["threshold"] != "None", "gap_best"].mean(),
-                     "val_se": float(np.sqrt(p * (1 - p) / (VAL_FRACTION * N_TRAIN[ds]))),
+                     "val_se": float(np.sqrt(p * (1 - p) / (VAL_FRACTION * get_dataset(ds).n_train))),
                      "sign_p": float(stats.binomtest(pos, n, 0.5, alternative="greater").pvalue)})
     return pd.DataFrame(rows)
 
@@ -168,7 +168,7 @@ def evaluate_stacking_validation() -> Finding:
     failed = vt[vt["failed"]]
     biased = (summ["sign_p"] < ALPHA) & (summ["gap_best_mean"] > 2 * summ["val_se"])
     verdict = "fails" if biased.all() else ("holds" if not biased.any() else "conditional")
-    fitted_share = expected_fit_distinct_fraction(N_TRAIN["CIFAR10"], k=50)
+    fitted_share = expected_fit_distinct_fraction(get_dataset("CIFAR10").n_train, k=50)
     per_ds = {r.dataset: {"n": int(r.n), "n_positive": int(r.n_positive), "gap_best_mean": _r(r.gap_best_mean),
                           "gap_best_min": _r(r.gap_best_min), "gap_best_max": _r(r.gap_best_max),
                           "gap_last_mean": _r(r.gap_last_mean), "gap_ce_mean": _r(r.gap_ce_mean),

@@ -20,12 +20,7 @@ from analysis.report.context import (
     superlearners_absent,
 )
 from training.arms import ARM_ORDER, ARMS, REFERENCE_ARM
-
-#: the paper's datasets by the names the cache uses
-PAPER_DATASETS: dict[str, str] = {
-    "fashion-mnist": "FashionMNIST", "fmnist": "FashionMNIST", "fashionmnist": "FashionMNIST",
-    "cifar10": "CIFAR10", "cifar100": "CIFAR100",
-}
+from training.datasets import paper_name
 
 
 #: fusions in display order (the paper's four, then ours)
@@ -108,7 +103,7 @@ def table2_frame(preset: str | None = None) -> pd.DataFrame:
     pub = load_published_table2().set_index(["dataset", "fusion"])["pearson_r"]
     out = pd.DataFrame({
         "dataset": t2["dataset"], "fusion": t2["fusion"], "encoding": t2["encoding"], "n": t2["n"],
-        "published r": [pub.get((PAPER_DATASETS.get(str(d).lower(), ""), f), np.nan)
+        "published r": [pub.get((paper_name(d), f), np.nan)
                         for d, f in zip(t2["dataset"], t2["fusion"])],
         "r": t2["pearson_r"],
         "Fisher-z 95 % CI": _interval(t2["pearson_ci_low"], t2["pearson_ci_high"], 3),

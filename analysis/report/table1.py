@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.context import load_result, reads
-from analysis.report.frames import FUSION_ORDER, PAPER_DATASETS, _interval, _order, one_dataset_dropped
+from analysis.report.frames import FUSION_ORDER, _interval, _order, one_dataset_dropped
 from training.arms import ARM_ORDER, ARMS, CONTROL_ARM, REFERENCE_ARM
+from training.datasets import paper_name
 
 #: the fusions of the published Table 1
 PAPER_FUSIONS: tuple[str, ...] = ("Average", "Vote", "Weighted", "MLP")
@@ -106,7 +107,7 @@ def delta_comparison(t1: pd.DataFrame, pub: pd.DataFrame, ci: pd.DataFrame | Non
         arm = ARMS.get(r.arm)
         if arm is None or arm.family != "dyn":
             continue
-        paper_ds = PAPER_DATASETS.get(str(r.dataset).lower(), "")
+        paper_ds = paper_name(r.dataset)
         rows.append({
             "dataset": r.dataset, "fusion": r.fusion, "τ": f"{arm.threshold:g}",
             "paper Δ vs None": pdiff.get((paper_ds, r.fusion, float(arm.threshold)), np.nan),
