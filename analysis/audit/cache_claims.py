@@ -86,14 +86,13 @@ def dynamic_vs_references(ci: pd.DataFrame, mc: pd.DataFrame, *, fusions=PAPER_F
 
 def preset_scope(preset: str) -> str:
     """What the preset trains, next to the paper's setting, and what it therefore cannot settle."""
-    from training.presets import get_preset
+    from training.presets import at_paper_scale, get_preset
 
     try:
         ours, paper = get_preset(preset), get_preset("paper")
     except ValueError:
         return f"Preset {preset} is not a registered preset; its training is unknown here."
-    if (ours.model, ours.members, ours.epochs, ours.datasets) == (paper.model, paper.members, paper.epochs,
-                                                                   paper.datasets):
+    if at_paper_scale(ours):
         return f"Preset {preset} trains the paper's setting."
     return (f"Preset {preset} trains {ours.model.label} members ({ours.members} per arm, {ours.epochs} epochs, "
             f"{', '.join(ours.datasets)}); the paper trained {paper.model.label} ({paper.members} per arm, "

@@ -34,8 +34,8 @@ def register(sub, *, name: str = "analyze", help: str = "") -> argparse.Argument
     p.add_argument("--no-superlearners", action="store_true", help="skip the learned fusions (Weighted, MLP)")
     p.add_argument("--mlp-rows", type=_mlp_rows, default=None,
                    help="cap on training rows of each MLP super-learner fit, a seeded subsample (0 = all rows, "
-                        "as published; default: 4000 for fmnist-mini, whose 60k rows would take about a minute per "
-                        "fit on 2 CPU cores, all rows for every other preset)")
+                        "as published; default: the preset's mlp_rows, 4000 for fmnist-mini, whose 60k rows would "
+                        "take about a minute per fit on 2 CPU cores, all rows for every other preset)")
     p.add_argument("--refit", action="store_true",
                    help="fit every super-learner again instead of reading the fits an earlier analysis stored "
                         "for the same inputs and code (<data root>/fits/superlearner; safe to delete)")
@@ -55,23 +55,19 @@ def register(sub, *, name: str = "analyze", help: str = "") -> argparse.Argument
 #: the option of each AnalysisConfig field it sets (named in the config's errors)
 _OPTIONS = {"n_resamples": "--resamples", "seed": "--seed", "superlearner_max_rows": "--mlp-rows"}
 
-#: presets whose MLP super-learners fit on a seeded subsample by default (CPU time budget)
-MLP_ROWS_BY_PRESET: dict[str, int] = {"fmnist-mini": 4_000}
-
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.core.config import AnalysisConfig
+    from analysis.core.config import AnalysisConfig, preset_max_rows
     from analysis.core.fit_store import FitStore
     from analysis.core.pipeline import analyze_preset, default_results_root
     from analysis.core.results_set import ResultsSetError
     from training.cache_format import CacheError
 
-    mlp_rows = args.mlp_rows if args.mlp_rows is not None else MLP_ROWS_BY_PRESET.get(args.preset, 0)
-    try:
+    try:  # the preset's row caps unless --mlp-rows overrides them (analyze_preset resolves them)
         config = AnalysisConfig(
             seed=args.seed, n_resamples=args.resamples, superlearners=not args.no_superlearners,
-            superlearner_max_rows=(("Weighted", None), ("MLP", mlp_rows or None)), nonfinite=args.nonfinite,
-            allow_partial=args.allow_partial, allow_stale=args.allow_stale,
+            superlearner_max_rows=None if args.mlp_rows is None else preset_max_rows(args.preset, args.mlp_rows),
+            nonfinite=args.nonfinite, allow_partial=args.allow_partial, allow_stale=args.allow_stale,
         )
     except ValueError as e:
         option = next((o for field, o in _OPTIONS.items() if f"`{field}`" in str(e)), "")

@@ -113,7 +113,9 @@ def analyze_preset(
     cache_root : cache root (default :func:`training.paths.cache_root`).
     out_dir : results folder (default :func:`training.paths.results_dir`).
     seed : root seed (ignored when ``config`` is given).
-    config : all knobs; default ``AnalysisConfig(seed=seed)``.
+    config : all knobs; default ``AnalysisConfig(seed=seed)``. What it leaves to the preset (the
+        super-learners' row caps) is the preset's (:meth:`AnalysisConfig.for_preset`), as in
+        ``dynloss analyze``; provenance.json records the values used.
     write : write the CSVs and ``provenance.json``.
     fit_store : read and store super-learner fits there (:mod:`analysis.core.fit_store`; default:
         fit every one, store none). ``dynloss analyze`` passes the data root's store.
@@ -131,7 +133,7 @@ def analyze_preset(
     """
     from analysis.core.schema import DROPPED_COLUMNS
 
-    config = config or AnalysisConfig(seed=seed)
+    config = (config or AnalysisConfig(seed=seed)).for_preset(preset)
     t0 = time.perf_counter()
     cache_root = Path(cache_root) if cache_root is not None else default_cache_root()
     out = Path(out_dir) if out_dir is not None else default_results_root() / preset

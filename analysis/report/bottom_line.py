@@ -68,7 +68,7 @@ def paper_sentence(paper: dict[str, Any]) -> str:
 
 def scale_sentence(preset: str) -> str:
     """What the preset trains next to the paper's setting (numbers from :mod:`training.presets`)."""
-    from training.presets import get_preset
+    from training.presets import at_paper_scale, get_preset
 
     ours, paper = get_preset(preset), get_preset("paper")
 
@@ -76,8 +76,7 @@ def scale_sentence(preset: str) -> str:
         return (f"{p.model.label} base learners, {p.epochs} epochs, {p.members} members per arm, on "
                 f"{', '.join(p.datasets)}")
 
-    if (ours.model, ours.epochs, ours.members, ours.datasets) == (paper.model, paper.epochs, paper.members,
-                                                                   paper.datasets):
+    if at_paper_scale(ours):
         return f"**Scale.** Preset `{preset}` trains the paper's setting: {setting(ours)}."
     return (f"**Scale.** Preset `{preset}`: {setting(ours)}; the paper: {setting(paper)}. The numbers below "
             f"describe this smaller setting; they neither confirm nor refute the paper's at its scale.")

@@ -67,14 +67,14 @@ def _arm_lr(arm: str) -> float:
 def comparison_note(preset: str | None = None) -> str:
     """A markdown sentence saying how the preset's training differs from the paper's (model,
     members, epochs), so published and regenerated accuracies are not read as like for like."""
-    from training.presets import get_preset
+    from training.presets import at_paper_scale, get_preset
 
     preset = preset or preset_name()
     try:
         ours, paper = get_preset(preset), get_preset("paper")
     except ValueError:
         return ""
-    if (ours.model, ours.members, ours.epochs) == (paper.model, paper.members, paper.epochs):
+    if at_paper_scale(ours):
         return ""
     return (f"Preset **{preset}** trains {ours.model.label} members ({ours.members} per arm, "
             f"{ours.epochs} epochs), the paper {paper.model.label} ({paper.members} per arm, "
