@@ -80,10 +80,11 @@ def test_paper_scale_is_model_members_and_epochs_of_the_paper_preset():
 def test_the_three_scale_texts_agree_with_the_descriptor():
     from analysis.audit.cache_claims import preset_scope
     from analysis.report.bottom_line import scale_sentence
+    from analysis.report.context import report_context
     from analysis.report.frames import comparison_note
 
     for name in PRESET_NAMES:
         at = at_paper_scale(get_preset(name))
         assert ("trains the paper's setting" in preset_scope(name)) == at
         assert ("trains the paper's setting" in scale_sentence(name)) == at
-        assert (comparison_note(name) == "") == at
+        assert (comparison_note(report_context(preset=name)) == "") == at

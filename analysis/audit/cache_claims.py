@@ -20,7 +20,7 @@ import pandas as pd
 
 from analysis.audit import Finding, claim
 from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
-from training.paths import display, results_dir
+from training.paths import DataRoot
 
 ALPHA = 0.05
 #: the paper's four fusions: the lr-confound verdict is taken over these
@@ -33,8 +33,8 @@ def is_dynamic(arm: str) -> bool:
     return arm in ARMS and ARMS[arm].family == "dyn"
 
 
-def _load(preset: str, name: str) -> pd.DataFrame:
-    path = results_dir(preset) / f"{name}.csv"
+def _load(root: DataRoot, preset: str, name: str) -> pd.DataFrame:
+    path = root.results_dir(preset) / f"{name}.csv"
     df = pd.read_csv(path)
     if df.empty:
         raise ValueError(f"{path} holds no rows: rerun `dynloss analyze --preset {preset}`")
@@ -111,11 +111,11 @@ def preset_scope(preset: str) -> str:
     ),
     reads=("bootstrap_ci", "mcnemar"),
 )
-def evaluate_lr_confound(preset: str) -> Finding:
-    ci, mc = _load(preset, "bootstrap_ci"), _load(preset, "mcnemar")
+def evaluate_lr_confound(preset: str, root: DataRoot) -> Finding:
+    ci, mc = _load(root, preset, "bootstrap_ci"), _load(root, preset, "mcnemar")
     scope = preset_scope(preset)
     t = dynamic_vs_references(ci, mc)
-    base = {"preset": preset, "results": display(results_dir(preset)), "fusions": list(PAPER_FUSIONS),
+    base = {"preset": preset, "results": root.display(root.results_dir(preset)), "fusions": list(PAPER_FUSIONS),
             "alpha": ALPHA, "scope": scope}
     if not set(REFERENCES) <= set(t["reference"]):
         return Finding(verdict="conditional", values=base,
@@ -186,21 +186,21 @@ def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
     ),
     reads=("superlearner_gap",),
 )
-def evaluate_stacking_leak(preset: str) -> Finding:
+def evaluate_stacking_leak(preset: str, root: DataRoot) -> Finding:
     from scipy import stats
 
     from analysis.audit.authors import read_authors_records
     from analysis.audit.authors_claims import gap_summary
     from analysis.audit.authors_tables import validation_vs_test
 
-    p = paired_gaps(_load(preset, "superlearner_gap"))
+    p = paired_gaps(_load(root, preset, "superlearner_gap"))
     ins, oob, leak = (_mean_ci(p[c].to_numpy()) for c in ("gap_in_sample", "gap_out_of_bag", "leak"))
     wil = stats.wilcoxon(p["leak"]) if len(p) >= 2 and (p["leak"] != 0).any() else None
     in_sig, leak_sig = ins[1] > 0, leak[1] > 0
     verdict = "fails" if in_sig and leak_sig else ("holds" if not (in_sig or leak_sig) else "conditional")
     authors = gap_summary(validation_vs_test(read_authors_records()))
     values = {
-        "preset": preset, "results": display(results_dir(preset)), "n_pairs": len(p),
+        "preset": preset, "results": root.display(root.results_dir(preset)), "n_pairs": len(p),
         "gap_in_sample": [_r(v) for v in ins], "gap_out_of_bag": [_r(v) for v in oob], "leak": [_r(v) for v in leak],
         "n_in_sample_larger": int((p["leak"] > 0).sum()),
         "wilcoxon_p": None if wil is None else _r(float(wil.pvalue), 8),

@@ -59,7 +59,7 @@ _OPTIONS = {"n_resamples": "--resamples", "seed": "--seed", "superlearner_max_ro
 def run(args: argparse.Namespace) -> int:
     from analysis.core.config import AnalysisConfig, preset_max_rows
     from analysis.core.fit_store import FitStore
-    from analysis.core.pipeline import analyze_preset, default_results_root
+    from analysis.core.pipeline import analyze_preset
     from analysis.core.results_set import ResultsSetError
     from training.cache_format import CacheError
 
@@ -73,10 +73,11 @@ def run(args: argparse.Namespace) -> int:
         option = next((o for field, o in _OPTIONS.items() if f"`{field}`" in str(e)), "")
         print(f"dynloss analyze: {e}{f' ({option})' if option else ''}", file=sys.stderr)
         return 2
-    out = args.out or default_results_root() / args.preset  # default_results_root: training.paths
+    root = args.paths  # resolved once by the root command (training.paths.resolve_root)
+    out = args.out or root.results_dir(args.preset)
     try:
-        store = FitStore(read=not args.refit)
-        tables = analyze_preset(args.preset, args.cache, out, config=config, fit_store=store)
+        store = FitStore(root.fits, read=not args.refit)
+        tables = analyze_preset(args.preset, args.cache, out, config=config, fit_store=store, root=root)
     except (CacheError, ResultsSetError) as e:
         print(f"dynloss analyze: {e}", file=sys.stderr)
         return 2
@@ -95,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
     for r in dropped.itertuples():
         print(f"dropped member {r.member} of {r.dataset}/{r.arm}: {r.reason} ({r.path})", file=sys.stderr)
     if store.reused or store.fitted:
-        from training.paths import display
-
-        print(f"super-learners: {store.fitted} fitted, {store.reused} read back from {display(store.root)}")
+        print(f"super-learners: {store.fitted} fitted, {store.reused} read back from {root.display(store.root)}")
     print(f"wrote {len(tables)} tables and provenance.json to {out} (one set, checksums in provenance.json)")
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.report.context import ResultsMissingError, load_result, preset_name, project_root, reads
+from analysis.report.context import ReportContext, ResultsMissingError, load_result, project_root, reads
 from analysis.report.table1 import with_control_columns
 from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
 
@@ -206,16 +206,16 @@ def verdicts_sentence(claims: pd.DataFrame) -> str:
 
 
 @reads("table1", "bootstrap_ci", "audit")
-def bottom_line_markdown(preset: str | None = None) -> str:
+def bottom_line_markdown(ctx: ReportContext) -> str:
     """The bottom line of one preset as a markdown list (paper, scale, learning rate, stacking,
     Paper Table 2, verdicts)."""
     from analysis.report.claims import _audit_results
 
-    preset = preset or preset_name()
-    results = {r.id: r for r in _audit_results()}
+    preset = ctx.preset
+    results = {r.id: r for r in _audit_results(ctx)}
     lines = [paper_sentence(load_paper()), scale_sentence(preset)]
     try:
-        lines.append(lr_sentence(lr_frame(load_result("table1", preset), load_result("bootstrap_ci", preset))))
+        lines.append(lr_sentence(lr_frame(load_result("table1", ctx), load_result("bootstrap_ci", ctx))))
     except ValueError as e:
         raise ResultsMissingError(f"{e}: rerun `dynloss analyze --preset {preset}`") from None
     leak = results.get("stacking-leak")
