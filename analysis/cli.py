@@ -121,9 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.logs import configure
 
     log = configure(args.log_level)
-    try:
-        if args.data_dir is not None:
-            paths.set_data_dir(args.data_dir)
+    try:  # the one place the data root is resolved; commands read it from args.paths
+        args.paths = paths.resolve_root(args.data_dir)
         return int(args.func(args) or 0)
     except OSError as e:
         log.error(f"dynloss {args.command}: {describe_os_error(e)}")

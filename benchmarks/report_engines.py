@@ -95,12 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.report.quarto import quarto_available
     from training import paths
 
-    if args.data_dir:
-        paths.set_data_dir(args.data_dir)
-    results = paths.results_dir(args.preset)
+    root = paths.resolve_root(args.data_dir or None)
+    results = root.results_dir(args.preset)
     if not results.is_dir():
         sys.exit(f"report_engines: no results in {results}: run `dynloss analyze --preset {args.preset}` first")
-    audit = "saved" if paths.audit_file().is_file() else "not saved (each engine evaluates it)"
+    audit = "saved" if root.audit_file.is_file() else "not saved (each engine evaluates it)"
     print(f"preset {args.preset}, results {results}, claim audit {audit}; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} at start")
 

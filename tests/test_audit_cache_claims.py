@@ -70,9 +70,6 @@ def _write_results(root, *, vs_ce: float, vs_lr: float, p_ce: float, p_lr: list[
 
 @pytest.fixture
 def data_root(tmp_path, monkeypatch):
-    from training import paths
-
-    monkeypatch.setattr(paths, "_override", None)
     monkeypatch.setenv("DYNLOSS_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("DYNLOSS_RESULTS_DIR", raising=False)
     monkeypatch.delenv("DYNLOSS_PRESET", raising=False)

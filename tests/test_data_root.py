@@ -26,32 +26,28 @@ def _dynloss(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpro
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture
-def clean_paths(monkeypatch):
-    monkeypatch.delenv(paths.DATA_ENV, raising=False)
-    monkeypatch.delenv(paths.RESULTS_ENV, raising=False)
-    paths.set_data_dir(None)
-    yield
-    paths.set_data_dir(None)
-
-
-def test_the_rule_prefers_option_then_environment_then_checkout(clean_paths, monkeypatch, tmp_path):
-    assert paths.data_dir() == ROOT / "data" and paths.data_dir_source() == "checkout"
-    monkeypatch.setenv(paths.DATA_ENV, str(tmp_path / "env"))
-    assert paths.data_dir() == tmp_path / "env" and paths.data_dir_source() == "$DYNLOSS_DATA_DIR"
-    paths.set_data_dir(tmp_path / "opt")
-    assert paths.data_dir() == tmp_path / "opt" and paths.data_dir_source() == "--data-dir"
-    assert paths.cache_dir("p") == tmp_path / "opt" / "cache" / "p"
-    assert paths.results_dir("p") == tmp_path / "opt" / "results" / "p"
-    assert paths.audit_file() == tmp_path / "opt" / "results" / "audit.json"
-    assert paths.raw_dir() == tmp_path / "opt" / "raw"
+def test_the_rule_prefers_option_then_environment_then_checkout(tmp_path):
+    root = paths.resolve_root(environ={})
+    assert root.path == ROOT / "data" and root.source == "checkout"
+    env = {paths.DATA_ENV: str(tmp_path / "env")}
+    root = paths.resolve_root(environ=env)
+    assert root.path == tmp_path / "env" and root.source == "$DYNLOSS_DATA_DIR"
+    root = paths.resolve_root(tmp_path / "opt", environ=env)
+    assert root.path == tmp_path / "opt" and root.source == "--data-dir"
+    assert root.cache_dir("p") == tmp_path / "opt" / "cache" / "p"
+    assert root.results_dir("p") == tmp_path / "opt" / "results" / "p"
+    assert root.audit_file == tmp_path / "opt" / "results" / "audit.json"
+    assert root.raw == tmp_path / "opt" / "raw"
+    # $DYNLOSS_RESULTS_DIR moves the results root alone
+    moved = paths.resolve_root(tmp_path / "opt", environ={**env, paths.RESULTS_ENV: str(tmp_path / "res")})
+    assert moved.results_dir("p") == tmp_path / "res" / "p" and moved.cache == tmp_path / "opt" / "cache"
     # tracked inputs never move with the data root
     assert paths.paper_dir() == ROOT / "data" / "paper"
 
 
-def test_the_checkout_default_does_not_depend_on_the_working_directory(clean_paths, monkeypatch, tmp_path):
+def test_the_checkout_default_does_not_depend_on_the_working_directory(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    assert paths.data_dir() == ROOT / "data"
+    assert paths.resolve_root(environ={}).path == ROOT / "data"
 
 
 @pytest.mark.slow

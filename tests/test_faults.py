@@ -131,9 +131,9 @@ def test_a_partial_analysis_is_explicit_and_says_so_in_provenance_csvs_and_banne
     status = pd.read_csv(out / "cache_status.csv")
     assert len(status) == 6 and status["included"].sum() == 5
     monkeypatch.setenv("DYNLOSS_RESULTS_DIR", str(tmp_path / "res"))
-    from analysis.report.context import preset_banner
+    from analysis.report.context import preset_banner, report_context
 
-    banner = preset_banner(PRESET)
+    banner = preset_banner(report_context(preset=PRESET))
     assert "Warning: partial cache" in banner and "1 of 6 runs of the grid were left out" in banner
 
 
@@ -422,12 +422,13 @@ def test_results_without_superlearners_mark_those_sections_absent(cache, tmp_pat
     assert _analyze(cache, tmp_path / "res" / PRESET) == 0
     monkeypatch.setenv("DYNLOSS_RESULTS_DIR", str(tmp_path / "res"))
     from analysis.report import frames, table1
+    from analysis.report.context import report_context
     from analysis.report.markdown import show
 
-    table = show(frames.stacking_frame(PRESET)).to_markdown()
+    table = show(frames.stacking_frame(report_context(preset=PRESET))).to_markdown()
     assert "absent" in table and "`dynloss analyze --preset digits-tiny`" in table
-    assert frames.stacking_note(PRESET) == ""
-    assert not {"Weighted", "MLP"} & set(table1.grid_frame(PRESET).columns)
+    assert frames.stacking_note(report_context(preset=PRESET)) == ""
+    assert not {"Weighted", "MLP"} & set(table1.grid_frame(report_context(preset=PRESET)).columns)
 
 
 # ------------------------------------------------------------------- 6. environment errors
@@ -479,15 +480,10 @@ def test_a_read_only_or_forbidden_cache_is_one_line_with_exit_3(tmp_path, capsys
 
 
 def test_a_file_where_a_folder_belongs_is_one_line_with_exit_2(tmp_path, capsys, monkeypatch):
-    from training import paths
-
     blocker = tmp_path / "data"
     blocker.write_text("a file")
     monkeypatch.setenv("DYNLOSS_DATA_DIR", str(tmp_path))  # restored after the test
-    try:
-        assert main(["--data-dir", str(blocker), "train", "--preset", PRESET, "--quiet"]) == 2
-    finally:
-        paths.set_data_dir(None)
+    assert main(["--data-dir", str(blocker), "train", "--preset", PRESET, "--quiet"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert str(blocker) in err and "a file stands where a folder is expected" in err
     assert main(["analyze", "--preset", "nothing", "--cache", str(tmp_path), "--out", str(blocker)]) == 2

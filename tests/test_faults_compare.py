@@ -235,12 +235,13 @@ def test_every_output_file_goes_through_the_atomic_writer(made, tmp_path, monkey
 # ------------------------------------------------------------------ the report's "Compared with" section
 def test_report_section_counts_an_all_null_baseline_as_failures(made, snap, monkeypatch):
     from analysis.report.compare import compared_with_section
+    from analysis.report.context import report_context
 
     doc, path = snap
     _set(doc, path, "value", range(len(doc["cells"])), None)
     monkeypatch.setenv("DYNLOSS_RESULTS_DIR", str(made[0].parent))
     monkeypatch.setenv("DYNLOSS_BASELINE", str(path))
-    md = compared_with_section(PRESET)
+    md = compared_with_section(report_context(preset=PRESET))
     n = len(doc["cells"])
     assert f"Failing cells: **{n}** ({n} no number)" in md and "outside noise: **0**" not in md.lower()
     assert md.count("| no number") == n
@@ -248,13 +249,14 @@ def test_report_section_counts_an_all_null_baseline_as_failures(made, snap, monk
 
 def test_report_section_shows_a_damaged_baseline_as_one_line_in_an_error_box(made, tmp_path, monkeypatch):
     from analysis.report.compare import BaselineError, comparison, compared_with_section
+    from analysis.report.context import report_context
 
     bad = tmp_path / "damaged.json"
     bad.write_text('{"format": "dynloss-baseline", "version": 1, "cells": [')
     monkeypatch.setenv("DYNLOSS_RESULTS_DIR", str(made[0].parent))
     monkeypatch.setenv("DYNLOSS_BASELINE", str(bad))
     with pytest.raises(BaselineError, match=r"^DYNLOSS_BASELINE=.*damaged\.json: .*not valid JSON") as e:
-        comparison(PRESET)
+        comparison(report_context(preset=PRESET))
     assert "\n" not in str(e.value)
-    md = compared_with_section(PRESET)
+    md = compared_with_section(report_context(preset=PRESET))
     assert "::: {.callout-important}" in md and f"No comparison: {e.value}" in md

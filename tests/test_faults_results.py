@@ -31,14 +31,11 @@ FAST = ["--no-superlearners", "--resamples", "200"]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """A data root with a digits-tiny cache and its results (no super-learners)."""
-    from training import paths
-
     root = tmp_path_factory.mktemp("results-faults") / "data"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(paths.DATA_ENV, str(root))  # --data-dir exports it: restored on the way out
-        assert main(["--data-dir", str(root), "train", "--preset", PRESET, "--quiet"]) == 0
-        assert main(["--data-dir", str(root), "analyze", "--preset", PRESET, *FAST]) == 0
-        paths.set_data_dir(None)
+    environ = dict(os.environ)
+    assert main(["--data-dir", str(root), "train", "--preset", PRESET, "--quiet"]) == 0
+    assert main(["--data-dir", str(root), "analyze", "--preset", PRESET, *FAST]) == 0
+    assert dict(os.environ) == environ  # --data-dir is a value passed down, never exported
     return root
 
 
@@ -54,9 +51,7 @@ def copy(data, tmp_path, monkeypatch):
     monkeypatch.delenv(paths.RESULTS_ENV, raising=False)
     monkeypatch.delenv(paths.PRESET_ENV, raising=False)
     monkeypatch.setenv(paths.DATA_ENV, str(dst))
-    paths.set_data_dir(dst)
     yield dst
-    paths.set_data_dir(None)
 
 
 def _one_line(err: str) -> str:
@@ -119,6 +114,7 @@ def test_a_saved_audit_names_its_results_and_is_evaluated_again_over_others(copy
     from analysis.audit.saved import saved_audit
     from analysis.audit.scope import RESULTS_KEY, results_scope
     from analysis.report import claims
+    from analysis.report.context import report_context
 
     assert main(["audit", "--preset", PRESET, "--save"]) == 0
     saved = {r["id"]: r for r in json.loads((copy / "results" / "audit.json").read_text())}
@@ -126,22 +122,17 @@ def test_a_saved_audit_names_its_results_and_is_evaluated_again_over_others(copy
     assert saved["lr-confound"]["values"][RESULTS_KEY] == first and RESULTS_KEY not in saved["sign"]["values"]
     assert "stacking-leak" not in saved  # not evaluated without super-learners
     assert main(["analyze", "--preset", PRESET, *FAST, "--seed", "1"]) == 0  # other results
-    os.environ["DYNLOSS_PRESET"] = PRESET  # the preset the report shows
-    try:
-        kept, fresh, note = saved_audit(results_scope(PRESET))
-        assert fresh == ["lr-confound"] and "sign" in kept and "lr-confound" not in kept
-        assert note.startswith("Claims lr-confound evaluated again: the saved audit (audit.json) was computed from "
-                               "other results")
-        claims._audit_results.cache_clear()
-        shown = {r.id: r for r in claims._audit_results()}
-        now = {r.id: r for r in evaluate_all(["lr-confound"], preset=PRESET)}
-        assert shown["lr-confound"].evidence == now["lr-confound"].evidence
-        assert {k: v for k, v in shown["lr-confound"].values.items() if k != RESULTS_KEY} == now["lr-confound"].values
-        assert shown["lr-confound"].values[RESULTS_KEY] == results_scope(PRESET).provenance_sha256 != first
-        assert "evaluated again" in claims.audit_note() and "--no-superlearners" in claims.audit_note()
-    finally:
-        os.environ.pop("DYNLOSS_PRESET")
-        claims._audit_results.cache_clear()
+    ctx = report_context({**os.environ, "DYNLOSS_PRESET": PRESET})  # the preset the report shows
+    kept, fresh, note = saved_audit(results_scope(PRESET))
+    assert fresh == ["lr-confound"] and "sign" in kept and "lr-confound" not in kept
+    assert note.startswith("Claims lr-confound evaluated again: the saved audit (audit.json) was computed from "
+                           "other results")
+    shown = {r.id: r for r in claims._audit_results(ctx)}
+    now = {r.id: r for r in evaluate_all(["lr-confound"], preset=PRESET)}
+    assert shown["lr-confound"].evidence == now["lr-confound"].evidence
+    assert {k: v for k, v in shown["lr-confound"].values.items() if k != RESULTS_KEY} == now["lr-confound"].values
+    assert shown["lr-confound"].values[RESULTS_KEY] == results_scope(PRESET).provenance_sha256 != first
+    assert "evaluated again" in claims.audit_note(ctx) and "--no-superlearners" in claims.audit_note(ctx)
 
 
 @pytest.mark.parametrize("damage", ["not json", "not a list", "no id"])

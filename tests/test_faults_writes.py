@@ -278,13 +278,10 @@ def test_an_empty_data_dir_cache_or_raw_dir_is_refused_in_one_line(tmp_path, cap
         (["train", "--preset", PRESET, "--raw-dir", "", "--quiet"], "--raw-dir: an empty path names no folder"),
         (["cache", "verify", "--preset", PRESET, "--cache", ""], "--cache: an empty path names no folder"),
     ]
-    try:
-        for argv, message in cases:
-            assert main(argv) == 2
-            assert message in _one_line(capsys.readouterr().err)
-        monkeypatch.setenv(paths.DATA_ENV, "")
-        assert main(["cache", "verify", "--preset", PRESET]) == 2
-        assert "$DYNLOSS_DATA_DIR: an empty path names no folder" in _one_line(capsys.readouterr().err)
-    finally:
-        paths.set_data_dir(None)
+    for argv, message in cases:
+        assert main(argv) == 2
+        assert message in _one_line(capsys.readouterr().err)
+    monkeypatch.setenv(paths.DATA_ENV, "")
+    assert main(["cache", "verify", "--preset", PRESET]) == 2
+    assert "$DYNLOSS_DATA_DIR: an empty path names no folder" in _one_line(capsys.readouterr().err)
     assert not list(tmp_path.iterdir())  # nothing written into the working directory

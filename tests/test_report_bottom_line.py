@@ -127,11 +127,12 @@ def test_bottom_line_numbers_equal_pandas_over_the_digits_tiny_csvs(tmp_path_fac
     monkeypatch.setenv("DYNLOSS_RESULTS_DIR", str(results))
     monkeypatch.setenv("DYNLOSS_PRESET", PRESET)
     from analysis.report import claims
+    from analysis.report.context import report_context
 
-    claims._audit_results.cache_clear()
+    ctx = report_context()  # what a page reads once
     t1 = pd.read_csv(results / PRESET / "table1.csv")
     ci = pd.read_csv(results / PRESET / "bootstrap_ci.csv")
-    text = bl.bottom_line_markdown()
+    text = bl.bottom_line_markdown(ctx)
     # independent: Δ from table1's accuracies, intervals from bootstrap_ci's rows (or table1's own)
     avg = t1[t1["fusion"] == "Average"].set_index(["dataset", "arm"])["accuracy"]
     ctrl = ci[(ci["quantity"] == "diff") & (ci["reference"] == "ce-lr0.01") & (ci["fusion"] == "Average")]
@@ -152,7 +153,7 @@ def test_bottom_line_numbers_equal_pandas_over_the_digits_tiny_csvs(tmp_path_fac
         assert (f"differ by {lo:+.4f} to {hi:+.4f}" if round(lo, 4) != round(hi, 4) else f"{lo:+.4f}") in text
     interval = bl.INTERVAL_SEEDS if "control_seed_ci_low" in t1.columns else bl.INTERVAL_SAMPLES
     assert f"intervals ({interval})" in text
-    audit = claims.claims_frame()
+    audit = claims.claims_frame(ctx)
     n = audit["verdict"].value_counts()
     assert (f"{len(audit)} claims audited: {n.get('holds', 0)} hold, {n.get('fails', 0)} fail, "
             f"{n.get('conditional', 0)} conditional") in text

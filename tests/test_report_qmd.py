@@ -241,12 +241,15 @@ def test_show_renders_a_pipe_table_and_refuses_empty_frames():
 
 
 def test_missing_results_name_the_command_that_makes_them(tmp_path, monkeypatch):
+    from analysis.report.context import report_context
+
     monkeypatch.setenv("DYNLOSS_RESULTS_DIR", str(tmp_path))
+    ctx = report_context(preset="digits-tiny")
     with pytest.raises(ResultsMissingError, match="dynloss analyze --preset digits-tiny"):
-        load_result("table1", "digits-tiny")
+        load_result("table1", ctx)
     (tmp_path / "digits-tiny").mkdir()
     with pytest.raises(ResultsMissingError, match="dynloss analyze --preset digits-tiny"):
-        load_result("table1", "digits-tiny")
+        load_result("table1", ctx)
 
 
 def test_links_to_other_pages_point_at_the_rendered_page_in_html_and_at_the_anchor_in_the_pdf(tmp_path):

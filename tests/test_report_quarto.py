@@ -13,6 +13,7 @@ import pytest
 
 from analysis.cli import main
 from analysis.report import quarto
+from analysis.report.context import ReportContext, report_context
 from analysis.report.quarto import (
     CACHE_DIR,
     FINGERPRINT_FILE,
@@ -106,29 +107,35 @@ def test_cache_is_kept_while_the_inputs_stay_the_same_and_emptied_when_they_chan
     book = _book(tmp_path / "book")
     caches = [book / CACHE_DIR, book / "reports" / CACHE_DIR]
 
-    assert refresh_cache(book) is False  # first render: nothing to keep
+    assert refresh_cache(book, inputs_fingerprint(report_context())) is False  # first render: nothing to keep
     for c in caches:
         (c / "executed").mkdir(parents=True, exist_ok=True)
-    assert refresh_cache(book) is True
+    assert refresh_cache(book, inputs_fingerprint(report_context())) is True
     assert all((c / "executed").is_dir() for c in caches)
     recorded = json.loads((book / CACHE_DIR / FINGERPRINT_FILE).read_text())
-    assert recorded == inputs_fingerprint()
+    assert recorded == inputs_fingerprint(report_context())
 
     (results / "digits-tiny" / "table1.csv").write_text("a\n2\n")  # a new `dynloss analyze`
-    assert refresh_cache(book) is False
+    assert refresh_cache(book, inputs_fingerprint(report_context())) is False
     assert not any((c / "executed").exists() for c in caches)
 
-    assert refresh_cache(book) is True
+    assert refresh_cache(book, inputs_fingerprint(report_context())) is True
     monkeypatch.setenv("DYNLOSS_PRESET", "fmnist-mini")  # another preset
-    assert refresh_cache(book) is False
+    assert refresh_cache(book, inputs_fingerprint(report_context())) is False
+
+
+def _ctx(preset: str):
+    from training.paths import resolve_root
+
+    return ReportContext(preset, resolve_root())
 
 
 def test_fingerprint_covers_the_audit_and_the_code(tmp_path, monkeypatch):
     monkeypatch.setenv("DYNLOSS_RESULTS_DIR", str(tmp_path))
-    fp = inputs_fingerprint("digits-tiny")
+    fp = inputs_fingerprint(_ctx("digits-tiny"))
     assert fp["audit"] == "absent"
     (tmp_path / "audit.json").write_text("[]")
-    assert inputs_fingerprint("digits-tiny")["audit"] != "absent"
+    assert inputs_fingerprint(_ctx("digits-tiny"))["audit"] != "absent"
     assert {"analysis", "training", "paper", "python", "lib:pandas"} <= set(fp)
     assert fp["results_dir"] == str(tmp_path / "digits-tiny")
 

@@ -13,6 +13,7 @@ from synthetic import SyntheticSpec, write_synthetic_preset
 from analysis.core.config import AnalysisConfig
 from analysis.core.pipeline import analyze_preset
 from analysis.report import related
+from analysis.report.context import report_context
 from training.arms import ARMS, CONTROL_ARM, DEFAULT_ARMS, RELATED_ARMS
 
 CFG = AnalysisConfig(n_resamples=300, n_seed_resamples=100, superlearners=False, size_repeats=2)
@@ -40,9 +41,9 @@ def _results_dir(results_root, monkeypatch):
 
 
 def test_the_table_names_columns_in_words_and_matches_the_results():
-    rel = related.related_results("full")
-    table = related.related_table("full")
-    calibration = related.related_table("full", part="calibration")
+    rel = related.related_results(report_context(preset="full"))
+    table = related.related_table(report_context(preset="full"))
+    calibration = related.related_table(report_context(preset="full"), part="calibration")
     assert list(calibration.columns) == ["loss", "ECE", "ECE after temperature scaling", "temperature", "AURC"]
     np.testing.assert_array_equal(calibration["temperature"], rel["temperature"])
     assert list(table["loss"]) == [ARMS[a].label for a in (CONTROL_ARM, *RELATED_ARMS)]
@@ -58,7 +59,7 @@ def test_the_table_names_columns_in_words_and_matches_the_results():
 
 
 def test_the_figure_draws_both_intervals_distinctly_a_zero_line_and_a_legend_outside():
-    rel = related.related_results("full")
+    rel = related.related_results(report_context(preset="full"))
     fig = related.related_figure(rel)
     ax = fig.axes[0]
     colours = {to_hex(c.get_colors()[0]) for c in ax.collections if isinstance(c, LineCollection)}
@@ -78,8 +79,8 @@ def test_the_figure_draws_both_intervals_distinctly_a_zero_line_and_a_legend_out
 
 
 def test_the_note_reads_the_seed_intervals_and_the_calibration():
-    rel = related.related_results("full")
-    note = related.related_note("full")
+    rel = related.related_results(report_context(preset="full"))
+    note = related.related_note(report_context(preset="full"))
     arms = rel[rel["arm"] != CONTROL_ARM]
     out = arms[(arms["control_seed_ci_low"] > 0) | (arms["control_seed_ci_high"] < 0)]
     if out.empty:
@@ -92,8 +93,8 @@ def test_the_note_reads_the_seed_intervals_and_the_calibration():
 
 
 def test_a_preset_without_the_related_arms_says_how_to_train_them():
-    note = related.related_note("base")
+    note = related.related_note(report_context(preset="base"))
     assert "dynloss train --preset base --arms" in note and "`superloss`" in note
-    table = related.related_table("base")
+    table = related.related_table(report_context(preset="base"))
     assert list(table["loss"]) == [ARMS[CONTROL_ARM].label, ARMS["dyn-0.7"].label]  # what the paper's grid has
-    related.related_figure(related.related_results("base"))  # draws without error
+    related.related_figure(related.related_results(report_context(preset="base")))  # draws without error

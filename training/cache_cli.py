@@ -38,7 +38,6 @@ def register(sub, *, name: str, help: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from training import paths
     from training.cache_format import CacheError, UnreadableError
     from training.cache_state import repair_command, scan
 
@@ -46,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("dynloss cache verify: --cache: an empty path names no folder (it would mean the working "
                   "directory); give a folder")
         return 2
-    root = Path(args.cache) if args.cache else paths.cache_root()
+    root = Path(args.cache) if args.cache else args.paths.cache
     folder = root / args.preset
     from training.presets import PRESETS
 

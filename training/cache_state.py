@@ -186,12 +186,15 @@ def record_grid(folder: Path, requested: dict[tuple[str, str], int]) -> dict[tup
 
 
 def cache_option(root: str | os.PathLike) -> str:
-    """`` --cache ROOT`` for a command line, or ``""`` when ``root`` is the default cache root."""
+    """`` --cache ROOT`` for a command line the user is told to type, or ``""`` when ``root`` is the
+    cache root that command finds by itself (:func:`training.paths.resolve_root` over the user's
+    environment, which the command will see)."""
     import shlex
 
     from training import paths
 
-    return "" if Path(root).resolve() == paths.cache_root().resolve() else f" --cache {shlex.quote(str(root))}"
+    default = paths.resolve_root().cache
+    return "" if Path(root).resolve() == default.resolve() else f" --cache {shlex.quote(str(root))}"
 
 
 def repair_command(sc: CacheScan, states: tuple[str, ...] = ("missing", "incomplete", "corrupt", "stale")) -> str:

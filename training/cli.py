@@ -104,8 +104,6 @@ def _on_sigterm(signum, frame):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from training import paths
-
     try:
         check_args(args)
     except ValueError as e:
@@ -117,9 +115,9 @@ def _run(args: argparse.Namespace) -> int:
     from training.executors import train_preset
 
     if args.cache is None:
-        args.cache = str(paths.cache_root())
+        args.cache = str(args.paths.cache)
     if args.data_root is None:
-        args.data_root = str(paths.raw_dir())
+        args.data_root = str(args.paths.raw)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         summary = train_preset(

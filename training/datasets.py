@@ -14,6 +14,11 @@ Where the files come from:
   ``download=True`` torchvision fetches them.
 
 Missing data raises :class:`DataMissingError` with the commands that provide it.
+
+Each dataset is one :class:`Dataset` record in :data:`REGISTRY` (its cache name, loader, the name
+the paper prints in its tables, training-set size, classes); :func:`get_dataset` finds one by any
+of its names. The sizes and the paper's names are published facts (the official splits; the
+paper's Tables 1-2); the cache names and ``digits`` are ours.
 """
 
 from __future__ import annotations
@@ -23,12 +28,12 @@ import os
 import pickle
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "cifar10", "cifar100")
 DEFAULT_ROOT = Path("data/raw")
 FASHION_MNIST_SYSTEM_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets/fashion-mnist"),)
 DIGITS_TEST_FRACTION = 0.25
@@ -259,21 +264,112 @@ def load_digits_data() -> ImageData:
     return _make("digits", xtr, ytr, xte, yte, 10)
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: what every part of the project needs to know of it, in one record.
+
+    ``name`` is the cache's name (``data/cache/<preset>/<name>/``); ``paper_name`` the name the
+    paper's tables print (``data/paper/*.csv``, the authors' records), ``None`` for a dataset the
+    paper did not use; ``aliases`` other spellings accepted on input. ``n_train`` / ``n_test`` are
+    the sizes of the official splits (ours for ``digits``: a seeded 75/25 split), ``num_classes``
+    the label count. ``load(root, download=...)`` reads it as :class:`ImageData`.
+    """
+
+    name: str
+    paper_name: str | None
+    n_train: int
+    n_test: int
+    num_classes: int
+    loader: Callable[..., ImageData]
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name this dataset answers to (cache name, the paper's, aliases)."""
+        return (self.name, *((self.paper_name,) if self.paper_name else ()), *self.aliases)
+
+    def load(self, root: str | os.PathLike = DEFAULT_ROOT, *, download: bool = False) -> ImageData:
+        return self.loader(root, download=download)
+
+
+def _digits_loader(root: str | os.PathLike = DEFAULT_ROOT, *, download: bool = False) -> ImageData:
+    return load_digits_data()
+
+
+def _cifar_loader(name: str) -> Callable[..., ImageData]:
+    def load(root: str | os.PathLike = DEFAULT_ROOT, *, download: bool = False) -> ImageData:
+        return load_cifar(name, root, download=download)
+
+    return load
+
+
+#: every dataset by its cache name
+REGISTRY: dict[str, Dataset] = {d.name: d for d in (
+    Dataset("digits", None, 1_347, 450, 10, _digits_loader),
+    Dataset("fashion-mnist", "FashionMNIST", 60_000, 10_000, 10, load_fashion_mnist,
+            aliases=("fmnist", "fashion_mnist")),
+    Dataset("cifar10", "CIFAR10", 50_000, 10_000, 10, _cifar_loader("cifar10"), aliases=("cifar-10",)),
+    Dataset("cifar100", "CIFAR100", 50_000, 10_000, 100, _cifar_loader("cifar100"), aliases=("cifar-100",)),
+)}
+#: the cache names (``digits``, ``fashion-mnist``, ``cifar10``, ``cifar100``)
+DATASETS: tuple[str, ...] = tuple(REGISTRY)
+_BY_NAME: dict[str, Dataset] = {n.lower(): d for d in REGISTRY.values() for n in d.names}
+
+
+def find_dataset(name: str) -> Dataset | None:
+    """The dataset any of whose names (cache, the paper's, alias; any case) is ``name``, or None.
+
+    >>> find_dataset("FashionMNIST").name, find_dataset("cifar10").paper_name, find_dataset("mnist")
+    ('fashion-mnist', 'CIFAR10', None)
+    """
+    return _BY_NAME.get(str(name).lower())
+
+
+def get_dataset(name: str) -> Dataset:
+    """:func:`find_dataset`, refusing an unknown name (``ValueError`` listing the known ones)."""
+    d = find_dataset(name)
+    if d is None:
+        raise ValueError(f"Expected dataset name in {DATASETS} (or the paper's: "
+                         f"{', '.join(x.paper_name for x in paper_datasets())}), got {name!r}")
+    return d
+
+
+def paper_datasets() -> tuple[Dataset, ...]:
+    """The paper's datasets, in the order of its tables (CIFAR10, CIFAR100, FashionMNIST)."""
+    return tuple(sorted((d for d in REGISTRY.values() if d.paper_name), key=lambda d: d.paper_name))
+
+
+def paper_name(name: str) -> str:
+    """The paper's name of a dataset named any way, ``""`` when the paper did not use it.
+
+    >>> paper_name("fashion-mnist"), paper_name("digits"), paper_name("svhn")
+    ('FashionMNIST', '', '')
+    """
+    d = find_dataset(name)
+    return (d.paper_name or "") if d is not None else ""
+
+
+def cache_name(name: str) -> str:
+    """The cache's name of a dataset named any way; an unknown name is returned as given.
+
+    >>> cache_name("CIFAR100"), cache_name("other")
+    ('cifar100', 'other')
+    """
+    d = find_dataset(name)
+    return d.name if d is not None else name
+
+
 def load_dataset(name: str, root: str | os.PathLike = DEFAULT_ROOT, *, download: bool = False) -> ImageData:
-    """Load a dataset by name (see :data:`DATASETS`).
+    """Load a dataset by its cache name (see :data:`DATASETS`).
 
     Raises
     ------
     DataMissingError
         If the files are missing (the message says how to get them).
     """
-    if name == "digits":
-        return load_digits_data()
-    if name == "fashion-mnist":
-        return load_fashion_mnist(root, download=download)
-    if name in _CIFAR:
-        return load_cifar(name, root, download=download)
-    raise ValueError(f"Expected dataset name in {DATASETS}, got {name!r}")
+    if name not in REGISTRY:
+        raise ValueError(f"Expected dataset name in {DATASETS}, got {name!r}")
+    return REGISTRY[name].load(root, download=download)
 
 
 # -------------------------------------------------------------------------------- augmentation

@@ -32,9 +32,30 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """How a preset's base learners are trained, as far as comparing with the paper goes: the
+    network, members per arm, epochs. A preset is **at the paper's scale** when these equal the
+    ``paper`` preset's (WideResNet-16-8, 50 members, 50 epochs: the published setting); then its
+    accuracies are like for like with the published ones, dataset by dataset. The datasets are not
+    part of it: which of the paper's datasets a preset covers is said beside (``Preset.datasets``).
+    """
+
+    model: ModelSpec
+    members: int
+    epochs: int
+
+
+@dataclass(frozen=True)
 class Preset:
     """All knobs of a preset. Optimiser: AdamW; lr warms up linearly from ``lr_start`` over
-    ``warmup_epochs`` to the arm's lr, then follows a cosine to ``lr_min``."""
+    ``warmup_epochs`` to the arm's lr, then follows a cosine to ``lr_min``.
+
+    ``mlp_rows`` is an analysis knob, not a training one (absent from :meth:`settings`): the cap on
+    training rows of each MLP super-learner fit (a seeded subsample; 0 = all rows, as published).
+    ``dynloss analyze`` and :func:`analysis.core.pipeline.analyze_preset` take it by default;
+    ``--mlp-rows`` overrides it. fmnist-mini caps at 4,000 (all 60k rows would take about a minute
+    per fit on two CPU cores); every other preset fits on all rows.
+    """
 
     name: str
     datasets: tuple[str, ...]
@@ -58,12 +79,18 @@ class Preset:
     # shared machine (no OpenMP barriers to wait on) and makes results independent of the worker count
     local_workers: int = 1  # default worker processes of the local executor
     resources: Resources = Resources()
+    mlp_rows: int = 0  # analysis: MLP super-learner row cap (0 = all rows, as published)
+
+    @property
+    def scale(self) -> Scale:
+        """The preset's :class:`Scale` (compare with ``get_preset("paper").scale``: :func:`at_paper_scale`)."""
+        return Scale(self.model, self.members, self.epochs)
 
     def settings(self) -> tuple[tuple[str, Any], ...]:
         """The training knobs recorded in every run spec (and its hash)."""
         d = asdict(self)
         for k in ("name", "datasets", "members", "root_seed", "arms", "resources", "group_size",
-                  "loader_workers", "eval_batch_size", "local_workers"):
+                  "loader_workers", "eval_batch_size", "local_workers", "mlp_rows"):
             d.pop(k)
         return tuple(sorted((k, _freeze(v)) for k, v in d.items()))
 
@@ -87,7 +114,7 @@ _PRESET_FIELDS: dict[str, dict[str, Any]] = {
     "fmnist-mini": dict(
         datasets=("fashion-mnist",), model=dict(kind="mlp", hidden=(128,)),
         epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
-        augmentation="none", group_size=10, eval_batch_size=4096, cpu_threads=1, local_workers=2,
+        augmentation="none", group_size=10, eval_batch_size=4096, cpu_threads=1, local_workers=2, mlp_rows=4_000,
         # the paper's arms and the related losses under the same protocol (dyn-0.7 is in both)
         arms=tuple(dict.fromkeys(DEFAULT_ARMS + RELATED_ARMS)),
     ),
@@ -123,6 +150,16 @@ def get_preset(name: str) -> Preset:
     if name not in PRESET_NAMES:
         raise ValueError(f"Unknown preset {name!r}; expected one of {sorted(PRESET_NAMES)}")
     return all_presets()[name]
+
+
+def at_paper_scale(preset: Preset) -> bool:
+    """Whether ``preset`` trains at the paper's scale (:class:`Scale`: model, members, epochs equal
+    to the ``paper`` preset's).
+
+    >>> at_paper_scale(get_preset("paper")), at_paper_scale(get_preset("fmnist-mini"))
+    (True, False)
+    """
+    return preset.scale == get_preset("paper").scale
 
 
 def expand(preset: Preset, *, members: int | None = None, arms: tuple[str, ...] | None = None,

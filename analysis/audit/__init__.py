@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, TypeVar
 
+from training.paths import DataRoot
+
 Verdict = Literal["holds", "fails", "conditional"]
 VERDICTS: tuple[str, ...] = ("holds", "fails", "conditional")
 
@@ -95,8 +97,9 @@ F = TypeVar("F", bound=Callable[..., Finding])
 def claim(id: str, *, source: str, text: str, reads: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Register the decorated evaluator as claim ``id`` (statement ``text``, from ``source``).
 
-    The evaluator returns a :class:`Finding`; it takes the preset name when ``reads`` names result
-    tables, no argument otherwise. It is returned unchanged, with its :class:`ClaimSpec` as
+    The evaluator returns a :class:`Finding`; it takes the preset name and the data root
+    (:class:`training.paths.DataRoot`, whose ``results_dir(preset)`` holds the tables) when ``reads``
+    names result tables, no argument otherwise. It is returned unchanged, with its :class:`ClaimSpec` as
     ``.spec`` (for a claim that refers to another).
     """
 
@@ -124,27 +127,28 @@ def registered_claims() -> list[ClaimSpec]:
     return specs
 
 
-def missing_results(spec: ClaimSpec, preset: str) -> list[Path]:
+def missing_results(spec: ClaimSpec, preset: str, root: DataRoot) -> list[Path]:
     """The result files ``spec`` reads that the preset's results folder lacks (empty: evaluable)."""
-    from training.paths import results_dir
-
-    folder = results_dir(preset)
+    folder = root.results_dir(preset)
     return [folder / f"{name}.csv" for name in spec.reads if not (folder / f"{name}.csv").is_file()]
 
 
-def _run(spec: ClaimSpec, preset: str) -> ClaimResult:
-    finding = spec.evaluate(preset) if spec.reads else spec.evaluate()
+def _run(spec: ClaimSpec, preset: str, root: DataRoot) -> ClaimResult:
+    finding = spec.evaluate(preset, root) if spec.reads else spec.evaluate()
     if not isinstance(finding, Finding):
         raise TypeError(f"Claim {spec.id!r}: its evaluator returned {type(finding).__name__}, expected a Finding")
     return ClaimResult(id=spec.id, claim=spec.claim, verdict=finding.verdict, evidence=finding.evidence,
                        source=spec.source, values=finding.values)
 
 
-def evaluate_all(ids: list[str] | None = None, *, preset: str | None = None) -> list[ClaimResult]:
+def evaluate_all(ids: list[str] | None = None, *, preset: str | None = None,
+                 root: DataRoot | None = None) -> list[ClaimResult]:
     """Evaluate the registered claims (all, or those in ``ids``) in registry order.
 
-    Claims that read a preset's results use ``preset`` (default :func:`training.paths.preset_name`);
-    they are left out when its results are missing, unless asked for by id, which is an error.
+    Claims that read a preset's results use ``preset``'s results under ``root``; they are left out
+    when its results are missing, unless asked for by id, which is an error. Left None, ``preset``
+    and ``root`` are read from the environment here, once (:func:`training.paths.default_preset`,
+    :func:`training.paths.resolve_root`): a Python call is its own boundary.
 
     Raises
     ------
@@ -152,9 +156,10 @@ def evaluate_all(ids: list[str] | None = None, *, preset: str | None = None) -> 
         For unknown ids, or a requested claim whose preset has no results (the message names the
         missing file and the command that writes it).
     """
-    from training.paths import preset_name
+    from training.paths import default_preset, resolve_root
 
-    preset = preset or preset_name()
+    preset = preset or default_preset()
+    root = root if root is not None else resolve_root()
     specs = registered_claims()
     if ids is not None:
         known = {s.id for s in specs}
@@ -163,8 +168,8 @@ def evaluate_all(ids: list[str] | None = None, *, preset: str | None = None) -> 
             raise ValueError(f"Unknown claim ids {unknown}; known: {sorted(known)}")
         specs = [s for s in specs if s.id in ids]
         for s in specs:
-            missing = missing_results(s, preset)
+            missing = missing_results(s, preset, root)
             if missing:
                 raise ValueError(f"Claim {s.id!r} reads the analysed results of preset {preset!r}, but "
                                  f"{missing[0]} is missing: run `dynloss analyze --preset {preset}`")
-    return [_run(s, preset) for s in specs if not missing_results(s, preset)]
+    return [_run(s, preset, root) for s in specs if not missing_results(s, preset, root)]

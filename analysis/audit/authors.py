@@ -28,12 +28,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from training.datasets import paper_datasets
 from training.paths import authors_dir
 
 #: the records' folder under ``data/authors/``, and its two kinds
 RECORDS_SUBDIR = Path("results") / "ensemble_evals"
 KINDS: dict[str, tuple[str, ...]] = {"static": ("Average", "Vote"), "learned": ("Weighted", "MLP")}
-DATASETS: tuple[str, ...] = ("CIFAR10", "CIFAR100", "FashionMNIST")
+DATASETS: tuple[str, ...] = tuple(d.paper_name for d in paper_datasets())  # CIFAR10, CIFAR100, FashionMNIST
 THRESHOLDS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
 #: the repository and commit the records were copied from
 SOURCE_REPOSITORY = "stfxecutables/dynamic_loss"

@@ -22,13 +22,13 @@ from analysis.audit.authors import read_authors_records, records_digest
 from analysis.audit.authors_tables import (
     ordered_learned,
     pooled_shuffled_comparison,
-    N_TRAIN,
     gap_summary,
     rule_candidates,
     table1_provenance,
     validation_vs_test,
 )
 from analysis.audit.published import load_published_table1
+from training.datasets import get_dataset
 from training.splits import expected_fit_distinct_fraction
 
 #: the stated super-learner protocol: AdamW without weight decay, the epoch of best validation accuracy
@@ -140,7 +140,7 @@ def evaluate_stacking_validation() -> Finding:
     failed = vt[vt["failed"]]
     biased = (summ["sign_p"] < ALPHA) & (summ["gap_best_mean"] > 2 * summ["val_se"])
     verdict = "fails" if biased.all() else ("holds" if not biased.any() else "conditional")
-    fitted_share = expected_fit_distinct_fraction(N_TRAIN["CIFAR10"], k=50)
+    fitted_share = expected_fit_distinct_fraction(get_dataset("CIFAR10").n_train, k=50)
     per_ds = {r.dataset: {"n": int(r.n), "n_positive": int(r.n_positive), "gap_best_mean": _r(r.gap_best_mean),
                           "gap_best_min": _r(r.gap_best_min), "gap_best_max": _r(r.gap_best_max),
                           "gap_last_mean": _r(r.gap_last_mean), "gap_ce_mean": _r(r.gap_ce_mean),

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.audit.authors import tau_label
+from training.datasets import get_dataset
 
 #: a record gives a printed cell when it rounds to it: |value − printed| ≤ half a unit of the 4th decimal
 PRINTED_HALF_UNIT = 0.5e-4
 EPOCH_FIELDS: dict[str, str] = {"best": "acc_test_best", "last": "acc_test_last"}
 #: the weight decay of the authors' pooled and shuffled evaluations (their ordered twins share it)
 VARIANT_WD = 0.05
-#: official training-set sizes: the super-learners' validation split is 10 % of these rows
-N_TRAIN: dict[str, int] = {"CIFAR10": 50_000, "CIFAR100": 50_000, "FashionMNIST": 60_000}
+#: the super-learners' validation split: 10 % of the official training rows (``Dataset.n_train``)
 VAL_FRACTION = 0.1
 
 
@@ -203,6 +203,6 @@ def gap_summary(vt: pd.DataFrame) -> pd.DataFrame:
                      "gap_last_mean": g["gap_last"].mean(),
                      "gap_ce_mean": g.loc[g["threshold"] == "None", "gap_best"].mean(),
                      "gap_dynamic_mean": g.loc[g["threshold"] != "None", "gap_best"].mean(),
-                     "val_se": float(np.sqrt(p * (1 - p) / (VAL_FRACTION * N_TRAIN[ds]))),
+                     "val_se": float(np.sqrt(p * (1 - p) / (VAL_FRACTION * get_dataset(ds).n_train))),
                      "sign_p": float(stats.binomtest(pos, n, 0.5, alternative="greater").pvalue)})
     return pd.DataFrame(rows)

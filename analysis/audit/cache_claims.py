@@ -21,7 +21,7 @@ import pandas as pd
 from analysis.audit import Finding, claim
 from analysis.core.fusions import PAPER_FUSIONS  # the paper's four: the lr-confound verdict is taken over these
 from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
-from training.paths import display, results_dir
+from training.paths import DataRoot
 
 ALPHA = 0.05
 REFERENCES: tuple[str, ...] = (REFERENCE_ARM, CONTROL_ARM)
@@ -32,8 +32,8 @@ def is_dynamic(arm: str) -> bool:
     return arm in ARMS and ARMS[arm].family == "dyn"
 
 
-def _load(preset: str, name: str) -> pd.DataFrame:
-    path = results_dir(preset) / f"{name}.csv"
+def _load(root: DataRoot, preset: str, name: str) -> pd.DataFrame:
+    path = root.results_dir(preset) / f"{name}.csv"
     df = pd.read_csv(path)
     if df.empty:
         raise ValueError(f"{path} holds no rows: rerun `dynloss analyze --preset {preset}`")
@@ -85,14 +85,13 @@ def dynamic_vs_references(ci: pd.DataFrame, mc: pd.DataFrame, *, fusions=PAPER_F
 
 def preset_scope(preset: str) -> str:
     """What the preset trains, next to the paper's setting, and what it therefore cannot settle."""
-    from training.presets import get_preset
+    from training.presets import at_paper_scale, get_preset
 
     try:
         ours, paper = get_preset(preset), get_preset("paper")
     except ValueError:
         return f"Preset {preset} is not a registered preset; its training is unknown here."
-    if (ours.model, ours.members, ours.epochs, ours.datasets) == (paper.model, paper.members, paper.epochs,
-                                                                   paper.datasets):
+    if at_paper_scale(ours):
         return f"Preset {preset} trains the paper's setting."
     return (f"Preset {preset} trains {ours.model.label} members ({ours.members} per arm, {ours.epochs} epochs, "
             f"{', '.join(ours.datasets)}); the paper trained {paper.model.label} ({paper.members} per arm, "
@@ -111,11 +110,11 @@ def preset_scope(preset: str) -> str:
     ),
     reads=("bootstrap_ci", "mcnemar"),
 )
-def evaluate_lr_confound(preset: str) -> Finding:
-    ci, mc = _load(preset, "bootstrap_ci"), _load(preset, "mcnemar")
+def evaluate_lr_confound(preset: str, root: DataRoot) -> Finding:
+    ci, mc = _load(root, preset, "bootstrap_ci"), _load(root, preset, "mcnemar")
     scope = preset_scope(preset)
     t = dynamic_vs_references(ci, mc)
-    base = {"preset": preset, "results": display(results_dir(preset)), "fusions": list(PAPER_FUSIONS),
+    base = {"preset": preset, "results": root.display(root.results_dir(preset)), "fusions": list(PAPER_FUSIONS),
             "alpha": ALPHA, "scope": scope}
     if not set(REFERENCES) <= set(t["reference"]):
         return Finding(verdict="conditional", values=base,
@@ -190,20 +189,20 @@ STACKING_LEAK = "stacking-leak"
     ),
     reads=("superlearner_gap",),
 )
-def evaluate_stacking_leak(preset: str) -> Finding:
+def evaluate_stacking_leak(preset: str, root: DataRoot) -> Finding:
     from scipy import stats
 
     from analysis.audit.authors import read_authors_records
     from analysis.audit.authors_tables import gap_summary, validation_vs_test
 
-    p = paired_gaps(_load(preset, "superlearner_gap"))
+    p = paired_gaps(_load(root, preset, "superlearner_gap"))
     ins, oob, leak = (_mean_ci(p[c].to_numpy()) for c in ("gap_in_sample", "gap_out_of_bag", "leak"))
     wil = stats.wilcoxon(p["leak"]) if len(p) >= 2 and (p["leak"] != 0).any() else None
     in_sig, leak_sig = ins[1] > 0, leak[1] > 0
     verdict = "fails" if in_sig and leak_sig else ("holds" if not (in_sig or leak_sig) else "conditional")
     authors = gap_summary(validation_vs_test(read_authors_records()))
     values = {
-        "preset": preset, "results": display(results_dir(preset)), "n_pairs": len(p),
+        "preset": preset, "results": root.display(root.results_dir(preset)), "n_pairs": len(p),
         "gap_in_sample": [_r(v) for v in ins], "gap_out_of_bag": [_r(v) for v in oob], "leak": [_r(v) for v in leak],
         "n_in_sample_larger": int((p["leak"] > 0).sum()),
         "wilcoxon_p": None if wil is None else _r(float(wil.pvalue), 8),

@@ -21,6 +21,7 @@ from collections.abc import Collection
 from analysis.audit import ClaimResult, missing_results, registered_claims
 from training.argtypes import int_at_least, one_line_errors, preset_arg
 from training.logs import get_logger
+from training.paths import DataRoot
 
 log = get_logger("audit")
 
@@ -61,23 +62,22 @@ def format_table(results: list[ClaimResult], *, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def preset_note(preset: str, ids: list[str] | None = None, skipped: Collection[str] = ()) -> str:
+def preset_note(preset: str, root: DataRoot, ids: list[str] | None = None, skipped: Collection[str] = ()) -> str:
     """One line naming the preset the cache claims read, or saying they are left out and why
     (``skipped``: claims the results cannot decide, named apart)."""
-    from training.paths import display, results_dir
-
+    shown = root.display(root.results_dir(preset))
     specs = [s for s in registered_claims() if s.reads and (ids is None or s.id in ids) and s.id not in skipped]
     if not specs:
         return ""
     names = ", ".join(s.id for s in specs)
-    if any(missing_results(s, preset) for s in specs):
-        return (f"dynloss audit: no analysed results of preset {preset!r} in {display(results_dir(preset))}: "
+    if any(missing_results(s, preset, root) for s in specs):
+        return (f"dynloss audit: no analysed results of preset {preset!r} in {shown}: "
                 f"claims {names} left out (run `dynloss analyze --preset {preset}`, or pass --preset)")
-    return f"dynloss audit: claims {names} from the results of preset {preset!r} ({display(results_dir(preset))})"
+    return f"dynloss audit: claims {names} from the results of preset {preset!r} ({shown})"
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.paths import preset_name
+    from training.paths import default_preset
 
     if args.list:
         for spec in registered_claims():
@@ -91,20 +91,20 @@ def run(args: argparse.Namespace) -> int:
         ids = [i.strip() for i in args.ids.split(",") if i.strip()]
     from analysis.audit.scope import evaluate_scoped, results_scope, skipped_note
 
-    preset = args.preset or preset_name()
+    preset, root = args.preset or default_preset(), args.paths
     try:  # a results folder that is not one whole set of this preset is refused (ResultsSetError)
-        scope = results_scope(preset)
+        scope = results_scope(preset, root)
         results = evaluate_scoped(scope, ids)
     except ValueError as e:
         log.error(f"dynloss audit: {e}")
         return 2
-    for note in (preset_note(preset, ids, scope.skipped), skipped_note(scope)):
+    for note in (preset_note(preset, root, ids, scope.skipped), skipped_note(scope)):
         if note:
             log.info(note if note.startswith("dynloss") else f"dynloss audit: {note}")
     if args.save:
         from analysis.audit.saved import save_audit
 
-        path = save_audit(results)
+        path = save_audit(results, root)
         log.info(f"dynloss audit: {len(results)} claims written to {path}")
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))

@@ -16,23 +16,22 @@ from typing import Any
 
 from analysis.audit import ClaimResult
 from analysis.audit.scope import ResultsScope
+from training.paths import DataRoot
 
 #: the largest saved audit read (a few hundred KB in practice)
 MAX_AUDIT_BYTES = 16 * 2**20
 
 
-def audit_json_path() -> Path:
-    """Where the saved audit is written and looked for: :func:`training.paths.audit_file`."""
-    from training.paths import audit_file
-
-    return audit_file()
+def audit_json_path(root: DataRoot) -> Path:
+    """Where the saved audit of data root ``root`` is written and looked for (``root.audit_file``)."""
+    return root.audit_file
 
 
-def save_audit(results: Sequence[ClaimResult]) -> Path:
-    """Write ``results`` as the saved audit (one JSON list, atomically); return its path."""
+def save_audit(results: Sequence[ClaimResult], root: DataRoot) -> Path:
+    """Write ``results`` as the saved audit of ``root`` (one JSON list, atomically); return its path."""
     from training.cache_format import atomic_write
 
-    path = audit_json_path()
+    path = audit_json_path(root)
     atomic_write(path, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
     return path
 
@@ -51,7 +50,7 @@ def saved_audit(scope: ResultsScope) -> tuple[dict[str, Any], list[str], str]:
     from analysis.audit.scope import RESULTS_KEY
     from training.cache_format import read_json
 
-    path = audit_json_path()
+    path = audit_json_path(scope.root)
     specs = [s for s in registered_claims() if s.id not in scope.skipped]
     if not path.is_file():
         return {}, [s.id for s in specs], ""
@@ -62,15 +61,14 @@ def saved_audit(scope: ResultsScope) -> tuple[dict[str, Any], list[str], str]:
         if not all(isinstance(r.values, dict) for r in saved.values()):
             raise ValueError("a claim's values are not an object")
     except (OSError, ValueError, TypeError, KeyError) as e:
-        from training.paths import display
-
         why = str(e) if str(path) in str(e) else f"{path}: unreadable ({type(e).__name__}: {e})"
-        return {}, [s.id for s in specs], (f"{why.replace(str(path), display(path))}; every claim evaluated again "
-                                           f"(`dynloss audit --save` rewrites it).")
+        return {}, [s.id for s in specs], (f"{why.replace(str(path), scope.root.display(path))}; every claim "
+                                           f"evaluated again (`dynloss audit --save` rewrites it).")
     results = [s for s in specs if s.reads]
-    stale = [s.id for s in results if s.id in saved and not missing_results(s, scope.preset)
+    stale = [s.id for s in results if s.id in saved and not missing_results(s, scope.preset, scope.root)
              and saved[s.id].values.get(RESULTS_KEY) != scope.provenance_sha256]
-    drop = {s.id for s in results if missing_results(s, scope.preset)} | set(scope.skipped) | set(stale)
+    drop = ({s.id for s in results if missing_results(s, scope.preset, scope.root)} | set(scope.skipped)
+            | set(stale))
     fresh = stale + [s.id for s in specs if s.id not in saved and s.id not in drop]
     note = (f"Claims {', '.join(stale)} evaluated again: the saved audit ({path.name}) was computed from other "
             f"results than those of preset {scope.preset} shown here." if stale else "")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.audit import ClaimResult, evaluate_all, registered_claims
+from training.paths import DataRoot
 
 #: result tables that only ``dynloss analyze`` with super-learners fills
 SUPERLEARNER_TABLES = frozenset({"superlearner_gap"})
@@ -23,17 +24,19 @@ RESULTS_KEY = "results_provenance_sha256"
 
 @dataclass(frozen=True)
 class ResultsScope:
-    """The results set of ``preset`` the claims read (``provenance`` None: the preset has none) and
-    the claims it cannot decide (id -> why)."""
+    """The results set of ``preset`` the claims read, under data root ``root`` (``provenance`` None:
+    the preset has none), and the claims it cannot decide (id -> why)."""
 
     preset: str
+    root: DataRoot
     provenance: dict[str, Any] | None = None
     provenance_sha256: str | None = None
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def results_scope(preset: str) -> ResultsScope:
-    """The scope of the claims over ``preset``'s results.
+def results_scope(preset: str, root: DataRoot | None = None) -> ResultsScope:
+    """The scope of the claims over ``preset``'s results under ``root`` (None: resolved here from
+    the environment, :func:`training.paths.resolve_root`).
 
     Raises
     ------
@@ -42,17 +45,18 @@ def results_scope(preset: str) -> ResultsScope:
     """
     from analysis.core.results_set import PROVENANCE, check_set
     from training.cache_format import sha256_file
-    from training.paths import results_dir
+    from training.paths import resolve_root
 
-    folder = results_dir(preset)
+    root = root if root is not None else resolve_root()
+    folder = root.results_dir(preset)
     if not folder.is_dir():
-        return ResultsScope(preset)
+        return ResultsScope(preset, root)
     prov = check_set(folder, fix=f"dynloss analyze --preset {preset}", preset=preset)
     skipped = {}
     if not prov.get("config", {}).get("superlearners", True):
         skipped = {s.id: "not evaluated: the results were made with `dynloss analyze --no-superlearners`"
                    for s in registered_claims() if SUPERLEARNER_TABLES & set(s.reads)}
-    return ResultsScope(preset, prov, sha256_file(folder / PROVENANCE), skipped)
+    return ResultsScope(preset, root, prov, sha256_file(folder / PROVENANCE), skipped)
 
 
 def evaluate_scoped(scope: ResultsScope, ids: list[str] | None = None) -> list[ClaimResult]:
@@ -72,7 +76,7 @@ def evaluate_scoped(scope: ResultsScope, ids: list[str] | None = None) -> list[C
         ids = [s.id for s in registered_claims() if s.id not in scope.skipped and (ids is None or s.id in ids)]
     reads = {s.id for s in registered_claims() if s.reads}
     return [dataclasses.replace(r, values={**r.values, RESULTS_KEY: scope.provenance_sha256}) if r.id in reads else r
-            for r in evaluate_all(ids, preset=scope.preset)]
+            for r in evaluate_all(ids, preset=scope.preset, root=scope.root)]
 
 
 def skipped_note(scope: ResultsScope) -> str:

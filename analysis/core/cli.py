@@ -8,7 +8,6 @@ Thin: parses arguments, builds :class:`analysis.core.config.AnalysisConfig` and 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from training.argtypes import int_at_least, one_line_errors, path_arg, preset_arg
 from training.logs import get_logger
@@ -36,8 +35,8 @@ def register(sub, *, name: str = "analyze", help: str = "") -> argparse.Argument
     p.add_argument("--no-superlearners", action="store_true", help="skip the learned fusions (Weighted, MLP)")
     p.add_argument("--mlp-rows", type=_mlp_rows, default=None,
                    help="cap on training rows of each MLP super-learner fit, a seeded subsample (0 = all rows, "
-                        "as published; default: 4000 for fmnist-mini, whose 60k rows would take about a minute per "
-                        "fit on 2 CPU cores, all rows for every other preset)")
+                        "as published; default: the preset's mlp_rows, 4000 for fmnist-mini, whose 60k rows would "
+                        "take about a minute per fit on 2 CPU cores, all rows for every other preset)")
     p.add_argument("--refit", action="store_true",
                    help="fit every super-learner again instead of reading the fits an earlier analysis stored "
                         "for the same inputs and code (<data root>/fits/superlearner; safe to delete)")
@@ -57,32 +56,29 @@ def register(sub, *, name: str = "analyze", help: str = "") -> argparse.Argument
 #: the option of each AnalysisConfig field it sets (named in the config's errors)
 _OPTIONS = {"n_resamples": "--resamples", "seed": "--seed", "superlearner_max_rows": "--mlp-rows"}
 
-#: presets whose MLP super-learners fit on a seeded subsample by default (CPU time budget)
-MLP_ROWS_BY_PRESET: dict[str, int] = {"fmnist-mini": 4_000}
-
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.core.config import AnalysisConfig
+    from analysis.core.config import AnalysisConfig, preset_max_rows
     from analysis.core.fit_store import FitStore
-    from analysis.core.pipeline import analyze_preset, default_results_root
+    from analysis.core.pipeline import analyze_preset
     from analysis.core.results_set import ResultsSetError
     from training.cache_format import CacheError
 
-    mlp_rows = args.mlp_rows if args.mlp_rows is not None else MLP_ROWS_BY_PRESET.get(args.preset, 0)
-    try:
+    try:  # the preset's row caps unless --mlp-rows overrides them (analyze_preset resolves them)
         config = AnalysisConfig(
             seed=args.seed, n_resamples=args.resamples, superlearners=not args.no_superlearners,
-            superlearner_max_rows=(("Weighted", None), ("MLP", mlp_rows or None)), nonfinite=args.nonfinite,
-            allow_partial=args.allow_partial, allow_stale=args.allow_stale,
+            superlearner_max_rows=None if args.mlp_rows is None else preset_max_rows(args.preset, args.mlp_rows),
+            nonfinite=args.nonfinite, allow_partial=args.allow_partial, allow_stale=args.allow_stale,
         )
     except ValueError as e:
         option = next((o for field, o in _OPTIONS.items() if f"`{field}`" in str(e)), "")
         log.error(f"dynloss analyze: {e}{f' ({option})' if option else ''}")
         return 2
-    out = args.out or default_results_root() / args.preset  # default_results_root: training.paths
+    root = args.paths  # resolved once by the root command (training.paths.resolve_root)
+    out = args.out or root.results_dir(args.preset)
     try:
-        store = FitStore(read=not args.refit)
-        tables = analyze_preset(args.preset, args.cache, out, config=config, fit_store=store)
+        store = FitStore(root.fits, read=not args.refit)
+        tables = analyze_preset(args.preset, args.cache, out, config=config, fit_store=store, root=root)
     except (CacheError, ResultsSetError) as e:
         log.error(f"dynloss analyze: {e}")
         return 2
@@ -101,8 +97,6 @@ def run(args: argparse.Namespace) -> int:
     for r in dropped.itertuples():
         log.warning(f"dropped member {r.member} of {r.dataset}/{r.arm}: {r.reason} ({r.path})")
     if store.reused or store.fitted:
-        from training.paths import display
-
-        print(f"super-learners: {store.fitted} fitted, {store.reused} read back from {display(store.root)}")
+        print(f"super-learners: {store.fitted} fitted, {store.reused} read back from {root.display(store.root)}")
     print(f"wrote {len(tables)} tables and provenance.json to {out} (one set, checksums in provenance.json)")
     return 0

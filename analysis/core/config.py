@@ -8,7 +8,7 @@ samples reuse the ``S_BOOT`` resamples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,11 +45,11 @@ class AnalysisConfig:
         :data:`training.arms.DEFAULT_ARMS`); other arms (the related losses) get the static fusions
         only. None fits every arm.
     superlearner_max_rows : per kind, cap on training rows a super-learner fits on (seeded
-        subsample; None = all rows, as published, the default). The MLP (≈ 0.8 M parameters)
-        costs ~5 MFLOP per row and epoch: all 60k rows take about a minute per fit on two CPU
-        cores, so ``dynloss analyze`` caps fmnist-mini's MLP fits at 4,000 rows (see
-        :data:`analysis.core.cli.MLP_ROWS_BY_PRESET`); the cap is recorded per fit
-        (``n_fit_rows``).
+        subsample; a cap of None = all rows, as published). The default, None, takes the preset's
+        caps (:meth:`for_preset`: the Weighted fits on all rows, the MLP on
+        :attr:`training.presets.Preset.mlp_rows`). The MLP (≈ 0.8 M parameters) costs ~5 MFLOP
+        per row and epoch: all 60k rows take about a minute per fit on two CPU cores, so
+        fmnist-mini caps its MLP fits at 4,000 rows; the cap is recorded per fit (``n_fit_rows``).
     superlearner_batch_size : mini-batch size of the super-learner fits (None: about 100 steps
         per epoch, see :class:`analysis.core.superlearner.SuperLearnerConfig`).
     superlearner_epochs : per kind, epochs (None = published 10 / 20; tests use fewer).
@@ -69,7 +69,7 @@ class AnalysisConfig:
     n_bins: int = 15
     superlearners: bool = True
     superlearner_arms: tuple[str, ...] | None = DEFAULT_ARMS
-    superlearner_max_rows: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
+    superlearner_max_rows: tuple[tuple[str, int | None], ...] | None = None
     superlearner_batch_size: int | None = None
     superlearner_epochs: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
     size_repeats: int = 20
@@ -82,7 +82,7 @@ class AnalysisConfig:
         # checked here, before minutes of loading and fitting, not deep inside the pipeline
         if self.seed < 0:
             raise ValueError(f"Expected `seed` >= 0 (a numpy seed), got {self.seed}")
-        for kind, rows in self.superlearner_max_rows:
+        for kind, rows in self.superlearner_max_rows or ():
             if rows is not None and rows < MIN_FIT_ROWS:
                 raise ValueError(f"Expected `superlearner_max_rows` of {kind} None or >= {MIN_FIT_ROWS} (one row "
                                  f"to fit, one to choose the best epoch), got {rows}")
@@ -96,6 +96,32 @@ class AnalysisConfig:
             raise ValueError(f"Expected `n_bins` >= 1, got {self.n_bins}")
         if self.nonfinite not in ("drop", "raise"):
             raise ValueError(f"Expected `nonfinite` to be 'drop' or 'raise', got {self.nonfinite!r}")
+
+    def for_preset(self, preset: str) -> AnalysisConfig:
+        """This config with the preset's values where it leaves them to the preset
+        (``superlearner_max_rows`` None: :func:`preset_max_rows`); unchanged otherwise.
+
+        >>> AnalysisConfig().for_preset("fmnist-mini").superlearner_max_rows
+        (('Weighted', None), ('MLP', 4000))
+        """
+        if self.superlearner_max_rows is not None:
+            return self
+        return replace(self, superlearner_max_rows=preset_max_rows(preset))
+
+
+def preset_max_rows(preset: str, mlp_rows: int | None = None) -> tuple[tuple[str, int | None], ...]:
+    """The super-learners' row caps for ``preset``: Weighted on all rows, MLP on ``mlp_rows`` (the
+    ``--mlp-rows`` option; default the preset's :attr:`training.presets.Preset.mlp_rows`, 0 for a
+    preset that is not registered, e.g. a test's synthetic one); 0 means all rows (None).
+
+    >>> preset_max_rows("digits-tiny"), preset_max_rows("fmnist-mini", 0)
+    ((('Weighted', None), ('MLP', None)), (('Weighted', None), ('MLP', None)))
+    """
+    if mlp_rows is None:
+        from training.presets import PRESET_NAMES, get_preset
+
+        mlp_rows = get_preset(preset).mlp_rows if preset in PRESET_NAMES else 0
+    return (("Weighted", None), ("MLP", mlp_rows or None))
 
 
 

@@ -22,7 +22,7 @@ stored fits deleted, a rerun refits just those (batched among themselves, or alo
 same CSV bytes as before, except the refitted fits' ``fit_seconds`` (their own wall time) in
 ``superlearner_gap.csv``; ``provenance.json`` records the new reused/fitted counts.
 
-Layout: ``<data root>/fits/superlearner/<key>.npz`` (:func:`default_fit_dir`), numpy arrays only
+Layout: ``<data root>/fits/superlearner/<key>.npz`` (:attr:`training.paths.DataRoot.fits`), numpy arrays only
 (read with ``allow_pickle=False``).
 """
 
@@ -33,7 +33,8 @@ import io
 import json
 import warnings
 import zipfile
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -45,13 +46,6 @@ from analysis.core.superlearner import SuperLearnerResult, SuperLearnerTask
 FORMAT = 1
 _CODE_MODULES = ("superlearner.py", "superlearner_batch.py")
 _SCALARS = ("val_accuracy", "best_epoch", "n_fit_rows", "n_val_rows", "fit_seconds")
-
-
-def default_fit_dir() -> Path:
-    """``<data root>/fits/superlearner`` (the data root of :mod:`training.paths`)."""
-    from training.paths import data_dir
-
-    return data_dir() / "fits" / "superlearner"
 
 
 def _code_digest() -> str:
@@ -138,7 +132,7 @@ class FitStore:
     ``reused`` / ``fitted`` count the fits of the last :meth:`fit` calls.
     """
 
-    root: Path = field(default_factory=default_fit_dir)
+    root: Path  # ``dynloss analyze``: <data root>/fits/superlearner (training.paths.DataRoot.fits)
     read: bool = True
     reused: int = 0
     fitted: int = 0
@@ -169,9 +163,8 @@ class FitStore:
         self.fitted += len(todo)
         return results  # type: ignore[return-value]
 
-    def summary(self) -> dict:
-        """For ``provenance.json``: where the fits are stored and how many were reused."""
-        from training.paths import display
-
-        return {"store": display(self.root), "read": self.read, "reused": self.reused, "fitted": self.fitted,
+    def summary(self, shown: Callable[[Path], str] = lambda p: Path(p).name) -> dict:
+        """For ``provenance.json``: where the fits are stored (as ``shown`` writes a path, e.g.
+        :meth:`training.paths.DataRoot.display`) and how many were reused."""
+        return {"store": shown(self.root), "read": self.read, "reused": self.reused, "fitted": self.fitted,
                 "write_errors": self.write_errors}

@@ -52,10 +52,12 @@ def superlearner_tasks(arm: ArmLogits, *, config: AnalysisConfig, arm_index: int
                        ) -> list[tuple[str, SuperLearnerTask]]:
     """The learned fusions of one arm as ``(fusion name, task)``, in :data:`SUPERLEARNER_FUSIONS` order.
 
+    Row caps: ``config.superlearner_max_rows`` (left to the preset, None, it caps nothing:
+    :func:`fuse_preset` resolves it with :meth:`AnalysisConfig.for_preset` first).
     Each fit's seed is keyed by (dataset, arm, kind, variant), so it does not depend on which
     other fits run, or whether they run together.
     """
-    caps, epochs = dict(config.superlearner_max_rows), dict(config.superlearner_epochs)
+    caps, epochs = dict(config.superlearner_max_rows or ()), dict(config.superlearner_epochs)
     mask = arm.fit_mask()
     kinds, variants = ("Weighted", "MLP"), ("in-sample", "out-of-bag")
     tasks = []
@@ -88,6 +90,7 @@ def fuse_preset(data: PresetLogits, *, config: AnalysisConfig, fit_store: FitSto
     each gets the result it would get alone. With a ``fit_store``, fits stored by an earlier
     analysis with the same inputs and code are read back instead (:mod:`analysis.core.fit_store`).
     """
+    config = config.for_preset(data.preset)  # the preset's row caps unless the config sets them
     keys = [(ds, arm) for ds in data.datasets for arm in data.arm_names(ds)]
     tasks: list[tuple[tuple[str, str], str, SuperLearnerTask]] = []
     if config.superlearners:

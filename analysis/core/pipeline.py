@@ -43,20 +43,21 @@ from analysis.core.tables import (
     table2,
 )
 from training.logs import Progress, get_logger
+from training.paths import DataRoot, resolve_root
 from training.provenance import code_revision, versions
 
 
-def provenance(data: PresetLogits, *, config: AnalysisConfig, seconds: float, fits: dict | None = None) -> dict:
+def provenance(data: PresetLogits, *, root: DataRoot, config: AnalysisConfig, seconds: float,
+               fits: dict | None = None) -> dict:
     """The preset, data root, schema version, input checksums (per run and aggregate), code
     revision, config (seeds) and versions: what a reader checks a set against
     (:func:`analysis.core.results_set.check_set`)."""
     from analysis.core.results_set import SCHEMA_VERSION
-    from training.paths import data_dir
 
     runs = sorted(data.runs, key=lambda r: (r["dataset"], r["arm"], r["member"]))
     agg = hashlib.sha256("\n".join(f"{r['dataset']}/{r['arm']}/{r['member']}:{r['arrays_sha256']}" for r in runs).encode())
     status = data.status.to_dict() if data.status is not None else {"state": "complete"}
-    return {"schema_version": SCHEMA_VERSION, "preset": data.preset, "data_root": str(data_dir()),
+    return {"schema_version": SCHEMA_VERSION, "preset": data.preset, "data_root": str(root.path),
             "cache_root": data.root, "runs": runs, "cache_sha256": agg.hexdigest(),
             "cache_state": status["state"], "cache_status": status,
             "dropped_members": data.dropped(), "code_revision": code_revision(), "config": asdict(config),
@@ -92,34 +93,28 @@ def write_results(tables: dict[str, pd.DataFrame], out_dir: str | os.PathLike, p
     )
 
 
-def default_cache_root() -> Path:
-    from training.paths import cache_root
-
-    return cache_root()
-
-
-def default_results_root() -> Path:
-    from training.paths import results_root
-
-    return results_root()
-
-
 def analyze_preset(
     preset: str, cache_root: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None, *,
     seed: int = 0, config: AnalysisConfig | None = None, write: bool = True, fit_store: FitStore | None = None,
+    root: DataRoot | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run the whole analysis of a preset's cache and (optionally) write its tidy CSVs.
 
     Parameters
     ----------
     preset : preset name (its runs live in ``cache_root/preset``).
-    cache_root : cache root (default :func:`training.paths.cache_root`).
-    out_dir : results folder (default :func:`training.paths.results_dir`).
+    cache_root : cache root (default ``root.cache``).
+    out_dir : results folder (default ``root.results_dir(preset)``).
     seed : root seed (ignored when ``config`` is given).
-    config : all knobs; default ``AnalysisConfig(seed=seed)``.
+    config : all knobs; default ``AnalysisConfig(seed=seed)``. What it leaves to the preset (the
+        super-learners' row caps) is the preset's (:meth:`AnalysisConfig.for_preset`), as in
+        ``dynloss analyze``; provenance.json records the values used.
     write : write the CSVs and ``provenance.json``.
     fit_store : read and store super-learner fits there (:mod:`analysis.core.fit_store`; default:
         fit every one, store none). ``dynloss analyze`` passes the data root's store.
+    root : the data root (:class:`training.paths.DataRoot`; ``dynloss analyze`` passes the one its
+        command line resolved). None resolves it here, from the environment, once
+        (:func:`training.paths.resolve_root`): a Python call is its own boundary.
 
     Returns
     -------
@@ -134,10 +129,11 @@ def analyze_preset(
     """
     from analysis.core.schema import DROPPED_COLUMNS
 
-    config = config or AnalysisConfig(seed=seed)
+    config = (config or AnalysisConfig(seed=seed)).for_preset(preset)
     t0 = time.perf_counter()
-    cache_root = Path(cache_root) if cache_root is not None else default_cache_root()
-    out = Path(out_dir) if out_dir is not None else default_results_root() / preset
+    root = root if root is not None else resolve_root()
+    cache_root = Path(cache_root) if cache_root is not None else root.cache
+    out = Path(out_dir) if out_dir is not None else root.results_dir(preset)
     if write:  # a results folder that cannot take the set fails now, not after minutes of fitting
         from analysis.core.results_set import check_target
 
@@ -168,7 +164,8 @@ def analyze_preset(
     }
     progress("calibration, selective prediction, Table 2, McNemar, ensemble size")
     if write:
-        write_results(tables, out, provenance(data, config=config, seconds=time.perf_counter() - t0,
-                                               fits=fit_store.summary() if fit_store is not None else None))
+        write_results(tables, out, provenance(data, root=root, config=config, seconds=time.perf_counter() - t0,
+                                               fits=fit_store.summary(root.display) if fit_store is not None
+                                               else None))
         progress("wrote the results set")
     return tables

@@ -10,7 +10,7 @@ import functools
 
 import pandas as pd
 
-from analysis.report.context import load_result, preset_name, reads
+from analysis.report.context import ReportContext, load_result, reads
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,13 +111,12 @@ def pooled_shuffled_table() -> pd.DataFrame:
 
 
 @reads("bootstrap_ci", "mcnemar")
-def lr_confound_table(preset: str | None = None) -> pd.DataFrame:
+def lr_confound_table(ctx: ReportContext) -> pd.DataFrame:
     """Each dynamic arm against ``ce`` and ``ce-lr0.01`` in the paper's four fusions: difference,
     paired 95 % CI, McNemar p and its Holm adjustment across the dynamic arms."""
     from analysis.audit.cache_claims import dynamic_vs_references
 
-    preset = preset or preset_name()
-    t = dynamic_vs_references(load_result("bootstrap_ci", preset), load_result("mcnemar", preset))
+    t = dynamic_vs_references(load_result("bootstrap_ci", ctx), load_result("mcnemar", ctx))
     ci = [f"[{a:+.4f}, {b:+.4f}]" for a, b in zip(t["ci_low"], t["ci_high"])]
     return pd.DataFrame({"dataset": t["dataset"], "versus": t["reference"], "fusion": t["fusion"], "arm": t["arm"],
                          "Δ accuracy": t["diff"], "95 % CI": ci, "McNemar p": t["pvalue"], "Holm p": t["p_holm"],

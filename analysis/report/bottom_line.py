@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.report.context import ResultsMissingError, load_result, preset_name, project_root, reads
+from analysis.report.context import ReportContext, ResultsMissingError, load_result, project_root, reads
 from analysis.report.table1 import with_control_columns
 from training.arms import ARMS, CONTROL_ARM, REFERENCE_ARM
 
@@ -68,7 +68,7 @@ def paper_sentence(paper: dict[str, Any]) -> str:
 
 def scale_sentence(preset: str) -> str:
     """What the preset trains next to the paper's setting (numbers from :mod:`training.presets`)."""
-    from training.presets import get_preset
+    from training.presets import at_paper_scale, get_preset
 
     ours, paper = get_preset(preset), get_preset("paper")
 
@@ -76,8 +76,7 @@ def scale_sentence(preset: str) -> str:
         return (f"{p.model.label} base learners, {p.epochs} epochs, {p.members} members per arm, on "
                 f"{', '.join(p.datasets)}")
 
-    if (ours.model, ours.epochs, ours.members, ours.datasets) == (paper.model, paper.epochs, paper.members,
-                                                                   paper.datasets):
+    if at_paper_scale(ours):
         return f"**Scale.** Preset `{preset}` trains the paper's setting: {setting(ours)}."
     return (f"**Scale.** Preset `{preset}`: {setting(ours)}; the paper: {setting(paper)}. The numbers below "
             f"describe this smaller setting; they neither confirm nor refute the paper's at its scale.")
@@ -207,16 +206,16 @@ def verdicts_sentence(claims: pd.DataFrame) -> str:
 
 
 @reads("table1", "bootstrap_ci", "audit")
-def bottom_line_markdown(preset: str | None = None) -> str:
+def bottom_line_markdown(ctx: ReportContext) -> str:
     """The bottom line of one preset as a markdown list (paper, scale, learning rate, stacking,
     Paper Table 2, verdicts)."""
     from analysis.report.claims import _audit_results
 
-    preset = preset or preset_name()
-    results = {r.id: r for r in _audit_results()}
+    preset = ctx.preset
+    results = {r.id: r for r in _audit_results(ctx)}
     lines = [paper_sentence(load_paper()), scale_sentence(preset)]
     try:
-        lines.append(lr_sentence(lr_frame(load_result("table1", preset), load_result("bootstrap_ci", preset))))
+        lines.append(lr_sentence(lr_frame(load_result("table1", ctx), load_result("bootstrap_ci", ctx))))
     except ValueError as e:
         raise ResultsMissingError(f"{e}: rerun `dynloss analyze --preset {preset}`") from None
     leak = results.get("stacking-leak")

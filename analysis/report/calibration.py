@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.metric_registry import metrics_of
-from analysis.report.context import load_result, reads
+from analysis.report.context import ReportContext, load_result, reads
 from analysis.report.frames import _order, one_dataset_dropped
 from training.arms import ARM_ORDER, ARMS, CONTROL_ARM
 
@@ -164,12 +164,12 @@ def metrics_note(table: str = "calibration") -> str:
 
 # ------------------------------------------------------------------ loaders for the page cells
 @reads("calibration")
-def calibration_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
+def calibration_frame(ctx: ReportContext, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
                       ) -> pd.DataFrame:
     """Calibration of ensembles and single members (Single: mean over members), before and after
     temperature scaling: the shown metrics of ``calibration`` (:func:`shown_metrics`: accuracy, ECE
     (equal width and equal mass), class-wise ECE, Brier, NLL, ...), then T."""
-    c = _paper_arms(load_result("calibration", preset))
+    c = _paper_arms(load_result("calibration", ctx))
     c = c[c["fusion"].isin(fusions)]
     keys = ["dataset", "arm", "fusion", "scaling"]
     labels = {**shown_metrics("calibration"), "temperature": "T"}
@@ -177,25 +177,25 @@ def calibration_frame(preset: str | None = None, *, fusions: Sequence[str] = ("A
     return one_dataset_dropped(_order(agg, by=("dataset", "arm", "fusion", "scaling")))
 
 
-def _reliability(preset: str | None, fusion: str, binning: str) -> pd.DataFrame:
-    r = _paper_arms(load_result("reliability", preset))
+def _reliability(ctx: ReportContext, fusion: str, binning: str) -> pd.DataFrame:
+    r = _paper_arms(load_result("reliability", ctx))
     return r[(r["fusion"] == fusion) & (r["binning"] == binning) & (r["member"] == -1)]
 
 
 @reads("reliability")
-def reliability_frame(preset: str | None = None, *, fusion: str = "Average", binning: str = "width") -> pd.DataFrame:
+def reliability_frame(ctx: ReportContext, *, fusion: str = "Average", binning: str = "width") -> pd.DataFrame:
     """Reliability bins of one fusion (non-empty bins, ``sparse`` marked by :func:`mark_sparse_bins`),
     before and after temperature scaling."""
-    r = mark_sparse_bins(_reliability(preset, fusion, binning))
+    r = mark_sparse_bins(_reliability(ctx, fusion, binning))
     return _order(r[r["count"] > 0], by=("dataset", "arm", "scaling", "bin"))
 
 
 @reads("selective")
-def selective_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
+def selective_frame(ctx: ReportContext, *, fusions: Sequence[str] = ("Average", "Vote", "MLP-OOB", "Single"),
                     ) -> pd.DataFrame:
     """Selective prediction: the shown metrics of ``selective`` (accuracy, AUROC of confidence for
     correct vs wrong, AURC, ...; Single: mean over members)."""
-    s = _paper_arms(load_result("selective", preset))
+    s = _paper_arms(load_result("selective", ctx))
     s = s[s["fusion"].isin(fusions)]
     labels = shown_metrics("selective")
     agg = (s.groupby(["dataset", "arm", "fusion", "confidence_kind"], sort=False)[list(labels)]
@@ -204,44 +204,44 @@ def selective_frame(preset: str | None = None, *, fusions: Sequence[str] = ("Ave
 
 
 @reads("reliability", "calibration", "selective")
-def interpretation_note(preset: str | None = None, *, fusion: str = "Average") -> str:
+def interpretation_note(ctx: ReportContext, *, fusion: str = "Average") -> str:
     """:func:`interpretation` of one fusion's results (reliability gap before scaling, fitted
     temperature, AUROC and AURC)."""
-    gaps = reliability_gaps(_reliability(preset, fusion, "width"))
+    gaps = reliability_gaps(_reliability(ctx, fusion, "width"))
     gaps = gaps[gaps["scaling"] == "none"][["dataset", "arm", "gap"]]
-    cal = _paper_arms(load_result("calibration", preset))
+    cal = _paper_arms(load_result("calibration", ctx))
     cal = cal[(cal["fusion"] == fusion) & (cal["scaling"] == "temperature") & (cal["member"] == -1)]
     temps = cal.groupby(["dataset", "arm"], sort=False)["temperature"].mean().reset_index()
-    sel = _paper_arms(load_result("selective", preset))
+    sel = _paper_arms(load_result("selective", ctx))
     sel = sel[(sel["fusion"] == fusion) & (sel["member"] == -1)][["dataset", "arm", "auroc", "aurc"]]
     summary = gaps.merge(temps, on=["dataset", "arm"], how="left").merge(sel, on=["dataset", "arm"], how="left")
     return interpretation(summary)
 
 
 @reads("risk_coverage")
-def risk_coverage_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+def risk_coverage_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFrame:
     """Risk–coverage points of one fusion, per paper arm."""
-    rc = _paper_arms(load_result("risk_coverage", preset))
+    rc = _paper_arms(load_result("risk_coverage", ctx))
     return _order(rc[(rc["fusion"] == fusion) & (rc["member"] == -1)], by=("dataset", "arm", "coverage_target"))
 
 
 @reads("risk_coverage")
-def risk_coverage_diff_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+def risk_coverage_diff_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFrame:
     """Each arm's selective risk minus ``ce-lr0.01``'s at the same coverage target."""
-    return difference_to_reference(risk_coverage_frame(preset, fusion=fusion), on=("dataset", "coverage_target"),
+    return difference_to_reference(risk_coverage_frame(ctx, fusion=fusion), on=("dataset", "coverage_target"),
                                     value="risk")
 
 
 @reads("ensemble_size")
-def ensemble_size_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+def ensemble_size_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFrame:
     """Accuracy against ensemble size (mean and 5–95 % range over member subsets), one fusion."""
-    es = _paper_arms(load_result("ensemble_size", preset))
+    es = _paper_arms(load_result("ensemble_size", ctx))
     es = _order(es[es["fusion"] == fusion], by=("dataset", "arm", "n_members"))
     return es.rename(columns={"accuracy_mean": "accuracy", "accuracy_q05": "ci_low", "accuracy_q95": "ci_high"})
 
 
 @reads("ensemble_size")
-def ensemble_size_diff_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+def ensemble_size_diff_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFrame:
     """Each arm's mean accuracy over member subsets minus ``ce-lr0.01``'s at the same size."""
-    return difference_to_reference(ensemble_size_frame(preset, fusion=fusion), on=("dataset", "n_members"),
+    return difference_to_reference(ensemble_size_frame(ctx, fusion=fusion), on=("dataset", "n_members"),
                                    value="accuracy")

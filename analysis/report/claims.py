@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.report.context import ResultsMissingError, preset_name, reads
+from analysis.report.context import ReportContext, ResultsMissingError, reads
 from analysis.report.markdown import Table, escape
 
 #: the audit module of the loss claims (the ids it registers select the loss-audit page's rows)
@@ -24,36 +24,36 @@ METHOD_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.split_claims", "analys
 AUTHORS_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.authors_claims", "analysis.audit.cache_claims")
 
 
-
-
-@functools.lru_cache(maxsize=1)
-def _audit_state() -> tuple[tuple, str]:
+def _audit_state(ctx: ReportContext) -> tuple[tuple, str]:
     """The audited claims of the preset shown and a note on how they were obtained
     (:func:`analysis.audit.saved.audited_claims`: the saved audit where still valid, else evaluated
-    now), once per kernel."""
+    now), made once per context (kept in ``ctx.memo``)."""
+    if "audit" not in ctx.memo:
+        ctx.memo["audit"] = _evaluate_audit(ctx)
+    return ctx.memo["audit"]
+
+
+def _evaluate_audit(ctx: ReportContext) -> tuple[tuple, str]:
     from analysis.audit.saved import audited_claims
     from analysis.audit.scope import results_scope
     from analysis.core.results_set import ResultsSetError
 
     try:
-        scope = results_scope(preset_name())
+        scope = results_scope(ctx.preset, ctx.root)
     except ResultsSetError as e:
         raise ResultsMissingError(str(e)) from None
     return audited_claims(scope)
 
 
-def _audit_results() -> tuple:
+def _audit_results(ctx: ReportContext) -> tuple:
     """The audited claims (:func:`_audit_state`)."""
-    return _audit_state()[0]
-
-
-_audit_results.cache_clear = _audit_state.cache_clear  # type: ignore[attr-defined]
+    return _audit_state(ctx)[0]
 
 
 @reads("audit")
-def audit_note() -> str:
+def audit_note(ctx: ReportContext) -> str:
     """A markdown paragraph saying which claims were evaluated again or not at all, and why ('' if none)."""
-    note = _audit_state()[1]
+    note = _audit_state(ctx)[1]
     return f"\n*{escape(note)}*\n" if note else ""
 
 
@@ -65,7 +65,7 @@ def _module_claim_ids(module: str) -> list[str]:
 
 
 @reads("audit")
-def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
+def claims_frame(ctx: ReportContext, *, modules: Sequence[str] | None = None) -> pd.DataFrame:
     """Every audited claim (or those of ``modules``): ``id, claim, verdict, source, evidence``.
 
     Raises
@@ -73,7 +73,7 @@ def claims_frame(*, modules: Sequence[str] | None = None) -> pd.DataFrame:
     ResultsMissingError
         When no claim is registered (the audit is not built): run `dynloss audit`.
     """
-    results = list(_audit_results())
+    results = list(_audit_results(ctx))
     if modules is not None:
         keep = {i for m in modules for i in _module_claim_ids(m)}
         results = [r for r in results if r.id in keep]
@@ -160,12 +160,12 @@ def evidence_link(claim_id: str) -> str:
 
 
 @reads("audit")
-def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True, links: bool = False) -> Table:
+def claims_table(ctx: ReportContext, *, modules: Sequence[str] | None = None, evidence: bool = True, links: bool = False) -> Table:
     """Claims for display: the verdict (symbol, word, colour class), the claim with a line under it
     holding its id (small type in HTML) and, with ``links``, a link to the section that shows its
     evidence (for the first page: links start at the project root), its source, and the evidence
     text (``evidence``)."""
-    df = claims_frame(modules=modules)
+    df = claims_frame(ctx, modules=modules)
     under = [f"`{i}`" + (f" · {evidence_link(i)}" if links else "") for i in df["id"]]
     out = pd.DataFrame({
         "verdict": df["verdict"].map(verdict_badge),
@@ -178,9 +178,9 @@ def claims_table(*, modules: Sequence[str] | None = None, evidence: bool = True,
 
 
 @reads("audit")
-def verdict_counts() -> pd.DataFrame:
+def verdict_counts(ctx: ReportContext) -> pd.DataFrame:
     """Number of claims per verdict with their ids: ``verdict, claims, ids``."""
-    df = claims_frame()
+    df = claims_frame(ctx)
     out = (df.groupby("verdict", sort=False)["id"].agg(["count", lambda s: ", ".join(s)])
            .reset_index().rename(columns={"count": "claims", "<lambda_0>": "ids"}))
     order = {"fails": 0, "conditional": 1, "holds": 2}
@@ -188,20 +188,20 @@ def verdict_counts() -> pd.DataFrame:
 
 
 @reads("audit")
-def verdict_counts_table() -> Table:
+def verdict_counts_table(ctx: ReportContext) -> Table:
     """:func:`verdict_counts` for display, the verdicts with their symbol and colour class."""
-    df = verdict_counts()
+    df = verdict_counts(ctx)
     df["verdict"] = df["verdict"].map(verdict_badge)
     return Table(df, markdown=("verdict",))
 
 
 @reads("audit")
-def claim_values(claim_id: str) -> dict[str, Any]:
+def claim_values(ctx: ReportContext, claim_id: str) -> dict[str, Any]:
     """The deciding numbers of one audited claim (its ``values`` mapping)."""
-    for r in _audit_results():
+    for r in _audit_results(ctx):
         if r.id == claim_id:
             return dict(r.values)
-    raise KeyError(f"No audited claim {claim_id!r}; known: {[r.id for r in _audit_results()]}")
+    raise KeyError(f"No audited claim {claim_id!r}; known: {[r.id for r in _audit_results(ctx)]}")
 
 
 #: display names of the emphasis curves: (loss, variant) -> (name, panel)
@@ -264,10 +264,10 @@ def gradient_ratio_frame(*, threshold: float = 0.7, p_t: Sequence[float] = (0.3,
 
 
 @reads("audit")
-def split_audit_frame() -> pd.DataFrame:
+def split_audit_frame(ctx: ReportContext) -> pd.DataFrame:
     """Stated vs measured split fractions (claim ``split-49.4`` of the audit): ``quantity, stated,
     measured, theory``."""
-    v = claim_values("split-49.4")
+    v = claim_values(ctx, "split-49.4")
     rows = [
         {"quantity": "distinct original rows in the fitted 80 % of a member",
          "stated": v["claimed_fit_distinct_fraction"], "measured": v["measured_fit_distinct_fraction"],
@@ -280,16 +280,16 @@ def split_audit_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def split_setting_note() -> str:
+def split_setting_note(ctx: ReportContext) -> str:
     """A markdown sentence with the setting the split fractions were measured in (claim ``split-49.4``)."""
-    v = claim_values("split-49.4")
+    v = claim_values(ctx, "split-49.4")
     seeds = v.get("seeds") or []
     return (f"Measured on n = {v.get('n_train')} training rows with k = {v.get('k')} folds, over "
             f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}).\n")
 
 
 @reads("paper:table1_accuracy.csv", "paper:table2_pearson.csv")
-def table2_encoding_frame(preset: str | None = None) -> pd.DataFrame:
+def table2_encoding_frame() -> pd.DataFrame:
     """Published Table 2 next to r regenerated from published Table 1 under each encoding of the
     cross-entropy row (from ``published_table2_audit``): one row per (dataset, fusion)."""
     from analysis.audit.published import published_table2_audit
@@ -302,10 +302,10 @@ def table2_encoding_frame(preset: str | None = None) -> pd.DataFrame:
 
 
 @reads("audit")
-def table2_reproduction_note() -> str:
+def table2_reproduction_note(ctx: ReportContext) -> str:
     """A markdown sentence: which τ for the cross-entropy row reproduces published Table 2 (from
     the ``table2-correlation`` claim's values)."""
-    v = claim_values("table2-correlation")
+    v = claim_values(ctx, "table2-correlation")
     others = v.get("named_encodings_not_reproducing")
     tail = f"; {', '.join(others)} do not" if others else ""
     return (f"The published correlations are reproduced ({v['cells_match_3dp']}/{v['n_cells']} cells to 3 decimals, "
@@ -314,7 +314,7 @@ def table2_reproduction_note() -> str:
 
 
 @reads("paper:table1_accuracy.csv", "paper:table2_pearson.csv")
-def table2_search_frame(preset: str | None = None) -> pd.DataFrame:
+def table2_search_frame() -> pd.DataFrame:
     """Max |r − published r| for each τ given to the cross-entropy row (``published_encoding_search``)."""
     from analysis.audit.published import search_none_encoding
 
@@ -322,7 +322,7 @@ def table2_search_frame(preset: str | None = None) -> pd.DataFrame:
 
 
 @reads("paper:table1_accuracy.csv", "paper:table2_pearson.csv")
-def table2_encoding_long(preset: str | None = None) -> pd.DataFrame:
+def table2_encoding_long() -> pd.DataFrame:
     """``published_table2_audit`` as loaded (long form), for the encoding figure."""
     from analysis.audit.published import published_table2_audit
 

@@ -3,7 +3,9 @@
 Engines: ``quarto`` (``quarto render`` of the book in ``_quarto.yml``, :mod:`analysis.report.quarto`),
 ``offline`` (the same ``.qmd`` sources through :mod:`analysis.report.engine`: nbclient + pandoc +
 typst), ``auto`` (Quarto when it is on ``PATH``, else offline; the choice is printed). The preset
-reaches the report cells through ``DYNLOSS_PRESET``.
+and the data root reach the report cells through the kernel's environment (``DYNLOSS_PRESET``,
+``DYNLOSS_DATA_DIR``, ``DYNLOSS_RESULTS_DIR``), which each page reads once
+(:func:`analysis.report.context.report_context`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from training.argtypes import one_line_errors, preset_arg
 from training.logs import get_logger
-from training.paths import DEFAULT_PRESET, PRESET_ENV, RESULTS_ENV
+from training.paths import DEFAULT_PRESET, PRESET_ENV
+
+if TYPE_CHECKING:  # the context module imports pandas: not for `dynloss --help`
+    from analysis.report.context import ReportContext
 
 log = get_logger("report")
 
@@ -73,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
     if not (root / "_quarto.yml").is_file():
         log.error(f"dynloss report: no _quarto.yml in {root}; pass --root with the checkout that holds the report")
         return 2
-    env = {PRESET_ENV: args.preset}
-    if args.results_dir is not None:
-        env[RESULTS_ENV] = str(args.results_dir.resolve())
+    from analysis.report.context import ReportContext
+
+    ctx = ReportContext(args.preset, args.paths.with_results(args.results_dir))
+    env = {PRESET_ENV: args.preset, **ctx.root.environ()}  # what the kernel's report_context() reads
     from analysis.report.quarto import INSTALL_HINT, quarto_available
 
     engine = args.engine
@@ -91,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from analysis.report.context import ResultsMissingError, results_dir
 
     try:  # one whole set of this preset (checked by the claims' scope), or no report
-        results_dir(args.preset, base=env.get(RESULTS_ENV), require=True)
-        note = _audit_note(args.preset, env)
+        results_dir(ctx, require=True)
+        note = _audit_note(ctx)
     except (ResultsMissingError, ResultsSetError) as e:
         log.error(f"dynloss report: {e}")
         return 2
@@ -106,18 +113,15 @@ def run(args: argparse.Namespace) -> int:
         return 128 + signal.SIGTERM
 
 
-def _audit_note(preset: str, env: dict[str, str]) -> str:
+def _audit_note(ctx: ReportContext) -> str:
     """Which saved claims the pages evaluate again, or cannot evaluate, and why ('' when none), after
     checking the preset's results set whole (:func:`analysis.audit.scope.results_scope`, which raises
-    :class:`analysis.core.results_set.ResultsSetError`)."""
-    from unittest import mock
-
+    :class:`analysis.core.results_set.ResultsSetError`), over the locations the kernel's cells see."""
     from analysis.audit.scope import results_scope, skipped_note
     from analysis.audit.saved import saved_audit
 
-    with mock.patch.dict(os.environ, env):  # the locations the kernel's cells see
-        scope = results_scope(preset)
-        return " ".join(n for n in (saved_audit(scope)[2], skipped_note(scope)) if n)
+    scope = results_scope(ctx.preset, ctx.root)
+    return " ".join(n for n in (saved_audit(scope)[2], skipped_note(scope)) if n)
 
 
 def _render(root: Path, env: dict[str, str], args: argparse.Namespace, engine: str) -> int:

@@ -10,7 +10,6 @@ section shows in an error box instead of a comparison (the rest of the report re
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +17,9 @@ import pandas as pd
 from analysis.audit.regression.results import PUBLISHED, Comparison, compare_results
 from analysis.audit.regression.baseline import UnusableInput
 from analysis.audit.regression.compare import cell_label, status_counts
-from analysis.report.context import project_root, reads, results_dir
+from analysis.report.context import BASELINE_ENV, ReportContext, project_root, reads, results_dir
 from analysis.report.markdown import show
-from training.paths import display, preset_name
 
-BASELINE_ENV = "DYNLOSS_BASELINE"
 #: agreeing cells listed after those outside noise (the rest are counted in the summary)
 AGREE_SHOWN = ("table1", "table2")
 
@@ -31,9 +28,10 @@ class BaselineError(ValueError):
     """``$DYNLOSS_BASELINE`` names a baseline that cannot be compared with; one line naming it and why."""
 
 
-def baseline_spec() -> str | None:
-    """``$DYNLOSS_BASELINE`` resolved against the checkout (``published`` kept), or None."""
-    spec = os.environ.get(BASELINE_ENV, "").strip()
+def baseline_spec(ctx: ReportContext) -> str | None:
+    """The context's baseline (``$DYNLOSS_BASELINE`` when the page started) resolved against the
+    checkout (``published`` kept), or None."""
+    spec = (ctx.baseline or "").strip()
     if not spec:
         return None
     if spec == PUBLISHED:
@@ -43,7 +41,7 @@ def baseline_spec() -> str | None:
 
 
 @reads("table1", "table2", "calibration", "selective")
-def comparison(preset: str | None = None) -> Comparison | None:
+def comparison(ctx: ReportContext) -> Comparison | None:
     """The comparison of the preset's results with ``$DYNLOSS_BASELINE`` (None when unset).
 
     Raises
@@ -51,10 +49,10 @@ def comparison(preset: str | None = None) -> Comparison | None:
     BaselineError
         When the baseline cannot be read or compared (one line naming ``$DYNLOSS_BASELINE`` and why).
     """
-    spec = baseline_spec()
+    spec = baseline_spec(ctx)
     if spec is None:
         return None
-    folder = results_dir(preset or preset_name(), require=True)
+    folder = results_dir(ctx, require=True)
     try:
         return compare_results(folder, spec)
     except UnusableInput as e:
@@ -76,15 +74,15 @@ def cells_frame(cmp: Comparison) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def _shown_source(meta: dict) -> str:
-    return meta["source"] if meta["kind"] == "published" else display(meta["source"])
+def _shown_source(meta: dict, ctx: ReportContext) -> str:
+    return meta["source"] if meta["kind"] == "published" else ctx.root.display(meta["source"])
 
 
-def compared_with_section(preset: str | None = None) -> str:
+def compared_with_section(ctx: ReportContext) -> str:
     """Markdown of the section (empty when ``DYNLOSS_BASELINE`` is unset; an error box naming the
     baseline and the problem when it cannot be used)."""
     try:
-        cmp = comparison(preset)
+        cmp = comparison(ctx)
     except BaselineError as e:
         return f"## Compared with a baseline\n\n::: {{.callout-important}}\nNo comparison: {e}\n:::\n"
     if cmp is None:
@@ -92,8 +90,8 @@ def compared_with_section(preset: str | None = None) -> str:
     b = cmp.baseline.meta
     failing = (f"**{len(cmp.failing)}** ({status_counts(cmp.failing)})" if len(cmp.failing) else "**0**")
     parts = [
-        f"## Compared with {_shown_source(b)}\n",
-        f"Baseline: `{_shown_source(b)}`" + (f" (preset {b['preset']})" if b.get("preset") else "")
+        f"## Compared with {_shown_source(b, ctx)}\n",
+        f"Baseline: `{_shown_source(b, ctx)}`" + (f" (preset {b['preset']})" if b.get("preset") else "")
         + f". Rule: {cmp.rule_text()}. Failing cells: {failing}.\n",
         show(cmp.summary()).to_markdown(),
     ]

@@ -1,20 +1,31 @@
 """Where the report finds a preset's results and how it loads them; the page banner.
 
-Locations come from :mod:`training.paths` (one rule for every command). ``DYNLOSS_PRESET`` names
-the preset shown (set by ``dynloss report --preset``).
+Every page helper takes a :class:`ReportContext`: the preset shown and its data root, as values.
+A page makes it once, in its first cell (``ctx = context.report_context()``), from the environment
+``dynloss report`` gives its kernel (``DYNLOSS_PRESET``, ``DYNLOSS_DATA_DIR``,
+``DYNLOSS_RESULTS_DIR``); that is the only place the report reads them. Locations follow
+:mod:`training.paths` (one rule for every command). What a context learns (the checked
+``provenance.json``) stays with it: two contexts in one process share nothing.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from training import paths
-from training.paths import preset_name
+from training.paths import DataRoot
 from training.provenance import code_revision as full_revision
 from training.provenance import short_revision
+
+
+#: the baseline the reproducibility page compares with (:mod:`analysis.report.compare`), when set
+BASELINE_ENV = "DYNLOSS_BASELINE"
 
 
 class ResultsMissingError(FileNotFoundError):
@@ -23,12 +34,37 @@ class ResultsMissingError(FileNotFoundError):
     names the command that makes a whole set."""
 
 
-_CHECKED: dict[Path, tuple] = {}
+@dataclass(frozen=True, eq=False)
+class ReportContext:
+    """What every page helper needs to know: the preset shown and the data root its results are
+    under (:class:`training.paths.DataRoot`; ``root.results`` set when ``--results-dir`` moved them);
+    ``baseline``: what the "Compared with" section compares with (``$DYNLOSS_BASELINE``; None: none).
+    ``memo`` holds what this context learnt (the checked ``provenance.json``, :func:`check_results`;
+    the claim audit, :mod:`analysis.report.claims`), nobody else's."""
+
+    preset: str
+    root: DataRoot
+    baseline: str | None = None
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def results(self) -> Path:
+        """The preset's results folder (``<results root>/<preset>``)."""
+        return self.root.results_dir(self.preset)
 
 
-def check_results(preset: str | None = None) -> dict[str, Any]:
+def report_context(environ: Mapping[str, str] | None = None, *, preset: str | None = None) -> ReportContext:
+    """The context of a page, from ``environ`` (default ``os.environ``, as ``dynloss report`` or
+    ``quarto render`` set it for the kernel): ``$DYNLOSS_PRESET`` (default the embedded preset),
+    the data root by :func:`training.paths.resolve_root`, ``$DYNLOSS_BASELINE``; ``preset``, when
+    given, in place of ``$DYNLOSS_PRESET``. Called once, at the top of a page."""
+    env = os.environ if environ is None else environ
+    return ReportContext(preset or paths.default_preset(env), paths.resolve_root(environ=env), env.get(BASELINE_ENV))
+
+
+def check_results(ctx: ReportContext) -> dict[str, Any]:
     """``provenance.json`` of the preset's results after checking the folder is one whole set: every
-    file listed with its checksum, none missing, changed or foreign. Checked once per process while
+    file listed with its checksum, none missing, changed or foreign. Checked once per context while
     the folder is unchanged.
 
     Raises
@@ -38,15 +74,15 @@ def check_results(preset: str | None = None) -> dict[str, Any]:
     """
     from analysis.core.results_set import PROVENANCE, ResultsSetError, check_set
 
-    preset = preset or preset_name()
-    folder = results_dir(preset, require=True)
+    preset = ctx.preset
+    folder = results_dir(ctx, require=True)
     try:
         st = folder.stat()
         pst = (folder / PROVENANCE).stat()
         stamp = (st.st_mtime_ns, st.st_ino, pst.st_mtime_ns, pst.st_size, pst.st_ino)
     except FileNotFoundError:
         stamp = None
-    cached = _CHECKED.get(folder)
+    cached = ctx.memo.get(folder)
     if stamp is not None and cached is not None and cached[0] == stamp:
         return cached[1]
     try:
@@ -54,7 +90,7 @@ def check_results(preset: str | None = None) -> dict[str, Any]:
     except ResultsSetError as e:
         raise ResultsMissingError(str(e)) from None
     if stamp is not None:
-        _CHECKED[folder] = (stamp, prov)
+        ctx.memo[folder] = (stamp, prov)
     return prov
 
 
@@ -79,18 +115,15 @@ def project_root() -> Path:
     return paths.project_dir()
 
 
-def results_dir(preset: str | None = None, *, base: str | Path | None = None, require: bool = False) -> Path:
-    """Directory of a preset's results (``<base>/<preset>``; ``base`` defaults to
-    :func:`training.paths.results_root`).
+def results_dir(ctx: ReportContext, *, require: bool = False) -> Path:
+    """Directory of the context's preset's results (:attr:`ReportContext.results`).
 
     Raises
     ------
     ResultsMissingError
         With ``require=True``, when the directory does not exist.
     """
-    preset = preset or preset_name()
-    base = base or paths.results_root()
-    path = Path(base) / preset
+    preset, path = ctx.preset, ctx.results
     if require and not path.is_dir():
         raise ResultsMissingError(
             f"No results for preset {preset!r} in {path}: run `dynloss analyze --preset {preset}` "
@@ -99,13 +132,13 @@ def results_dir(preset: str | None = None, *, base: str | Path | None = None, re
     return path
 
 
-def result_path(name: str, preset: str | None = None) -> Path:
+def result_path(name: str, ctx: ReportContext) -> Path:
     """Path of result table ``name`` (``table1`` → ``table1.csv``), checked to exist."""
-    preset = preset or preset_name()
-    folder = results_dir(preset, require=True)
+    preset = ctx.preset
+    folder = results_dir(ctx, require=True)
     path = folder / f"{name}.csv"
     if path.is_file():
-        check_results(preset)
+        check_results(ctx)
         return path
     raise ResultsMissingError(
         f"Result {name!r} of preset {preset!r} not found in {folder} (looked for {name}.csv): "
@@ -113,7 +146,7 @@ def result_path(name: str, preset: str | None = None) -> Path:
     )
 
 
-def load_result(name: str, preset: str | None = None) -> pd.DataFrame:
+def load_result(name: str, ctx: ReportContext) -> pd.DataFrame:
     """Load result table ``name`` of a preset; never returns an empty table.
 
     Raises
@@ -121,25 +154,25 @@ def load_result(name: str, preset: str | None = None) -> pd.DataFrame:
     ResultsMissingError
         When the file is missing or holds no rows; the message names ``dynloss analyze``.
     """
-    path = result_path(name, preset)
+    path = result_path(name, ctx)
     df = pd.read_csv(path)
     if df.empty:
         raise ResultsMissingError(
-            f"{path} holds no rows: rerun `dynloss analyze --preset {preset or preset_name()}`."
+            f"{path} holds no rows: rerun `dynloss analyze --preset {ctx.preset}`."
         )
     return df
 
 
-def load_provenance(preset: str | None = None) -> dict[str, Any]:
+def load_provenance(ctx: ReportContext) -> dict[str, Any]:
     """``provenance.json`` written by ``dynloss analyze``, once the folder is checked to be one
     whole set (:func:`check_results`)."""
-    return check_results(preset)
+    return check_results(ctx)
 
 
-def superlearners_absent(preset: str | None = None) -> str | None:
+def superlearners_absent(ctx: ReportContext) -> str | None:
     """Why the results set has no super-learners (``dynloss analyze --no-superlearners``), or None."""
-    preset = preset or preset_name()
-    if load_provenance(preset).get("config", {}).get("superlearners", True):
+    preset = ctx.preset
+    if load_provenance(ctx).get("config", {}).get("superlearners", True):
         return None
     return (f"absent: these results were made with `dynloss analyze --no-superlearners`; "
             f"`dynloss analyze --preset {preset}` fits them")
@@ -150,12 +183,12 @@ def code_revision(root: Path | None = None) -> str:
     return short_revision(full_revision(root or project_root()))
 
 
-def preset_banner(preset: str | None = None) -> str:
+def preset_banner(ctx: ReportContext) -> str:
     """One markdown line naming the preset shown and where its results come from."""
-    preset = preset or preset_name()
-    folder = results_dir(preset, require=True)
-    shown = paths.display(folder)
-    prov = load_provenance(preset)
+    preset = ctx.preset
+    folder = results_dir(ctx, require=True)
+    shown = ctx.root.display(folder)
+    prov = load_provenance(ctx)
     line = (f"Results shown: preset **{preset}** (from `{shown}`, made by "
             f"`dynloss analyze --preset {preset}` at code revision `{_revision_of(prov)}`; "
             f"rendered at `{code_revision()}`).\n")

@@ -13,19 +13,14 @@ import pandas as pd
 
 from analysis.core.fusions import FUSION_ORDER, FUSIONS, PAPER_FUSIONS
 from analysis.report.context import (
+    ReportContext,
     ResultsMissingError,
     load_result,
-    preset_name,
     reads,
     superlearners_absent,
 )
 from training.arms import ARM_ORDER, ARMS, REFERENCE_ARM
-
-#: the paper's datasets by the names the cache uses
-PAPER_DATASETS: dict[str, str] = {
-    "fashion-mnist": "FashionMNIST", "fmnist": "FashionMNIST", "fashionmnist": "FashionMNIST",
-    "cifar10": "CIFAR10", "cifar100": "CIFAR100",
-}
+from training.datasets import paper_name
 
 
 def one_dataset_dropped(df: pd.DataFrame) -> pd.DataFrame:
@@ -65,17 +60,17 @@ def _arm_lr(arm: str) -> float:
     return float(ARMS[arm].lr) if arm in ARMS else float("nan")
 
 
-def comparison_note(preset: str | None = None) -> str:
+def comparison_note(ctx: ReportContext) -> str:
     """A markdown sentence saying how the preset's training differs from the paper's (model,
     members, epochs), so published and regenerated accuracies are not read as like for like."""
-    from training.presets import get_preset
+    from training.presets import at_paper_scale, get_preset
 
-    preset = preset or preset_name()
+    preset = ctx.preset
     try:
         ours, paper = get_preset(preset), get_preset("paper")
     except ValueError:
         return ""
-    if (ours.model, ours.members, ours.epochs) == (paper.model, paper.members, paper.epochs):
+    if at_paper_scale(ours):
         return ""
     return (f"Preset **{preset}** trains {ours.model.label} members ({ours.members} per arm, "
             f"{ours.epochs} epochs), the paper {paper.model.label} ({paper.members} per arm, "
@@ -95,16 +90,16 @@ def published_table1_frame() -> pd.DataFrame:
 
 
 @reads("table2", "paper:table2_pearson.csv")
-def table2_frame(preset: str | None = None) -> pd.DataFrame:
+def table2_frame(ctx: ReportContext) -> pd.DataFrame:
     """Table 2 regenerated (r of accuracy with τ, per encoding of the ce arm) next to the published
     r of the same dataset and fusion: intervals (Fisher z and paired bootstrap) and tests."""
     from analysis.audit.published import load_published_table2
 
-    t2 = load_result("table2", preset)
+    t2 = load_result("table2", ctx)
     pub = load_published_table2().set_index(["dataset", "fusion"])["pearson_r"]
     out = pd.DataFrame({
         "dataset": t2["dataset"], "fusion": t2["fusion"], "encoding": t2["encoding"], "n": t2["n"],
-        "published r": [pub.get((PAPER_DATASETS.get(str(d).lower(), ""), f), np.nan)
+        "published r": [pub.get((paper_name(d), f), np.nan)
                         for d, f in zip(t2["dataset"], t2["fusion"])],
         "r": t2["pearson_r"],
         "Fisher-z 95 % CI": _interval(t2["pearson_ci_low"], t2["pearson_ci_high"], 3),
@@ -116,12 +111,12 @@ def table2_frame(preset: str | None = None) -> pd.DataFrame:
 
 
 @reads("bootstrap_ci", "mcnemar")
-def headline_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+def headline_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFrame:
     """Each dynamic arm against ``ce`` and against ``ce-lr0.01`` (one fusion): accuracy difference
     with its paired bootstrap CI and McNemar's p."""
-    ci = load_result("bootstrap_ci", preset)
+    ci = load_result("bootstrap_ci", ctx)
     ci = ci[(ci["quantity"] == "diff") & (ci["fusion"] == fusion)]
-    mc = load_result("mcnemar", preset).set_index(["dataset", "arm", "reference", "fusion"])
+    mc = load_result("mcnemar", ctx).set_index(["dataset", "arm", "reference", "fusion"])
     rows = []
     for r in ci.itertuples(index=False):
         if not str(r.arm).startswith("dyn-"):
@@ -131,18 +126,18 @@ def headline_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.
                      "Δ accuracy": r.estimate, "95 % CI": _interval(pd.Series([r.ci_low]), pd.Series([r.ci_high])).iloc[0],
                      "McNemar p": np.nan if m is None else m["pvalue"]})
     if not rows:
-        raise ResultsMissingError(f"bootstrap_ci of preset {preset or preset_name()!r} has no dynamic-arm differences "
-                                  f"for fusion {fusion!r}: rerun `dynloss analyze --preset {preset or preset_name()}`.")
+        raise ResultsMissingError(f"bootstrap_ci of preset {ctx.preset!r} has no dynamic-arm differences "
+                                  f"for fusion {fusion!r}: rerun `dynloss analyze --preset {ctx.preset}`.")
     return _order(pd.DataFrame(rows), by=("dataset", "versus", "arm"))
 
 
 @reads("table1")
-def lr_confound_frame(preset: str | None = None, *, fusions: Sequence[str] | None = None) -> pd.DataFrame:
+def lr_confound_frame(ctx: ReportContext, *, fusions: Sequence[str] | None = None) -> pd.DataFrame:
     """Cross-entropy at both learning rates and the dynamic arms: ``dataset, arm, loss, lr,
     fusion, accuracy, 95 % CI, member accuracy (mean ± sd)``; ``fusions`` default: the paper's static
     fusions (Average, Vote)."""
     fusions = [f for f in PAPER_FUSIONS if not FUSIONS[f].learned] if fusions is None else fusions
-    t1 = load_result("table1", preset)
+    t1 = load_result("table1", ctx)
     t1 = t1[t1["fusion"].isin(fusions) & t1["arm"].isin(ARM_ORDER)]
     out = pd.DataFrame({
         "dataset": t1["dataset"], "arm": t1["arm"], "loss": t1["loss"], "lr": [_arm_lr(a) for a in t1["arm"]],
@@ -153,13 +148,13 @@ def lr_confound_frame(preset: str | None = None, *, fusions: Sequence[str] | Non
 
 
 @reads("mcnemar", "bootstrap_ci")
-def lr_tests_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.DataFrame:
+def lr_tests_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFrame:
     """Paired comparisons that separate the loss from the learning rate: ``ce`` vs
     ``ce-lr0.01`` (learning rate only) and each dynamic arm vs ``ce-lr0.01`` (loss only, same
     rate) and vs ``ce`` (both, as published)."""
-    mc = load_result("mcnemar", preset)
+    mc = load_result("mcnemar", ctx)
     mc = mc[mc["fusion"] == fusion]
-    ci = load_result("bootstrap_ci", preset)
+    ci = load_result("bootstrap_ci", ctx)
     ci = ci[(ci["quantity"] == "diff") & (ci["fusion"] == fusion)].set_index(["dataset", "arm", "reference"])
     keep = ((mc["arm"] == "ce") & (mc["reference"] == "ce-lr0.01")) | (mc["arm"].str.startswith("dyn-"))
     mc = mc[keep]
@@ -179,13 +174,13 @@ def lr_tests_frame(preset: str | None = None, *, fusion: str = "Average") -> pd.
 
 
 @reads("superlearner_gap")
-def stacking_frame(preset: str | None = None) -> pd.DataFrame:
+def stacking_frame(ctx: ReportContext) -> pd.DataFrame:
     """Super-learners fitted on in-sample (published) vs out-of-bag (leak-free) predictions:
     validation and test accuracy of each, per arm and kind; a one-cell "absent" table when the
     results were made without super-learners."""
-    if (why := superlearners_absent(preset)) is not None:
+    if (why := superlearners_absent(ctx)) is not None:
         return pd.DataFrame({"super-learners": [why]})
-    g = load_result("superlearner_gap", preset)
+    g = load_result("superlearner_gap", ctx)
     wide = g.pivot_table(index=["dataset", "arm", "kind"], columns="variant", values=["val_accuracy", "test_accuracy"],
                          sort=False)
     out = pd.DataFrame(index=wide.index)
@@ -197,12 +192,12 @@ def stacking_frame(preset: str | None = None) -> pd.DataFrame:
     return _order(out, by=("dataset", "super-learner", "arm"))
 
 
-def stacking_note(preset: str | None = None) -> str:
+def stacking_note(ctx: ReportContext) -> str:
     """A markdown sentence: mean validation-minus-test accuracy of the in-sample and the
     out-of-bag super-learners (``superlearner_gap``), and in how many fits the in-sample gap is larger."""
-    if superlearners_absent(preset) is not None:
+    if superlearners_absent(ctx) is not None:
         return ""
-    g = load_result("superlearner_gap", preset)
+    g = load_result("superlearner_gap", ctx)
     mean = g.groupby("variant")["gap"].mean()
     if not {"in-sample", "out-of-bag"} <= set(mean.index):
         return ""
@@ -214,16 +209,16 @@ def stacking_note(preset: str | None = None) -> str:
 
 
 @reads("split_stats")
-def preset_split_frame(preset: str | None = None) -> pd.DataFrame:
+def preset_split_frame(ctx: ReportContext) -> pd.DataFrame:
     """Split fractions measured on the preset's own cached splits, one row per (dataset, member)
     (``split_stats``, written by ``dynloss analyze``: :mod:`analysis.core.splits`)."""
-    return load_result("split_stats", preset)
+    return load_result("split_stats", ctx)
 
 
-def preset_split_note(preset: str | None = None) -> str:
+def preset_split_note(ctx: ReportContext) -> str:
     """A markdown sentence with the split fractions measured on the preset's cache."""
-    preset = preset or preset_name()
-    df = preset_split_frame(preset)
+    preset = ctx.preset
+    df = preset_split_frame(ctx)
     parts = []
     for ds, g in df.groupby("dataset", sort=False):
         parts.append(f"{ds} (n = {int(g['n_train'].iloc[0])}, {len(g)} members): fitted distinct fraction "

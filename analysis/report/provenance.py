@@ -14,15 +14,14 @@ from analysis.report.context import (
     HELPER_INPUTS,
     _revision_of,
     code_revision,
+    ReportContext,
     load_provenance,
-    preset_name,
     project_root,
     reads,
     result_path,
     results_dir,
 )
 from training.cache_format import sha256_file as file_sha256
-from training.paths import display
 from training.provenance import versions
 
 _CALL = re.compile(r"\b(authors|bottom_line|calibration|calibration_figures|claims|context|frames|figures|provenance"
@@ -34,7 +33,7 @@ _MODULES = {m: f"analysis.report.{m}" for m in ("authors", "bottom_line", "calib
 
 
 @reads("provenance")
-def provenance_frame(preset: str | None = None) -> pd.DataFrame:
+def provenance_frame(ctx: ReportContext) -> pd.DataFrame:
     """For every labelled table and figure of the report: the functions its cell calls, each input
     with its SHA-256 (first 12 hex digits), and the code revision that made it (the analysis
     revision for result tables, the rendering revision otherwise). One row per (label, input).
@@ -45,10 +44,9 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
     from analysis.report.qmd import read_qmd
     from analysis.report.engine import load_project
 
-    preset = preset or preset_name()
     root = project_root()
     project = load_project(root)
-    analysis_rev = _revision_of(load_provenance(preset))
+    analysis_rev = _revision_of(load_provenance(ctx))
     render_rev = code_revision(root)
     rows = []
     for page in project.chapters:
@@ -68,9 +66,9 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
                 if name == "–":
                     shown, digest = "–", "–"
                 elif name == "audit":
-                    shown, digest = "audit", _audit_digest()
+                    shown, digest = "audit", _audit_digest(ctx)
                 else:
-                    shown, digest = _input_digest(name, preset)
+                    shown, digest = _input_digest(name, ctx)
                 rows.append({
                     "label": label, "functions": functions, "input": shown,
                     "sha256": digest,
@@ -80,12 +78,12 @@ def provenance_frame(preset: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _audit_digest() -> str:
-    path = audit_json_path()
+def _audit_digest(ctx: ReportContext) -> str:
+    path = audit_json_path(ctx.root)
     return file_sha256(path)[:12] if path.is_file() else "live"
 
 
-def _input_digest(name: str, preset: str) -> tuple[str, str]:
+def _input_digest(name: str, ctx: ReportContext) -> tuple[str, str]:
     root = project_root()
     if name.startswith("paper:"):
         path = root / "data" / "paper" / name.split(":", 1)[1]
@@ -96,16 +94,16 @@ def _input_digest(name: str, preset: str) -> tuple[str, str]:
 
         return f"data/authors ({len(read_authors_records())} records)", records_digest()[:12]
     else:
-        path = result_path(name, preset)
+        path = result_path(name, ctx)
     return path.name, (file_sha256(path)[:12] if path.is_file() else "missing")
 
 
 @reads("provenance")
-def environment_frame(preset: str | None = None) -> pd.DataFrame:
+def environment_frame(ctx: ReportContext) -> pd.DataFrame:
     """Versions and settings behind the report: ``item, value``."""
-    preset = preset or preset_name()
-    items: list[tuple[str, str]] = [("preset", preset), ("results", display(results_dir(preset)))]
-    prov = load_provenance(preset)
+    preset = ctx.preset
+    items: list[tuple[str, str]] = [("preset", preset), ("results", ctx.root.display(results_dir(ctx)))]
+    prov = load_provenance(ctx)
     settings = {**prov.get("config", {}), **prov}  # provenance.json keeps the knobs under "config"
     for key in ("created_utc", "seed", "n_resamples", "confidence", "n_bins", "cache_sha256"):
         if key in settings:

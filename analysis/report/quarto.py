@@ -32,6 +32,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from analysis.report.context import ReportContext
 from training import paths
 from training.cache_format import atomic_write, read_json, sha256_file
 
@@ -129,16 +130,14 @@ def _version(dist: str) -> str:
         return "absent"
 
 
-def inputs_fingerprint(preset: str | None = None) -> dict[str, str]:
+def inputs_fingerprint(ctx: ReportContext) -> dict[str, str]:
     """What the report's cells read besides their own code, summarised (SHA-256 digests).
 
     The preset and its results folder with every file in it, the saved claim audit, the tracked
     inputs (published tables, authors' records), the code of ``analysis`` and ``training``, and the
     Python and library versions. Equal fingerprints mean a cached notebook is still right.
     """
-    preset = preset or paths.preset_name()
-    results = paths.results_dir(preset)
-    audit = paths.audit_file()
+    preset, results, audit = ctx.preset, ctx.results, ctx.root.audit_file
     code = paths.project_dir()
     return {
         "preset": preset,
@@ -162,14 +161,13 @@ def cache_dirs(root: Path) -> list[Path]:
     return sorted(f / CACHE_DIR for f in folders)
 
 
-def refresh_cache(root: str | Path, fingerprint: dict[str, str] | None = None) -> bool:
+def refresh_cache(root: str | Path, fingerprint: dict[str, str]) -> bool:
     """Empty the book's Jupyter caches unless they were filled from the same inputs.
 
     Returns ``True`` when the caches were kept (same fingerprint), ``False`` when they were emptied
     (first render, or an input changed). The fingerprint is then written for the next render.
     """
     root = Path(root).resolve()
-    fingerprint = fingerprint if fingerprint is not None else inputs_fingerprint()
     record = root / CACHE_DIR / FINGERPRINT_FILE
     try:
         kept = read_json(record, max_bytes=2**20, what="render fingerprint") == fingerprint

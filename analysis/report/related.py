@@ -10,7 +10,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from analysis.report.context import load_result, preset_name, reads
+from analysis.report.context import ReportContext, load_result, reads
 from training.arms import CONTROL_ARM, DEFAULT_ARMS, RELATED_ARMS
 
 #: the related arms outside the paper's grid (the ones a preset may lack)
@@ -22,9 +22,9 @@ SEED = ("95 % CI, training seeds and test samples", "#E69F00", 1.4)
 
 
 @reads("related_losses")
-def related_results(preset: str | None = None) -> pd.DataFrame:
+def related_results(ctx: ReportContext) -> pd.DataFrame:
     """The ``related_losses`` table of a preset, as written by ``dynloss analyze``."""
-    return load_result("related_losses", preset)
+    return load_result("related_losses", ctx)
 
 
 def _interval(lo: float, hi: float) -> str:
@@ -32,9 +32,9 @@ def _interval(lo: float, hi: float) -> str:
 
 
 @reads("related_losses")
-def related_table(preset: str | None = None, *, part: str = "accuracy") -> pd.DataFrame:
+def related_table(ctx: ReportContext, *, part: str = "accuracy") -> pd.DataFrame:
     """One of the page's two tables of a preset (:func:`related_frame` of its ``related_losses``)."""
-    return related_frame(related_results(preset), part=part)
+    return related_frame(related_results(ctx), part=part)
 
 
 def related_frame(rel: pd.DataFrame, *, part: str = "accuracy") -> pd.DataFrame:
@@ -108,11 +108,11 @@ def _names(rows: pd.DataFrame) -> str:
 
 
 @reads("related_losses")
-def related_note(preset: str | None = None, *, rel: pd.DataFrame | None = None) -> str:
+def related_note(ctx: ReportContext, *, rel: pd.DataFrame | None = None) -> str:
     """Two to four sentences read off the table: which arms differ from ``ce-lr0.01`` by the seed
     interval, which are better or worse calibrated, and how to train the arms the preset lacks."""
-    preset = preset or preset_name()
-    rel = related_results(preset) if rel is None else rel
+    preset = ctx.preset
+    rel = related_results(ctx) if rel is None else rel
     parts = []
     for ds, g in rel.groupby("dataset", sort=False):
         ctrl = g[g["arm"] == CONTROL_ARM]

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.fusions import FUSION_ORDER, PAPER_FUSIONS
-from analysis.report.context import load_result, reads
-from analysis.report.frames import PAPER_DATASETS, _interval, _order, one_dataset_dropped
+from analysis.report.context import ReportContext, load_result, reads
+from analysis.report.frames import _interval, _order, one_dataset_dropped
 from training.arms import ARM_ORDER, ARMS, CONTROL_ARM, REFERENCE_ARM
+from training.datasets import paper_name
 
 
 def paper_arms(df: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +106,7 @@ def delta_comparison(t1: pd.DataFrame, pub: pd.DataFrame, ci: pd.DataFrame | Non
         arm = ARMS.get(r.arm)
         if arm is None or arm.family != "dyn":
             continue
-        paper_ds = PAPER_DATASETS.get(str(r.dataset).lower(), "")
+        paper_ds = paper_name(r.dataset)
         rows.append({
             "dataset": r.dataset, "fusion": r.fusion, "τ": f"{arm.threshold:g}",
             "paper Δ vs None": pdiff.get((paper_ds, r.fusion, float(arm.threshold)), np.nan),
@@ -145,36 +146,36 @@ def fusions_note() -> str:
 
 # ------------------------------------------------------------------ loaders for the page cells
 @reads("table1")
-def datasets_note(preset: str | None = None) -> str:
+def datasets_note(ctx: ReportContext) -> str:
     """A markdown sentence naming the datasets of the regenerated tables (a table with one
     dataset leaves its ``dataset`` column out)."""
-    names = list(dict.fromkeys(load_result("table1", preset)["dataset"]))
+    names = list(dict.fromkeys(load_result("table1", ctx)["dataset"]))
     return f"Regenerated tables below: dataset{'s' if len(names) > 1 else ''} {', '.join(f'**{n}**' for n in names)}.\n"
 
 
 @reads("table1")
-def grid_frame(preset: str | None = None) -> pd.DataFrame:
+def grid_frame(ctx: ReportContext) -> pd.DataFrame:
     """Regenerated Table 1 as an arm × fusion accuracy grid (:func:`accuracy_grid`)."""
-    return accuracy_grid(load_result("table1", preset))
+    return accuracy_grid(load_result("table1", ctx))
 
 
 @reads("table1", "bootstrap_ci")
-def differences_frame(preset: str | None = None) -> pd.DataFrame:
+def differences_frame(ctx: ReportContext) -> pd.DataFrame:
     """Each arm's Δ to ``ce-lr0.01`` and to ``ce`` with CIs (:func:`differences`)."""
-    return differences(load_result("table1", preset), load_result("bootstrap_ci", preset))
+    return differences(load_result("table1", ctx), load_result("bootstrap_ci", ctx))
 
 
 @reads("table1", "bootstrap_ci", "paper:table1_accuracy.csv")
-def delta_comparison_frame(preset: str | None = None) -> pd.DataFrame:
+def delta_comparison_frame(ctx: ReportContext) -> pd.DataFrame:
     """Paper Table 1 and regenerated Table 1 as differences to their own cross-entropy
     (:func:`delta_comparison`)."""
     from analysis.audit.published import load_published_table1
 
-    return delta_comparison(load_result("table1", preset), load_published_table1(), load_result("bootstrap_ci", preset))
+    return delta_comparison(load_result("table1", ctx), load_published_table1(), load_result("bootstrap_ci", ctx))
 
 
 @reads("table1")
-def threshold_frame(preset: str | None = None,
+def threshold_frame(ctx: ReportContext,
                     fusions: Sequence[str] = ("Average", "Vote", "Weighted-OOB", "MLP-OOB")) -> pd.DataFrame:
     """The accuracy-against-τ points of the leak-free fusions (:func:`threshold_points`)."""
-    return threshold_points(load_result("table1", preset), fusions)
+    return threshold_points(load_result("table1", ctx), fusions)

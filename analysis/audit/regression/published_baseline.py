@@ -2,7 +2,8 @@
 
 The paper names datasets ``CIFAR10``, ``CIFAR100``, ``FashionMNIST`` and rows by threshold
 (``None`` = cross-entropy); the cache names datasets ``cifar10``, ``cifar100``, ``fashion-mnist``
-and arms ``ce``, ``dyn-<τ>``. :data:`DATASETS` and :func:`arm_of` map one onto the other.
+and arms ``ce``, ``dyn-<τ>``. :mod:`training.datasets` (``cache_name``) and :func:`arm_of` map one onto
+the other.
 Compared where both exist:
 
 - Table 1 accuracy per dataset × arm (``ce``, ``dyn-0.6`` … ``dyn-0.9``) × fusion (Average, Vote,
@@ -35,9 +36,8 @@ from analysis.audit.published import (
 )
 from analysis.audit.regression.baseline import CellSet, UnusableInput
 from analysis.audit.regression.compare import CELL_COLUMNS, KEYS
+from training.datasets import cache_name, paper_datasets, paper_name
 
-#: paper dataset -> cache dataset
-DATASETS: dict[str, str] = {"CIFAR10": "cifar10", "CIFAR100": "cifar100", "FashionMNIST": "fashion-mnist"}
 #: the encoding of our table2 that corresponds to the paper's Table 2
 PUBLISHED_ENCODING = "published (ce=-1)"
 RESOLUTION = {"accuracy": 1e-4, "pearson_r": 1e-3}
@@ -63,10 +63,10 @@ def _cells(rows: list[dict]) -> pd.DataFrame:
 def published_cellset(paper_dir: str | Path = PAPER_DIR) -> CellSet:
     """All published cells in the cache's naming (no intervals; ``resolution`` as printed)."""
     t1, t2 = load_published_table1(paper_dir), load_published_table2(paper_dir)
-    rows = [{"table": "table1", "metric": "accuracy", "dataset": DATASETS.get(r.dataset, r.dataset),
+    rows = [{"table": "table1", "metric": "accuracy", "dataset": cache_name(r.dataset),
              "arm": arm_of(r.threshold), "fusion": r.fusion, "detail": "", "value": float(r.accuracy),
              "resolution": RESOLUTION["accuracy"]} for r in t1.itertuples()]
-    rows += [{"table": "table2", "metric": "pearson_r", "dataset": DATASETS.get(r.dataset, r.dataset), "arm": "",
+    rows += [{"table": "table2", "metric": "pearson_r", "dataset": cache_name(r.dataset), "arm": "",
               "fusion": r.fusion, "detail": f"encoding={PUBLISHED_ENCODING}", "value": float(r.pearson_r),
               "resolution": RESOLUTION["pearson_r"]} for r in t2.itertuples()]
     cells = _cells(rows)
@@ -93,20 +93,20 @@ def against_published(results: CellSet, paper_dir: str | Path = PAPER_DIR) -> tu
         When no dataset of the results appears in the paper.
     """
     pub = published_cellset(paper_dir)
-    paper_name = {v: k for k, v in DATASETS.items()}
     ours = results.cells
     skipped: list[str] = []
     common = sorted(set(results.meta["datasets"]) & set(pub.meta["datasets"]))
     if not common:
         raise UnusableInput(
             f"no dataset of the results ({_join(results.meta['datasets'])}, {results.meta['source']}) appears in "
-            f"the published tables ({_join(DATASETS)}; as {_join(DATASETS.values())} in the cache)")
+            f"the published tables ({_join(d.paper_name for d in paper_datasets())}; as "
+            f"{_join(d.name for d in paper_datasets())} in the cache)")
     extra = sorted(set(results.meta["datasets"]) - set(common))
     if extra:
         skipped.append(f"datasets {_join(extra)}: not in the paper")
     absent = sorted(set(pub.meta["datasets"]) - set(common))
     if absent:
-        skipped.append(f"published datasets {_join(paper_name[d] for d in absent)}: not in these results")
+        skipped.append(f"published datasets {_join(paper_name(d) for d in absent)}: not in these results")
     in_scope = ours["dataset"].isin(common)
     t1 = in_scope & (ours["table"] == "table1") & (ours["metric"] == "accuracy")
     arms = set(ours.loc[t1, "arm"]) - set(pub.meta["published_arms"])

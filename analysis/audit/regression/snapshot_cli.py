@@ -27,9 +27,8 @@ def register(sub, *, name: str = "snapshot", help: str = "") -> argparse.Argumen
 
 def run(args: argparse.Namespace) -> int:
     from analysis.audit.regression.baseline import UnusableInput, write_snapshot
-    from training.paths import results_dir
 
-    folder = args.results or results_dir(args.preset)
+    folder = args.results or args.paths.results_dir(args.preset)
     try:
         doc = write_snapshot(folder, args.out, preset=args.preset)
     except UnusableInput as e:
