@@ -54,20 +54,18 @@ def test_a_member_the_reference_arm_lacks_is_measured_on_the_next_arm_that_holds
     assert df.loc[1, "fit_distinct_fraction"] == pytest.approx(expected["fit_distinct_fraction"], abs=1e-12)
 
 
-def test_the_methods_page_reads_the_split_fractions_from_the_results_set_without_the_cache(tmp_path, monkeypatch):
+def test_the_methods_page_reads_the_split_fractions_from_the_results_set_without_the_cache(tmp_path):
     from analysis.report import frames
-    from training import paths
+    from analysis.report.context import report_context
 
     cache = tmp_path / "cache"
     write_synthetic_preset(cache, "syn", SPEC)
     written = analyze_preset("syn", cache, tmp_path / "results" / "syn", config=CFG)["split_stats"]
     shutil.rmtree(cache)  # the report never reads the cache
-    monkeypatch.setattr(paths, "_override", None)
-    monkeypatch.setenv("DYNLOSS_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DYNLOSS_RESULTS_DIR", raising=False)
-    shown = frames.preset_split_frame("syn")
+    ctx = report_context({"DYNLOSS_DATA_DIR": str(tmp_path)}, preset="syn")
+    shown = frames.preset_split_frame(ctx)
     pd.testing.assert_frame_equal(shown, written, check_exact=False, rtol=1e-9, check_dtype=False)
-    note = frames.preset_split_note("syn")
+    note = frames.preset_split_note(ctx)
     assert note.startswith("Measured on the cached splits of preset **syn** (mean over members): digits (n = 120, "
                            "3 members): fitted distinct fraction ")
     assert f"{written['fit_distinct_fraction'].mean():.4f}" in note

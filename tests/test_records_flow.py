@@ -111,13 +111,14 @@ def test_compare_judges_the_new_cells_with_the_metrics_tolerance(declared):
     assert {"accuracy", "diff_vs_ce"} <= set(f.loc[(f["table"] == "table1") & (f["fusion"] == "Median"), "metric"])
 
 
-def test_the_report_frames_show_the_declared_fusion_and_metric(declared, monkeypatch):
+def test_the_report_frames_show_the_declared_fusion_and_metric(declared):
     from analysis.report import calibration, table1
+    from analysis.report.context import report_context
 
-    monkeypatch.setenv("DYNLOSS_RESULTS_DIR", str(declared))
+    ctx = report_context({"DYNLOSS_RESULTS_DIR": str(declared)}, preset=PRESET)
     assert FUSION_ORDER[-2:] == ("Median", "Max") and tuple(SEED_CI_FUSIONS)[-1] == "Median"  # still declared
-    grid = table1.grid_frame(PRESET)
-    frame = calibration.calibration_frame(PRESET, fusions=("Average", "Median", "Single"))
+    grid = table1.grid_frame(ctx)
+    frame = calibration.calibration_frame(ctx, fusions=("Average", "Median", "Single"))
     note = table1.fusions_note()
     assert [c for c in grid.columns if c != "arm"][-2:] == ["Median", "Max"]
     assert grid["Median"].notna().all()

@@ -4,6 +4,8 @@ the paper's scale" question asks :func:`training.presets.at_paper_scale`."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 import analysis.core.pipeline as pipeline
@@ -25,7 +27,7 @@ def fits_config(monkeypatch):
         seen.append(config)
         raise _Stop()
 
-    monkeypatch.setattr(pipeline, "load_preset", lambda *a, **k: object())
+    monkeypatch.setattr(pipeline, "load_preset", lambda *a, **k: SimpleNamespace(runs=(), arms=()))  # no cache read
     monkeypatch.setattr(pipeline, "fuse_preset", fuse)
     return seen
 
