@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ("training.losses", "training.splits", "training.models", "training.presets", "training.run",
+MODULES = ("training.losses", "training.losses.functional", "training.losses.superloss", "training.losses.derivative",
+           "training.splits", "training.models", "training.presets", "training.run",
            "training.cache_format")
 
 

@@ -220,7 +220,7 @@ CURVE_NAMES: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
-@reads("code:training/losses.py", "code:analysis/audit/gradients.py")
+@reads("code:training/losses/terms.py", "code:training/losses/superloss.py", "code:analysis/audit/gradients.py")
 def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_classes: int = 10) -> pd.DataFrame:
     """Emphasis curves of every loss and dynamic variant (from :func:`analysis.audit.gradients.emphasis_curves`)
     with display names: ``curve, group, loss, variant, p_t, emphasis``. Cross-entropy is drawn in
@@ -243,7 +243,7 @@ def emphasis_curves_frame(*, threshold: float = 0.7, n_points: int = 397, n_clas
     return pd.concat([df, ce], ignore_index=True)[["curve", "group", "loss", "variant", "p_t", "emphasis"]]
 
 
-@reads("code:training/losses.py", "code:analysis/audit/gradients.py")
+@reads("code:training/losses/terms.py", "code:training/losses/superloss.py", "code:analysis/audit/gradients.py")
 def gradient_ratio_frame(*, threshold: float = 0.7, p_t: Sequence[float] = (0.3, 0.69, 0.71, 0.9),
                          n_classes: int = 10) -> pd.DataFrame:
     """Ratio of each dynamic variant's logit gradient to cross-entropy's at a few ``p_t``
