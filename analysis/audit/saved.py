@@ -81,11 +81,23 @@ def audited_claims(scope: ResultsScope) -> tuple[tuple[ClaimResult, ...], str]:
     saved audit where still valid (:func:`saved_audit`), else evaluated now (slower: without a
     saved audit every claim is recomputed)."""
     from analysis.audit import registered_claims
-    from analysis.audit.scope import evaluate_scoped, skipped_note
+    from analysis.audit.scope import evaluate_scoped
 
     saved, fresh_ids, note = saved_audit(scope)
     fresh = {r.id: r for r in evaluate_scoped(scope, fresh_ids)} if fresh_ids else {}
     specs = registered_claims()
     out = [fresh.get(s.id) or saved[s.id] for s in specs if s.id in fresh or s.id in saved]
     out.extend(r for i, r in saved.items() if i not in {s.id for s in specs})
-    return tuple(out), " ".join(n for n in (note, skipped_note(scope)) if n)
+    return tuple(out), _with_skipped(note, scope)
+
+
+def audit_note(scope: ResultsScope) -> str:
+    """The note :func:`audited_claims` gives over ``scope`` (which saved claims are evaluated again,
+    which cannot be evaluated, and why; '' when none), without evaluating any claim."""
+    return _with_skipped(saved_audit(scope)[2], scope)
+
+
+def _with_skipped(note: str, scope: ResultsScope) -> str:
+    from analysis.audit.scope import skipped_note
+
+    return " ".join(n for n in (note, skipped_note(scope)) if n)

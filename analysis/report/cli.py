@@ -117,11 +117,10 @@ def _audit_note(ctx: ReportContext) -> str:
     """Which saved claims the pages evaluate again, or cannot evaluate, and why ('' when none), after
     checking the preset's results set whole (:func:`analysis.audit.scope.results_scope`, which raises
     :class:`analysis.core.results_set.ResultsSetError`), over the locations the kernel's cells see."""
-    from analysis.audit.scope import results_scope, skipped_note
-    from analysis.audit.saved import saved_audit
+    from analysis.audit.saved import audit_note
+    from analysis.audit.scope import results_scope
 
-    scope = results_scope(ctx.preset, ctx.root)
-    return " ".join(n for n in (saved_audit(scope)[2], skipped_note(scope)) if n)
+    return audit_note(results_scope(ctx.preset, ctx.root))
 
 
 def _render(root: Path, env: dict[str, str], args: argparse.Namespace, engine: str) -> int:
