@@ -51,6 +51,10 @@ def register(sub, *, name: str, help: str) -> None:
                    help="local worker processes, >= 1 (default: the preset's; fmnist-mini uses 2)")
     p.add_argument("--wait", action="store_true",
                    help="wait while another `dynloss train` of this preset holds its cache (default: stop, naming it)")
+    p.add_argument("--no-tune", dest="tune", action="store_false",
+                   help="skip the learning-rate tuning of the preset's tuned arms (training.tuning): train the "
+                        "preset's arms and those an earlier tuning chose (default: tune first, when the preset "
+                        "tunes and --arms is not given)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
@@ -103,6 +107,29 @@ def _on_sigterm(signum, frame):
     raise Stopped()
 
 
+def _with_tuned_arms(args: argparse.Namespace, options: dict) -> tuple[str, ...] | None:
+    """The preset's arms and the arms its learning-rate tuning chose (tuning first unless --no-tune);
+    None (the preset's arms) when the preset tunes nothing or nothing was chosen yet."""
+    from training.presets import get_preset
+    from training.tuning import chosen_arms, describe, read_selection, tune_preset, tuning_arms
+
+    preset = get_preset(args.preset)
+    if not preset.tune:
+        return None
+    if args.tune:
+        log.info(f"dynloss train: tuning the learning rate of {', '.join(preset.tune)} over "
+                 f"{', '.join(f'{x:g}' for x in preset.lr_grid)} ({preset.tuning_members} members each, "
+                 f"{len(tuning_arms(preset))} arms) on held-out training rows")
+        choices = tune_preset(preset, cache_root=args.cache, datasets=args.datasets_t, **options)
+    else:
+        choices = read_selection(args.cache, preset)
+        if choices is None:
+            log.info("dynloss train: --no-tune and no recorded tuning: training the preset's arms only")
+            return None
+    log.info(f"dynloss train: learning rates chosen on held-out training rows:\n{describe(choices)}")
+    return tuple(dict.fromkeys(preset.arms + chosen_arms(choices)))
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         check_args(args)
@@ -119,13 +146,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.data_root is None:
         args.data_root = str(args.paths.raw)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    options = dict(executor=args.executor, force=args.force, workers=args.workers, data_root=args.data_root,
+                   download=args.download, progress=not args.quiet, wait_for_lock=args.wait,
+                   on_wait=lambda m: log.info(f"dynloss train: {m}"))
     try:
-        summary = train_preset(
-            args.preset, executor=args.executor, cache_root=args.cache, members=args.members,
-            arms=args.arms_t, datasets=args.datasets_t, force=args.force, workers=args.workers,
-            data_root=args.data_root, download=args.download, progress=not args.quiet,
-            wait_for_lock=args.wait, on_wait=lambda m: log.info(f"dynloss train: {m}"),
-        )
+        arms = args.arms_t if args.arms_t is not None else _with_tuned_arms(args, options)
+        summary = train_preset(args.preset, cache_root=args.cache, members=args.members, arms=arms,
+                               datasets=args.datasets_t, **options)
     except (DataMissingError, ValueError) as e:
         log.error(f"dynloss train: {e}")
         return 2

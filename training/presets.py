@@ -1,8 +1,12 @@
 """Presets: datasets, model, schedule, members, arms and compute resources, in one frozen place.
 
-- ``digits-tiny``: scikit-learn's digits, a tiny MLP, 3 members; seconds on a CPU (tests).
-- ``fmnist-mini``: the real Fashion-MNIST, an MLP, 10 members, the paper's arms and the related
-  losses (:data:`training.arms.RELATED_ARMS`); minutes on 2 CPU cores (default).
+- ``digits-tiny``: scikit-learn's digits, a tiny MLP, 3 members; seconds on a CPU (tests). Its
+  arms are the paper's, the dynamic arms at the text's lr 0.1 and the tuned arms, as fmnist-mini's.
+- ``fmnist-mini``: the real Fashion-MNIST, an MLP, 10 members, the paper's arms, the related
+  losses (:data:`training.arms.RELATED_ARMS`), the dynamic arms at the text's lr 0.1
+  (:data:`training.arms.TEXT_PROTOCOL_ARMS`), and cross-entropy and the dynamic loss at τ = 0.7 each
+  at its lr tuned on held-out training rows (:mod:`training.tuning`, 3 members per grid point);
+  minutes on 2 CPU cores (default).
 - ``paper``: CIFAR-10, CIFAR-100, Fashion-MNIST, WideResNet-16-8, 50 members, 50 epochs, batch
   1024, the paper's augmentation; a GPU cluster (one GPU per run).
 """
@@ -13,7 +17,7 @@ import functools
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from training.arms import RELATED_ARMS
+from training.arms import LR_GRID, RELATED_ARMS, TEXT_PROTOCOL_ARMS
 from training.grid import DEFAULT_ARMS, RunSpec, get_arm, make_run_spec
 
 if TYPE_CHECKING:
@@ -50,6 +54,11 @@ class Preset:
     """All knobs of a preset. Optimiser: AdamW; lr warms up linearly from ``lr_start`` over
     ``warmup_epochs`` to the arm's lr, then follows a cosine to ``lr_min``.
 
+    ``tune``, ``lr_grid``, ``tuning_members``: the arms whose learning rate is chosen on held-out
+    training rows before the preset's arms are trained (:mod:`training.tuning`); the chosen arms
+    join the preset's. Not training knobs of a run (absent from :meth:`settings`): a tuning run is
+    an ordinary run of its arm, with the preset's settings.
+
     ``mlp_rows`` is an analysis knob, not a training one (absent from :meth:`settings`): the cap on
     training rows of each MLP super-learner fit (a seeded subsample; 0 = all rows, as published).
     ``dynloss analyze`` and :func:`analysis.core.pipeline.analyze_preset` take it by default;
@@ -80,6 +89,9 @@ class Preset:
     local_workers: int = 1  # default worker processes of the local executor
     resources: Resources = Resources()
     mlp_rows: int = 0  # analysis: MLP super-learner row cap (0 = all rows, as published)
+    tune: tuple[str, ...] = ()  # arms whose learning rate is tuned over `lr_grid` (training.tuning)
+    lr_grid: tuple[float, ...] = LR_GRID
+    tuning_members: int = 3  # members per (arm, lr) of the tuning runs
 
     @property
     def scale(self) -> Scale:
@@ -90,7 +102,8 @@ class Preset:
         """The training knobs recorded in every run spec (and its hash)."""
         d = asdict(self)
         for k in ("name", "datasets", "members", "root_seed", "arms", "resources", "group_size",
-                  "loader_workers", "eval_batch_size", "local_workers", "mlp_rows"):
+                  "loader_workers", "eval_batch_size", "local_workers", "mlp_rows", "tune", "lr_grid",
+                  "tuning_members"):
             d.pop(k)
         return tuple(sorted((k, _freeze(v)) for k, v in d.items()))
 
@@ -110,20 +123,22 @@ _PRESET_FIELDS: dict[str, dict[str, Any]] = {
         datasets=("digits",), model=dict(kind="mlp", hidden=(32,)),
         epochs=8, batch_size=64, members=3, root_seed=20240601, warmup_epochs=1.0,
         group_size=10, eval_batch_size=4096, cpu_threads=1,
+        arms=DEFAULT_ARMS + TEXT_PROTOCOL_ARMS[1:], tune=("ce", "dyn-0.7"), tuning_members=2,
     ),
     "fmnist-mini": dict(
         datasets=("fashion-mnist",), model=dict(kind="mlp", hidden=(128,)),
         epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
         augmentation="none", group_size=10, eval_batch_size=4096, cpu_threads=1, local_workers=2, mlp_rows=4_000,
-        # the paper's arms and the related losses under the same protocol (dyn-0.7 is in both)
-        arms=tuple(dict.fromkeys(DEFAULT_ARMS + RELATED_ARMS)),
+        # the paper's arms, the related losses under the same protocol (dyn-0.7 is in both), and the
+        # dynamic arms at the text's lr 0.1; the lr of ce and dyn-0.7 is tuned (training.tuning)
+        arms=tuple(dict.fromkeys(DEFAULT_ARMS + RELATED_ARMS + TEXT_PROTOCOL_ARMS)), tune=("ce", "dyn-0.7"),
     ),
     "paper": dict(
         datasets=("cifar10", "cifar100", "fashion-mnist"),
         model=dict(kind="wrn", depth=16, widen=8, dropout=0.3),
         epochs=50, batch_size=1024, members=50, root_seed=20240603, warmup_epochs=5.0,
         augmentation="paper", group_size=1, eval_batch_size=2048, loader_workers=8,
-        resources=Resources(gpus=1, cpus=10, mem_gb=32, timeout_min=120),
+        resources=Resources(gpus=1, cpus=10, mem_gb=32, timeout_min=120), tune=("ce", "dyn-0.7"),
     ),
 }
 
@@ -166,8 +181,8 @@ def expand(preset: Preset, *, members: int | None = None, arms: tuple[str, ...] 
            datasets: tuple[str, ...] | None = None) -> list[RunSpec]:
     """All run specs of a preset: dataset × member × arm, in that nesting order.
 
-    >>> len(expand(get_preset("digits-tiny")))
-    18
+    >>> len(expand(get_preset("digits-tiny")))  # 10 arms × 3 members
+    30
     """
     members = preset.members if members is None else members
     arms = preset.arms if arms is None else tuple(arms)

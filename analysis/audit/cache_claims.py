@@ -101,6 +101,91 @@ def preset_scope(preset: str) -> str:
             f"how a 50-member ensemble changes the differences; that needs the paper preset.")
 
 
+#: the learning-rate protocols the dynamic loss is compared with cross-entropy under
+PROTOCOLS: dict[str, str] = {
+    "tuned": "each loss at its own learning rate, tuned on held-out training rows (the fair comparison)",
+    "text": "every arm at lr 0.1 (the paper's text)",
+    "code": "cross-entropy at 0.1, the dynamic loss at 0.01 (the authors' code; the published comparison)",
+    "control": "both at 0.01 (cross-entropy at the dynamic arms' rate: the loss alone changes)",
+}
+
+
+def _load_optional(root: DataRoot, preset: str, name: str) -> pd.DataFrame:
+    path = root.results_dir(preset) / f"{name}.csv"
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+def protocol_pairs(arms: set[str], tuning: pd.DataFrame, dataset: str) -> dict[str, list[tuple[str, str]]]:
+    """``protocol -> [(dynamic arm, cross-entropy arm)]`` of one dataset, for the arms present.
+
+    ``tuned`` pairs the chosen arm of each tuned dynamic arm with the chosen cross-entropy arm
+    (``lr_tuning.csv``, rows with ``chosen`` 1); the other protocols pair each τ.
+    """
+    from training.arms import TEXT_PROTOCOL_ARMS
+
+    code = [a for a in sorted(arms) if is_dynamic(a)]
+    out: dict[str, list[tuple[str, str]]] = {"tuned": [], "text": [], "code": [], "control": []}
+    if not tuning.empty:
+        t = tuning[(tuning["dataset"] == dataset) & (tuning["chosen"] == 1)]
+        ce = [r.arm for r in t.itertuples() if ARMS[r.base_arm].family == "ce"]
+        for r in t.itertuples():
+            if ARMS[r.base_arm].family != "ce" and ce:
+                out["tuned"].append((r.arm, ce[0]))
+    out["text"] = [(a, REFERENCE_ARM) for a in TEXT_PROTOCOL_ARMS if a != REFERENCE_ARM]
+    out["code"] = [(a, REFERENCE_ARM) for a in code]
+    out["control"] = [(a, CONTROL_ARM) for a in code]
+    return {k: [(a, r) for a, r in v if a in arms and r in arms] for k, v in out.items()}
+
+
+def protocol_cells(ci: pd.DataFrame, mc: pd.DataFrame, tuning: pd.DataFrame, *, fusions=PAPER_FUSIONS) -> pd.DataFrame:
+    """Every (protocol, dataset, fusion, dynamic arm, cross-entropy arm) comparison with its paired
+    bootstrap difference and McNemar p, Holm-adjusted within the protocol per dataset and fusion
+    (over that protocol's dynamic arms: one test, unadjusted, when it has one pair).
+
+    Returns
+    -------
+    DataFrame ``protocol, dataset, fusion, arm, reference, diff, ci_low, ci_high, n01, n10, pvalue,
+    p_holm, direction`` (``better``/``worse`` when ``p_holm`` < :data:`ALPHA`, else ``n.s.``).
+    """
+    from analysis.core.stats import holm
+
+    d = ci[(ci["quantity"] == "diff") & ci["fusion"].isin(fusions)].set_index(["dataset", "arm", "reference", "fusion"])
+    m = mc[mc["fusion"].isin(fusions)].set_index(["dataset", "arm", "reference", "fusion"])
+    rows = []
+    for ds in sorted(set(ci["dataset"])):
+        present = set(ci.loc[ci["dataset"] == ds, "arm"]) | set(ci.loc[ci["dataset"] == ds, "reference"].dropna())
+        for protocol, pairs in protocol_pairs(present, tuning, ds).items():
+            for f in fusions:
+                cells = [(a, r) for a, r in pairs if (ds, a, r, f) in d.index and (ds, a, r, f) in m.index]
+                if not cells:
+                    continue
+                p = np.array([float(m.loc[(ds, a, r, f), "pvalue"]) for a, r in cells])
+                adj = holm(p)[1]
+                for (a, r), pv, pa in zip(cells, p, adj):
+                    x, t = d.loc[(ds, a, r, f)], m.loc[(ds, a, r, f)]
+                    rows.append({"protocol": protocol, "dataset": ds, "fusion": f, "arm": a, "reference": r,
+                                 "diff": float(x["estimate"]), "ci_low": float(x["ci_low"]),
+                                 "ci_high": float(x["ci_high"]), "n01": int(t["n01"]), "n10": int(t["n10"]),
+                                 "pvalue": float(pv), "p_holm": float(pa)})
+    cols = ["protocol", "dataset", "fusion", "arm", "reference", "diff", "ci_low", "ci_high", "n01", "n10", "pvalue",
+            "p_holm"]
+    out = pd.DataFrame(rows, columns=cols)
+    out["direction"] = np.where(out["p_holm"] >= ALPHA, "n.s.", np.where(out["diff"] > 0, "better", "worse"))
+    return out
+
+
+def _summary(g: pd.DataFrame) -> dict:
+    return {"n_cells": len(g), "n_better": int((g["direction"] == "better").sum()),
+            "n_worse": int((g["direction"] == "worse").sum()), "n_ns": int((g["direction"] == "n.s.").sum()),
+            "mean_diff": _r(g["diff"].mean()) if len(g) else None, "n_positive": int((g["diff"] > 0).sum()),
+            "pairs": sorted({f"{a} vs {r}" for a, r in zip(g["arm"], g["reference"])})}
+
+
+def _verdict(s: dict) -> str:
+    return ("holds" if s["n_better"] >= s["n_cells"] / 2 and s["n_worse"] == 0 else
+            "fails" if s["n_better"] == 0 else "conditional")
+
+
 @claim(
     "lr-confound",
     source="our caches",
@@ -112,6 +197,7 @@ def preset_scope(preset: str) -> str:
 )
 def evaluate_lr_confound(preset: str, root: DataRoot) -> Finding:
     ci, mc = _load(root, preset, "bootstrap_ci"), _load(root, preset, "mcnemar")
+    tuning = _load_optional(root, preset, "lr_tuning")
     scope = preset_scope(preset)
     t = dynamic_vs_references(ci, mc)
     base = {"preset": preset, "results": root.display(root.results_dir(preset)), "fusions": list(PAPER_FUSIONS),
@@ -127,30 +213,43 @@ def evaluate_lr_confound(preset: str, root: DataRoot) -> Finding:
                         "mean_diff": _r(g["diff"].mean()), "n_positive": int((g["diff"] > 0).sum())}
     lr_only = ci[(ci["quantity"] == "diff") & (ci["arm"] == CONTROL_ARM) & (ci["reference"] == REFERENCE_ARM)
                  & ci["fusion"].isin(PAPER_FUSIONS)]
-    fair = per_ref[CONTROL_ARM]
-    verdict = ("holds" if fair["n_better"] >= fair["n_cells"] / 2 and fair["n_worse"] == 0 else
-               "fails" if fair["n_better"] == 0 else "conditional")
+    cells = protocol_cells(ci, mc, tuning)
+    protocols = {p: _summary(cells[cells["protocol"] == p]) for p in PROTOCOLS if (cells["protocol"] == p).any()}
+    tuned_lr = {} if tuning.empty else {
+        f"{r.dataset}/{r.base_arm}": _r(r.lr, 8) for r in tuning[tuning["chosen"] == 1].itertuples()}
+    decided_by = "tuned" if "tuned" in protocols else "control"
+    fair = protocols.get(decided_by) or per_ref[CONTROL_ARM]
+    verdict = _verdict(fair)
     values = {
-        **base, "per_reference": per_ref,
+        **base, "per_reference": per_ref, "decided_by": decided_by, "tuned_lr": tuned_lr,
+        "protocols": {p: {**v, "verdict": _verdict(v)} for p, v in protocols.items()},
         "lr_only_diff": {f"{r.dataset}/{r.fusion}": [_r(r.estimate), _r(r.ci_low), _r(r.ci_high)]
                          for r in lr_only.itertuples()},
         "cells": [{"dataset": r.dataset, "fusion": r.fusion, "reference": r.reference, "arm": r.arm,
                    "diff": _r(r.diff), "ci": [_r(r.ci_low), _r(r.ci_high)], "p": _r(r.pvalue, 8),
                    "p_holm": _r(r.p_holm, 8), "direction": r.direction} for r in t.itertuples()],
-        "rule": f"against ce-lr0.01 (same learning rate), over the dynamic arms × {'/'.join(PAPER_FUSIONS)}: holds if "
-                f"at least half are better with Holm-adjusted McNemar p < {ALPHA} and none worse; fails if none is "
-                f"better; conditional otherwise",
+        "protocol_cells": [{"protocol": r.protocol, "dataset": r.dataset, "fusion": r.fusion, "arm": r.arm,
+                            "reference": r.reference, "diff": _r(r.diff), "ci": [_r(r.ci_low), _r(r.ci_high)],
+                            "p_holm": _r(r.p_holm, 8), "direction": r.direction} for r in cells.itertuples()],
+        "rule": f"decided from the {decided_by} protocol ({PROTOCOLS[decided_by]}), over its dynamic arms × "
+                f"{'/'.join(PAPER_FUSIONS)}: holds if at least half are better with McNemar p < {ALPHA} (Holm "
+                f"within the protocol) and none worse; fails if none is better; conditional otherwise",
     }
-    naive = per_ref[REFERENCE_ARM]
     lr_text = ", ".join(f"{k} {v[0]:+.4f} [{v[1]:+.4f}, {v[2]:+.4f}]" for k, v in values["lr_only_diff"].items())
+
+    def said(p: str) -> str:
+        v = protocols[p]
+        return (f"{p} ({PROTOCOLS[p]}; {', '.join(v['pairs'])}): mean difference {v['mean_diff']:+.4f}, "
+                f"{v['n_better']}/{v['n_cells']} cells better, {v['n_worse']} worse")
+
+    lead = (f"Decided from the tuned protocol: learning rates chosen on held-out training rows, never the test set "
+            f"({', '.join(f'{k} lr {v:g}' for k, v in tuned_lr.items())}). " if decided_by == "tuned" else
+            f"No learning-rate tuning in these results: decided from the same-rate control. ")
     evidence = (
-        f"Preset {preset} ({values['results']}). Against {REFERENCE_ARM} (lr {ARMS[REFERENCE_ARM].lr:g}, the published "
-        f"comparison): mean difference "
-        f"{naive['mean_diff']:+.4f}, {naive['n_better']}/{naive['n_cells']} dynamic arm × fusion cells significantly "
-        f"better, {naive['n_worse']} worse (paired bootstrap 95 % CIs; McNemar, Holm across the arms compared). "
-        f"Against {CONTROL_ARM} (same learning rate as the dynamic arms): mean {fair['mean_diff']:+.4f}, "
-        f"{fair['n_better']}/{fair['n_cells']} better, {fair['n_worse']} worse, {fair['n_ns']} not significant. "
-        f"Learning rate alone ({CONTROL_ARM} − {REFERENCE_ARM}): {lr_text}. {scope}"
+        f"Preset {preset} ({values['results']}). {lead}"
+        + "; ".join(said(p) for p in PROTOCOLS if p in protocols)
+        + f" (paired bootstrap 95 % CIs; McNemar, Holm within each protocol). Learning rate alone "
+        f"({CONTROL_ARM} − {REFERENCE_ARM}): {lr_text}. {scope}"
     )
     return Finding(verdict=verdict, evidence=evidence, values=values)
 

@@ -38,6 +38,7 @@ from analysis.core.related import related_losses_table
 from analysis.core.splits import split_stats_table
 from analysis.core.tables import (
     accuracy_tables,
+    lr_tuning_table,
     mcnemar_table,
     member_accuracy_table,
     table2,
@@ -45,6 +46,15 @@ from analysis.core.tables import (
 from training.logs import Progress, get_logger
 from training.paths import DataRoot, resolve_root
 from training.provenance import code_revision, versions
+
+
+def _tuning_choices(cache_root: Path, preset: str):
+    """The recorded learning-rate choice of a registered preset that tunes (None otherwise), checked
+    (:func:`training.tuning.read_selection`); a choice whose arms the cache lacks is not this cache's."""
+    from training.presets import PRESET_NAMES, get_preset
+    from training.tuning import read_selection
+
+    return read_selection(cache_root, get_preset(preset)) if preset in PRESET_NAMES else None
 
 
 def provenance(data: PresetLogits, *, root: DataRoot, config: AnalysisConfig, seconds: float,
@@ -142,6 +152,13 @@ def analyze_preset(
     data = load_preset(cache_root, preset, nonfinite=config.nonfinite, allow_partial=config.allow_partial,
                        allow_stale=config.allow_stale)
     progress(f"read {len(data.runs)} runs ({len(data.arms)} dataset/arm pairs) from {cache_root / preset}")
+    choices = _tuning_choices(cache_root, preset)
+    if choices and config.superlearner_arms is not None:  # the tuned arms get the learned fusions too
+        from dataclasses import replace
+
+        from training.tuning import chosen_arms
+
+        config = replace(config, superlearner_arms=tuple(dict.fromkeys(config.superlearner_arms + chosen_arms(choices))))
     fused, gap = fuse_preset(data, config=config, fit_store=fit_store)
     progress("fused every arm (static fusions and super-learners)")
     members = member_accuracy_table(data, n_bins=config.n_bins)
@@ -161,6 +178,7 @@ def analyze_preset(
         "dropped_members": pd.DataFrame(data.dropped(), columns=list(DROPPED_COLUMNS)),
         "cache_status": cache_status_table(data),
         "split_stats": split_stats_table(data),
+        "lr_tuning": lr_tuning_table(choices),
     }
     progress("calibration, selective prediction, Table 2, McNemar, ensemble size")
     if write:

@@ -102,7 +102,7 @@ BOOTSTRAP_CI_COLUMNS: dict[str, str] = {
     **_ARM,
     "fusion": "fusion method",
     "quantity": "'accuracy' or 'diff' (accuracy of arm minus accuracy of reference, same fusion)",
-    "reference": "reference arm of a diff (ce or ce-lr0.01); empty for accuracy",
+    "reference": "reference arm of a diff (ce, ce-lr0.01 or another cross-entropy arm); empty for accuracy",
     "estimate": "point estimate on the full test set",
     "ci_low": "percentile CI lower bound",
     "ci_high": "percentile CI upper bound",
@@ -113,7 +113,7 @@ BOOTSTRAP_CI_COLUMNS: dict[str, str] = {
 
 MCNEMAR_COLUMNS: dict[str, str] = {
     **_ARM,
-    "reference": "arm compared against (ce or ce-lr0.01)",
+    "reference": "arm compared against (ce, ce-lr0.01 or another cross-entropy arm)",
     "fusion": "fusion method (same for both)",
     "accuracy": "accuracy of arm",
     "reference_accuracy": "accuracy of the reference arm",
@@ -259,6 +259,18 @@ SPLIT_STATS_COLUMNS: dict[str, str] = {
     "fit_duplicate_fraction": "share of the fitted rows that repeat an earlier fitted row",
 }
 
+LR_TUNING_COLUMNS: dict[str, str] = {
+    "dataset": "dataset name",
+    "base_arm": "the arm whose learning rate is tuned, as the preset names it (ce, dyn-0.7)",
+    "lr": "learning rate of the grid point",
+    "arm": "the arm at that learning rate (training.arms.at_lr)",
+    "members": "tuning runs scored (members 0.. of the arm, trained into <cache>/_tuning/<preset>)",
+    "held_out_accuracy": "mean over those runs of the accuracy on the training rows each was not fitted on",
+    "held_out_sd": "sd of that accuracy over the runs (ddof 1; NaN for one run)",
+    "held_out_rows": "held-out training rows of the last run scored",
+    "chosen": "1.0 for the learning rate of the best mean held-out accuracy (ties: the smaller), else 0.0",
+}
+
 #: result file (without .csv) -> its column dictionary
 RESULT_FILES: dict[str, Mapping[str, str]] = {
     "table1": TABLE1_COLUMNS,
@@ -276,6 +288,7 @@ RESULT_FILES: dict[str, Mapping[str, str]] = {
     "cache_status": CACHE_STATUS_COLUMNS,
     "related_losses": RELATED_LOSSES_COLUMNS,
     "split_stats": SPLIT_STATS_COLUMNS,
+    "lr_tuning": LR_TUNING_COLUMNS,
 }
 
 

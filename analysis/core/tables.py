@@ -61,6 +61,18 @@ def parse_arm(arm: str) -> dict:
             "lr_tag": a.lr_tag}
 
 
+def reference_arms(arms) -> list[str]:
+    """The arms every other arm is compared with: ``ce`` and ``ce-lr0.01``, then every other
+    cross-entropy arm present (the tuned protocol's cross-entropy may sit at another rate).
+
+    >>> reference_arms(["dyn-0.7", "ce-lr0.001", "ce", "ce-lr0.01"])
+    ['ce', 'ce-lr0.01', 'ce-lr0.001']
+    """
+    arms = list(arms)
+    others = sorted(a for a in arms if a not in (REFERENCE_ARM, CONTROL_ARM) and get_arm(a).family == "ce")
+    return [r for r in (REFERENCE_ARM, CONTROL_ARM) if r in arms] + others
+
+
 # ----------------------------------------------------------------------------- members
 def member_accuracy_table(data: PresetLogits, *, n_bins: int = 15) -> pd.DataFrame:
     """One row per kept member: dataset, arm, member, accuracy, nll, ece."""
@@ -143,6 +155,7 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
         point = correct.mean(axis=1)
         lo, hi = percentile_interval(draws, confidence=config.confidence)
         col = {c: i for i, c in enumerate(cells)}
+        refs = reference_arms(dict.fromkeys(c[1] for c in cells))
         seed = seed_accuracy_draws(data, fused, ds, config=config)
 
         def seed_interval(x: np.ndarray | None) -> tuple[float, float]:
@@ -160,15 +173,15 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
             row["seed_ci_low"], row["seed_ci_high"] = seed_interval(own)
             ci_rows.append({"dataset": ds, "arm": arm, "fusion": fusion, "quantity": "accuracy", "reference": "",
                             "estimate": point[i], "ci_low": lo[i], "ci_high": hi[i], "se": draws[:, i].std(ddof=1)})
-            for ref in (REFERENCE_ARM, CONTROL_ARM):
+            named = {REFERENCE_ARM: ("diff_vs_ce", "diff_ci_low", "diff_ci_high", "diff_seed_ci_low",
+                                     "diff_seed_ci_high"),
+                     CONTROL_ARM: ("diff_vs_control", "control_ci_low", "control_ci_high", "control_seed_ci_low",
+                                   "control_seed_ci_high")}  # the two references with Table 1 columns
+            for cols in named.values():
+                row.update(dict.fromkeys(cols, np.nan))
+            for ref in refs:
                 j = col.get((ds, ref, fusion))
-                est_col, lo_col, hi_col, s_lo_col, s_hi_col = (
-                    ("diff_vs_ce", "diff_ci_low", "diff_ci_high", "diff_seed_ci_low", "diff_seed_ci_high")
-                    if ref == REFERENCE_ARM else
-                    ("diff_vs_control", "control_ci_low", "control_ci_high", "control_seed_ci_low",
-                     "control_seed_ci_high"))
                 if j is None or ref == arm:
-                    row.update(dict.fromkeys((est_col, lo_col, hi_col, s_lo_col, s_hi_col), np.nan))
                     continue
                 d = draws[:, i] - draws[:, j]
                 dlo, dhi = percentile_interval(d[:, None], confidence=config.confidence)
@@ -177,7 +190,8 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
                                 "estimate": est, "ci_low": dlo[0], "ci_high": dhi[0], "se": d.std(ddof=1)})
                 other = seed.get((ds, ref, fusion))
                 s_lo, s_hi = seed_interval(None if own is None or other is None else own - other)
-                row.update({est_col: est, lo_col: dlo[0], hi_col: dhi[0], s_lo_col: s_lo, s_hi_col: s_hi})
+                if ref in named:
+                    row.update(zip(named[ref], (est, dlo[0], dhi[0], s_lo, s_hi)))
             s = spread.loc[(ds, arm)] if (ds, arm) in spread.index else None
             row.update(member_acc_mean=np.nan if s is None else s["mean"], member_acc_sd=np.nan if s is None else s["std"],
                        member_acc_min=np.nan if s is None else s["min"], member_acc_max=np.nan if s is None else s["max"])
@@ -195,11 +209,13 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
 
 
 def mcnemar_table(data: PresetLogits, fused: dict) -> pd.DataFrame:
-    """McNemar tests of every arm against ``ce`` and against ``ce-lr0.01``, per dataset and fusion."""
+    """McNemar tests of every arm against each reference arm (:func:`reference_arms`: ``ce``,
+    ``ce-lr0.01`` and any other cross-entropy arm), per dataset and fusion."""
     rows = []
+    refs = {ds: reference_arms(dict.fromkeys(a for d, a, _ in fused if d == ds)) for ds in data.datasets}
     for (ds, arm, fusion), out in fused.items():
         labels = data.arms[(ds, arm)].test_labels
-        for ref in (REFERENCE_ARM, CONTROL_ARM):
+        for ref in refs[ds]:
             if ref == arm or (ds, ref, fusion) not in fused:
                 continue
             a = out.preds == labels
@@ -254,3 +270,19 @@ def table2(table1: pd.DataFrame, draws: dict | None = None, *, encodings: dict[s
     return pd.DataFrame(rows).reindex(columns=list(TABLE2_COLUMNS))
 
 
+
+
+# ----------------------------------------------------------------------------- lr tuning
+def lr_tuning_table(choices) -> pd.DataFrame:
+    """``lr_tuning.csv``: the held-out scores of every grid point of the learning-rate tuning and
+    the choice (:func:`training.tuning.read_selection`; None or empty: a table without rows)."""
+    from analysis.core.schema import result_frame
+
+    rows = []
+    for c in choices or ():
+        for lr, arm, accs, n_rows in c.scores:
+            a = np.asarray(accs, dtype=float)
+            rows.append({"dataset": c.dataset, "base_arm": c.base, "lr": lr, "arm": arm, "members": a.size,
+                         "held_out_accuracy": a.mean(), "held_out_sd": a.std(ddof=1) if a.size > 1 else np.nan,
+                         "held_out_rows": n_rows, "chosen": float(arm == c.chosen)})
+    return result_frame("lr_tuning", rows)
