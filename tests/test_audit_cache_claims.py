@@ -123,6 +123,62 @@ def test_lr_confound_is_conditional_when_some_arms_beat_the_control(data_root):
     assert _results()["lr-confound"].verdict == "conditional"
 
 
+def _write_tuning(root, chosen: dict[str, float]) -> None:
+    """lr_tuning.csv choosing ``chosen[base]`` for ce and dyn-0.7 (scores by construction)."""
+    from training.arms import LR_GRID, at_lr
+
+    rows = [{"dataset": "digits", "base_arm": b, "lr": lr, "arm": at_lr(b, lr), "members": 2,
+             "held_out_accuracy": 0.9 if lr == chosen[b] else 0.8, "held_out_sd": 0.01, "held_out_rows": 600,
+             "chosen": float(lr == chosen[b])} for b in ("ce", "dyn-0.7") for lr in LR_GRID]
+    pd.DataFrame(rows).to_csv(root / "results" / PRESET / "lr_tuning.csv", index=False)
+
+
+def test_lr_confound_is_decided_by_the_tuned_protocol_with_the_others_beside_it(data_root):
+    # only dyn-0.7 beats ce-lr0.01: the same-rate control over all τ is conditional, the tuned
+    # comparison (dyn-0.7 at its lr 0.01 against ce at its lr 0.01) holds
+    _write_results(data_root, vs_ce=0.03, vs_lr=0.01, p_ce=1e-6, p_lr=[0.5, 1e-6, 0.5, 0.5], gap_in=0.0,
+                   gap_oob=0.0)
+    _write_tuning(data_root, {"ce": 0.01, "dyn-0.7": 0.01})
+    r = _results()["lr-confound"]
+    v = r.values
+    assert r.verdict == "holds" and v["decided_by"] == "tuned"
+    assert v["protocols"]["tuned"]["pairs"] == ["dyn-0.7 vs ce-lr0.01"] and v["protocols"]["tuned"]["n_better"] == 4
+    assert v["protocols"]["control"]["verdict"] == "conditional" and v["protocols"]["code"]["verdict"] == "holds"
+    assert v["tuned_lr"] == {"digits/ce": 0.01, "digits/dyn-0.7": 0.01}
+    assert r.evidence.index("tuned (") < r.evidence.index("code (") < r.evidence.index("control (")
+    # a single tuned pair is tested alone: its Holm-adjusted p is its own p
+    tuned = [c for c in v["protocol_cells"] if c["protocol"] == "tuned"]
+    assert all(c["p_holm"] == pytest.approx(1e-6) for c in tuned)
+
+
+def test_without_tuning_the_same_rate_control_decides_and_says_so(data_root):
+    _write_results(data_root, vs_ce=0.03, vs_lr=0.01, p_ce=1e-6, p_lr=[0.5, 1e-6, 0.5, 0.5], gap_in=0.0,
+                   gap_oob=0.0)
+    r = _results()["lr-confound"]
+    assert r.verdict == "conditional" and r.values["decided_by"] == "control"
+    assert "No learning-rate tuning in these results" in r.evidence
+
+
+def test_a_tuned_cross_entropy_at_another_rate_is_the_tuned_reference(data_root):
+    _write_results(data_root, vs_ce=0.03, vs_lr=0.01, p_ce=1e-6, p_lr=[1e-6] * 4, gap_in=0.0, gap_oob=0.0)
+    folder = data_root / "results" / PRESET
+    ci, mc = pd.read_csv(folder / "bootstrap_ci.csv"), pd.read_csv(folder / "mcnemar.csv")
+    # ce at lr 0.001 chosen: dyn-0.7 is worse than it in every fusion
+    extra_ci = [{"dataset": "digits", "arm": "dyn-0.7", "fusion": f, "quantity": "diff", "reference": "ce-lr0.001",
+                 "estimate": -0.02, "ci_low": -0.03, "ci_high": -0.01, "se": 0.005, "confidence_level": 0.95,
+                 "n_resamples": 1000} for f in FUSIONS]
+    extra_mc = [{"dataset": "digits", "arm": "dyn-0.7", "reference": "ce-lr0.001", "fusion": f, "accuracy": 0.88,
+                 "reference_accuracy": 0.9, "n01": 10, "n10": 40, "statistic": 1.0, "pvalue": 1e-5, "exact": 0.0,
+                 "pvalue_holm": 1e-5} for f in FUSIONS]
+    pd.concat([ci, pd.DataFrame(extra_ci)]).to_csv(folder / "bootstrap_ci.csv", index=False)
+    pd.concat([mc, pd.DataFrame(extra_mc)]).to_csv(folder / "mcnemar.csv", index=False)
+    _write_tuning(data_root, {"ce": 0.001, "dyn-0.7": 0.01})
+    r = _results()["lr-confound"]
+    assert r.values["protocols"]["tuned"]["pairs"] == ["dyn-0.7 vs ce-lr0.001"]
+    assert r.values["protocols"]["tuned"]["n_worse"] == 4 and r.verdict == "fails"
+    assert r.values["protocols"]["control"]["verdict"] == "holds"  # what the tuned control overturns
+
+
 def test_differences_and_intervals_are_those_of_the_results(data_root):
     _write_results(data_root, vs_ce=0.03, vs_lr=0.001, p_ce=1e-6, p_lr=[0.2] * 4, gap_in=0.0, gap_oob=0.0)
     folder = data_root / "results" / PRESET

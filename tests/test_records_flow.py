@@ -81,7 +81,7 @@ def declared(analysed, toys):
 def test_a_declared_fusion_has_table1_rows_and_seed_intervals_when_it_declares_a_batched_form(declared):
     t1 = pd.read_csv(declared / PRESET / "table1.csv")
     med, top = t1[t1["fusion"] == "Median"], t1[t1["fusion"] == "Max"]
-    assert len(med) == len(top) == 6  # one row per arm
+    assert len(med) == len(top) == t1["arm"].nunique() >= 6  # one row per arm
     assert med[["ci_low", "ci_high", "seed_ci_low", "seed_ci_high"]].notna().all().all()
     assert med.loc[med["arm"] != "ce", ["diff_seed_ci_low", "diff_seed_ci_high"]].notna().all().all()
     assert med["leak_free"].all()

@@ -116,17 +116,18 @@ def _with_tuned_arms(args: argparse.Namespace, options: dict) -> tuple[str, ...]
     preset = get_preset(args.preset)
     if not preset.tune:
         return None
+    say = (lambda m: None) if args.quiet else log.info  # --quiet: errors only on stderr
     if args.tune:
-        log.info(f"dynloss train: tuning the learning rate of {', '.join(preset.tune)} over "
+        say(f"dynloss train: tuning the learning rate of {', '.join(preset.tune)} over "
                  f"{', '.join(f'{x:g}' for x in preset.lr_grid)} ({preset.tuning_members} members each, "
                  f"{len(tuning_arms(preset))} arms) on held-out training rows")
         choices = tune_preset(preset, cache_root=args.cache, datasets=args.datasets_t, **options)
     else:
         choices = read_selection(args.cache, preset)
         if choices is None:
-            log.info("dynloss train: --no-tune and no recorded tuning: training the preset's arms only")
+            say("dynloss train: --no-tune and no recorded tuning: training the preset's arms only")
             return None
-    log.info(f"dynloss train: learning rates chosen on held-out training rows:\n{describe(choices)}")
+    args.tuned = describe(choices)
     return tuple(dict.fromkeys(preset.arms + chosen_arms(choices)))
 
 
@@ -166,6 +167,9 @@ def _run(args: argparse.Namespace) -> int:
         return 143 if isinstance(e, Stopped) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if getattr(args, "tuned", None):
+        print(f"learning rates chosen on held-out training rows (the chosen arms are trained beside the preset's):\n"
+              f"{args.tuned}")
     repaired = "".join(f", {n} {state}" for state, n in sorted(summary.repaired.items()))
     print(f"dynloss train --preset {summary.preset}: {summary.total} runs, {summary.skipped} already complete, "
           f"{summary.trained} trained{' (redone: ' + repaired[2:] + ')' if repaired else ''}; "

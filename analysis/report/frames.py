@@ -245,3 +245,69 @@ def emphasis_ratio_frame(curves: pd.DataFrame, *, group: str = "dynamic", refere
     out = out[out["_ref"] > 0]
     return pd.DataFrame({"curve": out["curve"], "p_t": out["p_t"],
                          "ratio": out["emphasis"] / out["_ref"]}).reset_index(drop=True)
+
+
+def _lr_tuning(ctx: ReportContext) -> pd.DataFrame:
+    """``lr_tuning.csv`` of the preset; empty when the preset tunes nothing."""
+    try:
+        return load_result("lr_tuning", ctx)
+    except ResultsMissingError:
+        return pd.DataFrame()
+
+
+@reads("lr_tuning")
+def lr_tuning_frame(ctx: ReportContext) -> pd.DataFrame:
+    """The learning-rate tuning: per tuned arm and grid point, the mean (± sd) held-out training
+    accuracy of the tuning runs and the choice; a one-cell table when the preset tunes nothing."""
+    t = _lr_tuning(ctx)
+    if t.empty:
+        return pd.DataFrame({"learning-rate tuning": [f"preset {ctx.preset} tunes no learning rate"]})
+    out = pd.DataFrame({
+        "dataset": t["dataset"], "tuned arm": t["base_arm"], "lr": t["lr"], "arm trained": t["arm"],
+        "runs": t["members"].astype(int),
+        "held-out accuracy": [f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f}"
+                              for m, s in zip(t["held_out_accuracy"], t["held_out_sd"])],
+        "held-out rows": t["held_out_rows"].astype(int), "chosen": np.where(t["chosen"] == 1, "✓", ""),
+    })
+    return out.reset_index(drop=True)
+
+
+def _compared(arms: pd.Series, refs: pd.Series) -> str:
+    """``dynamic τ 0.6–0.9, lr 0.1 vs ce, lr 0.1``: the pairs of one protocol in a few words.
+
+    >>> _compared(pd.Series(["dyn-0.6", "dyn-0.7"]), pd.Series(["ce-lr0.01"] * 2))
+    'dynamic τ 0.6, 0.7, lr 0.01 vs ce-lr0.01, lr 0.01'
+    """
+    parts = []
+    for ref in dict.fromkeys(refs):
+        mine = [ARMS[a] for a, r in zip(arms, refs) if r == ref]
+        taus = ", ".join(f"{a.threshold:g}" for a in mine)
+        lrs = "/".join(dict.fromkeys(f"{a.lr:g}" for a in mine))
+        parts.append(f"dynamic τ {taus}, lr {lrs} vs {ref}, lr {ARMS[ref].lr:g}")
+    return "; ".join(parts)
+
+
+@reads("bootstrap_ci", "mcnemar", "lr_tuning")
+def lr_protocols_frame(ctx: ReportContext) -> pd.DataFrame:
+    """The dynamic loss against cross-entropy under each learning-rate protocol
+    (:data:`analysis.audit.cache_claims.PROTOCOLS`: tuned, the text's, the code's, the same-rate
+    control), per fusion: the pairs, mean Δ accuracy, and how many (dynamic arm × fusion) cells are
+    better / worse / not significant (McNemar, Holm within the protocol)."""
+    from analysis.audit.cache_claims import PROTOCOLS, protocol_cells
+
+    cells = protocol_cells(load_result("bootstrap_ci", ctx), load_result("mcnemar", ctx), _lr_tuning(ctx))
+    rows = []
+    for (protocol, ds, fusion), g in cells.groupby(["protocol", "dataset", "fusion"], sort=False):
+        rows.append({"protocol": protocol, "dataset": ds, "fusion": fusion,
+                     "compared": _compared(g["arm"], g["reference"]),
+                     "mean Δ accuracy": g["diff"].mean(),
+                     "better / worse / n.s.": f"{(g['direction'] == 'better').sum()} / "
+                                              f"{(g['direction'] == 'worse').sum()} / {(g['direction'] == 'n.s.').sum()}"})
+    if not rows:
+        raise ResultsMissingError(f"bootstrap_ci of preset {ctx.preset!r} holds no dynamic-vs-cross-entropy "
+                                  f"differences: rerun `dynloss analyze --preset {ctx.preset}`.")
+    out = pd.DataFrame(rows)
+    order = {p: i for i, p in enumerate(PROTOCOLS)}
+    fusions = tuple(FUSION_ORDER)
+    out = out.assign(_p=out["protocol"].map(order), _f=out["fusion"].map(lambda f: fusions.index(f) if f in fusions else 99))
+    return out.sort_values(["dataset", "_p", "_f"]).drop(columns=["_p", "_f"]).reset_index(drop=True)
