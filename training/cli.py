@@ -24,7 +24,7 @@ class Stopped(BaseException):
 
 
 def register(sub, *, name: str, help: str) -> None:
-    from training.argtypes import one_line_errors, preset_arg
+    from training.argtypes import int_at_least, one_line_errors, preset_arg
     from training.grid import ARMS
     from training.presets import PRESET_NAMES  # names only
 
@@ -46,6 +46,10 @@ def register(sub, *, name: str, help: str) -> None:
     p.add_argument("--arms", default=None,
                    help=f"comma-separated arms (default: the preset's); known: {','.join(ARMS)}")
     p.add_argument("--datasets", default=None, help="comma-separated datasets (default: the preset's)")
+    p.add_argument("--resize", type=int_at_least(0, " pixels (0 = native size)"), default=None, metavar="PIXELS",
+                   help="resize every image to PIXELS x PIXELS (bilinear) for training and inference; 0 = the "
+                        "native size (default: the preset's: paper 128 as the authors' scripts, the others native). "
+                        "Runs at another size than the preset's are stale to it (another spec hash)")
     p.add_argument("--force", action="store_true", help="redo complete runs too")
     p.add_argument("--workers", type=int, default=None,
                    help="local worker processes, >= 1 (default: the preset's; fmnist-mini uses 2)")
@@ -118,10 +122,15 @@ def _run(args: argparse.Namespace) -> int:
         args.cache = str(args.paths.cache)
     if args.data_root is None:
         args.data_root = str(args.paths.raw)
+    preset = args.preset
+    if getattr(args, "resize", None) is not None:
+        from training.presets import get_preset, with_resize
+
+        preset = with_resize(get_preset(args.preset), args.resize)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         summary = train_preset(
-            args.preset, executor=args.executor, cache_root=args.cache, members=args.members,
+            preset, executor=args.executor, cache_root=args.cache, members=args.members,
             arms=args.arms_t, datasets=args.datasets_t, force=args.force, workers=args.workers,
             data_root=args.data_root, download=args.download, progress=not args.quiet,
             wait_for_lock=args.wait, on_wait=lambda m: log.info(f"dynloss train: {m}"),
