@@ -45,7 +45,7 @@ def test_digits_tiny_cli_writes_complete_valid_cache(tmp_path, capsys):
     assert main(["train", "--preset", "digits-tiny", "--cache", str(tmp_path), "--quiet"]) == 0
     runs = list(cf.iter_run_dirs(tmp_path, "digits-tiny"))
     p = get_preset("digits-tiny")
-    assert len(runs) == p.members * len(p.arms) == 18
+    assert len(runs) == p.members * len(p.arms) == 30  # 10 arms: the paper's 6 and the text's dyn-<τ>-lr0.1
     for ds, arm, k, path in runs:
         rec = cf.read_run(path)
         assert rec.arrays["train_logits"].shape == (1347, 10) and rec.arrays["test_logits"].shape == (450, 10)

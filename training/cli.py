@@ -24,7 +24,7 @@ class Stopped(BaseException):
 
 
 def register(sub, *, name: str, help: str) -> None:
-    from training.argtypes import one_line_errors, preset_arg
+    from training.argtypes import int_at_least, one_line_errors, preset_arg
     from training.grid import ARMS
     from training.presets import PRESET_NAMES  # names only
 
@@ -46,6 +46,10 @@ def register(sub, *, name: str, help: str) -> None:
     p.add_argument("--arms", default=None,
                    help=f"comma-separated arms (default: the preset's); known: {','.join(ARMS)}")
     p.add_argument("--datasets", default=None, help="comma-separated datasets (default: the preset's)")
+    p.add_argument("--resize", type=int_at_least(0, " pixels (0 = native size)"), default=None, metavar="PIXELS",
+                   help="resize every image to PIXELS x PIXELS (bilinear) for training and inference; 0 = the "
+                        "native size (default: the preset's: paper 128 as the authors' scripts, the others native). "
+                        "Runs at another size than the preset's are stale to it (another spec hash)")
     p.add_argument("--force", action="store_true", help="redo complete runs too")
     p.add_argument("--workers", type=int, default=None,
                    help="local worker processes, >= 1 (default: the preset's; fmnist-mini uses 2)")
@@ -107,20 +111,20 @@ def _on_sigterm(signum, frame):
     raise Stopped()
 
 
-def _with_tuned_arms(args: argparse.Namespace, options: dict) -> tuple[str, ...] | None:
+def _with_tuned_arms(args: argparse.Namespace, preset, options: dict) -> tuple[str, ...] | None:
     """The preset's arms and the arms its learning-rate tuning chose (tuning first unless --no-tune);
     None (the preset's arms) when the preset tunes nothing or nothing was chosen yet."""
     from training.presets import get_preset
     from training.tuning import chosen_arms, describe, read_selection, tune_preset, tuning_arms
 
-    preset = get_preset(args.preset)
+    preset = get_preset(preset) if isinstance(preset, str) else preset
     if not preset.tune:
         return None
     say = (lambda m: None) if args.quiet else log.info  # --quiet: errors only on stderr
     if args.tune:
         say(f"dynloss train: tuning the learning rate of {', '.join(preset.tune)} over "
-                 f"{', '.join(f'{x:g}' for x in preset.lr_grid)} ({preset.tuning_members} members each, "
-                 f"{len(tuning_arms(preset))} arms) on held-out training rows")
+            f"{', '.join(f'{x:g}' for x in preset.lr_grid)} ({preset.tuning_members} members each, "
+            f"{len(tuning_arms(preset))} arms) on held-out training rows")
         choices = tune_preset(preset, cache_root=args.cache, datasets=args.datasets_t, **options)
     else:
         choices = read_selection(args.cache, preset)
@@ -146,13 +150,18 @@ def _run(args: argparse.Namespace) -> int:
         args.cache = str(args.paths.cache)
     if args.data_root is None:
         args.data_root = str(args.paths.raw)
+    preset = args.preset
+    if getattr(args, "resize", None) is not None:
+        from training.presets import get_preset, with_resize
+
+        preset = with_resize(get_preset(args.preset), args.resize)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     options = dict(executor=args.executor, force=args.force, workers=args.workers, data_root=args.data_root,
                    download=args.download, progress=not args.quiet, wait_for_lock=args.wait,
                    on_wait=lambda m: log.info(f"dynloss train: {m}"))
     try:
-        arms = args.arms_t if args.arms_t is not None else _with_tuned_arms(args, options)
-        summary = train_preset(args.preset, cache_root=args.cache, members=args.members, arms=arms,
+        arms = args.arms_t if args.arms_t is not None else _with_tuned_arms(args, preset, options)
+        summary = train_preset(preset, cache_root=args.cache, members=args.members, arms=arms,
                                datasets=args.datasets_t, **options)
     except (DataMissingError, ValueError) as e:
         log.error(f"dynloss train: {e}")

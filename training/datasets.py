@@ -422,3 +422,35 @@ def batch_flip(x, generator):
 
     flip = torch.rand(x.shape[:-3], generator=generator, device=x.device) < 0.5
     return torch.where(flip[..., None, None, None], x.flip(-1), x)
+
+
+def resize_images(x, size: int):
+    """Images ``x`` of shape (..., C, H, W) resized to (..., C, ``size``, ``size``), bilinear, in one
+    batched ``torch.nn.functional.interpolate`` on ``x``'s device.
+
+    As the authors' ``torchvision.transforms.Resize(size)`` does on a tensor: bilinear,
+    ``align_corners=False``, and a uint8 input comes back uint8, rounded and clipped to 0..255; a
+    float input stays float (no rounding). Antialiasing is off: it changes nothing when enlarging
+    (the paper preset upsamples 32 → 128 and 28 → 128) and torchvision's tensor default of the time
+    was off. Square inputs only matter here (every dataset is), where ``Resize(size)``, which sets
+    the shorter side, gives the same ``size``×``size``. ``size`` equal to the input's returns ``x``.
+
+    >>> import torch
+    >>> resize_images(torch.full((2, 3, 1, 8, 8), 7, dtype=torch.uint8), 32).shape
+    torch.Size([2, 3, 1, 32, 32])
+    """
+    import torch
+
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"Expected `size` an integer >= 1, got {size!r}")
+    if x.ndim < 3:
+        raise ValueError(f"Expected images of shape (..., C, H, W), got shape {tuple(x.shape)}")
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    lead, (c, h, w) = x.shape[:-3], x.shape[-3:]
+    flat = x.reshape(-1, c, h, w)
+    out = torch.nn.functional.interpolate(flat if flat.is_floating_point() else flat.float(), size=(size, size),
+                                          mode="bilinear", align_corners=False, antialias=False)
+    if not x.is_floating_point():
+        out = out.round_().clamp_(0, 255).to(x.dtype)
+    return out.reshape(*lead, c, size, size)

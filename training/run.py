@@ -36,6 +36,7 @@ from training.datasets import (
     PaperAugment,
     batch_flip,
     load_dataset,
+    resize_images,
 )
 from training.grid import RunSpec
 from training.losses import SuperLoss, get_loss
@@ -231,6 +232,11 @@ class _AugmentedRows(torch.utils.data.Dataset):
         return self.aug(self.images[i]), self.labels[i]
 
 
+def _resized(x_uint8: torch.Tensor, resize: int | None) -> torch.Tensor:
+    """``x_uint8`` resized to ``resize`` pixels (:func:`training.datasets.resize_images`), or as it is."""
+    return x_uint8 if resize is None else resize_images(x_uint8, resize)
+
+
 def _normalise(x_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     return (x_uint8.float() / 255.0 - mean) / std
 
@@ -297,11 +303,12 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
                      bootstrap_seed=s.bootstrap_seed, fit_fraction=preset.fit_fraction)
         for s in specs
     ]
+    image_size = data.image_size if preset.resize is None else (preset.resize, preset.resize)
     models = []
     for s in specs:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(s.seed)
-            models.append(build_model(preset.model, in_channels=data.in_channels, image_size=data.image_size,
+            models.append(build_model(preset.model, in_channels=data.in_channels, image_size=image_size,
                                       num_classes=data.num_classes))
     group = _Group(models, device, channels_last=cuda, vmap=preset.model.batchable)
     opt = torch.optim.AdamW(group.params, lr=preset.lr_start, weight_decay=preset.weight_decay, fused=True)
@@ -342,10 +349,12 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
             with torch.random.fork_rng(devices=[]):  # workers-free loading draws from the global RNG
                 torch.manual_seed(specs[0].seed + 3)
                 for xb, yb in loader:
-                    xb = _normalise(xb.to(device, non_blocking=True), mean, std)
+                    xb = _normalise(_resized(xb.to(device, non_blocking=True), preset.resize), mean, std)
                     yield xb[None], yb.to(device, non_blocking=True)[None]
     else:
-        train_x = _normalise(train_u8.to(device), mean, std)
+        # at the native size the whole training set is normalised once; resized, each batch is
+        # gathered as uint8, flipped, resized (as the authors do: after augmentation) and normalised
+        train_x = _normalise(train_u8.to(device), mean, std) if preset.resize is None else train_u8.to(device)
 
         def batch_iter():
             for _ in range(total):
@@ -353,6 +362,8 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
                 xb = train_x.index_select(0, idx.flatten()).view(*idx.shape, *train_x.shape[1:])
                 if preset.augmentation == "flip":
                     xb = torch.stack([batch_flip(xb[g], fg) for g, fg in enumerate(flip_gens)])
+                if preset.resize is not None:
+                    xb = _normalise(resize_images(xb, preset.resize), mean, std)
                 yield xb, train_y[idx]
 
     diverged = [False] * G
@@ -406,8 +417,8 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
 
     t_inf = time.perf_counter()
     group.train(False)
-    train_logits = _infer(group, data.train_images, mean, std, device, preset.eval_batch_size)
-    test_logits = _infer(group, data.test_images, mean, std, device, preset.eval_batch_size)
+    train_logits = _infer(group, data.train_images, mean, std, device, preset.eval_batch_size, preset.resize)
+    test_logits = _infer(group, data.test_images, mean, std, device, preset.eval_batch_size, preset.resize)
     t_inf = time.perf_counter() - t_inf
     return {
         "splits": splits, "train_logits": train_logits, "test_logits": test_logits, "diverged": diverged,
@@ -417,11 +428,13 @@ def _train(preset: Preset, specs: list[RunSpec], data: ImageData, device: torch.
 
 
 @torch.no_grad()
-def _infer(group: _Group, images: np.ndarray, mean, std, device, batch_size: int) -> np.ndarray:
-    """Logits (G, N, C) float32 of every member on ``images`` (no augmentation)."""
+def _infer(group: _Group, images: np.ndarray, mean, std, device, batch_size: int,
+           resize: int | None = None) -> np.ndarray:
+    """Logits (G, N, C) float32 of every member on ``images`` (no augmentation; resized to
+    ``resize`` pixels as in training when not None)."""
     outs = []
     for i in range(0, images.shape[0], batch_size):
-        xb = _normalise(torch.from_numpy(images[i : i + batch_size]).to(device), mean, std)
+        xb = _normalise(_resized(torch.from_numpy(images[i : i + batch_size]).to(device), resize), mean, std)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             outs.append(group(xb).float().cpu())
     return torch.cat(outs, dim=1).numpy()
