@@ -59,7 +59,7 @@ def test_digits_tiny_cli_writes_complete_valid_cache(tmp_path, capsys):
     assert not np.array_equal(fits[("ce", 0)], fits[("ce", 1)])
     # idempotent: a second call trains nothing
     assert main(["train", "--preset", "digits-tiny", "--cache", str(tmp_path), "--quiet"]) == 0
-    assert "18 already complete, 0 trained" in capsys.readouterr().out
+    assert "30 already complete, 0 trained" in capsys.readouterr().out
 
 
 @pytest.mark.slow
