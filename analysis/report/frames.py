@@ -1,7 +1,7 @@
 """Result tables shaped for the report pages (Paper Table 1, regenerated Table 2, learning-rate
-control, stacking, splits, emphasis ratios): frames in, frames out, no metric computed here. The
-regenerated Table 1 frames are in :mod:`analysis.report.table1`, the calibration page's in
-:mod:`analysis.report.calibration`.
+control, stacking, the super-learners' differences from the authors' code, splits, emphasis
+ratios): frames in, frames out, no metric computed here. The regenerated Table 1 frames are in
+:mod:`analysis.report.table1`, the calibration page's in :mod:`analysis.report.calibration`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.fusions import FUSION_ORDER, FUSIONS, PAPER_FUSIONS
+from analysis.core.superlearner_differences import SUPERLEARNER_DIFFERENCES
 from analysis.report.context import (
     ReportContext,
     ResultsMissingError,
@@ -245,3 +246,10 @@ def emphasis_ratio_frame(curves: pd.DataFrame, *, group: str = "dynamic", refere
     out = out[out["_ref"] > 0]
     return pd.DataFrame({"curve": out["curve"], "p_t": out["p_t"],
                          "ratio": out["emphasis"] / out["_ref"]}).reset_index(drop=True)
+
+
+def superlearner_differences_frame() -> pd.DataFrame:
+    """Every remaining difference between our fusions and the authors' code, with its effect on
+    fmnist-mini: :data:`analysis.core.superlearner_differences.SUPERLEARNER_DIFFERENCES`, one row each."""
+    return pd.DataFrame([(d.aspect, d.authors, d.ours, d.effect) for d in SUPERLEARNER_DIFFERENCES],
+                        columns=["aspect", "authors", "ours", "effect"])
