@@ -43,8 +43,9 @@ SUPERLEARNER_DIFFERENCES: tuple[Difference, ...] = (
         ours="the same; the former recipe (constant lr 3e-4, about 100 / 25 steps per epoch, biased Linear "
              "layers) is `SuperLearnerConfig(**PREVIOUS_RECIPE)`",
         effect="former → authors' recipe, 6 paper arms: Weighted −0.048 to −0.021, Weighted-OOB −0.057 to −0.042, "
-               "MLP −0.022 to −0.002, MLP-OOB −0.020 to −0.002 test accuracy (the Weighted fits' best epoch is "
-               "their 9th or 10th of 10: still improving)",
+               "MLP −0.022 to −0.002, MLP-OOB −0.020 to −0.002 test accuracy; best epochs now 9–10 of 10 "
+               "(Weighted) and 10–20 of 20 (MLP; before 4–20), as in the authors' weight-decay-0 records "
+               "(9–10 and 13–20, `data/authors`)",
     ),
     Difference(
         aspect="Validation split, initialisation, batch order",
@@ -58,7 +59,7 @@ SUPERLEARNER_DIFFERENCES: tuple[Difference, ...] = (
         aspect="MLP training rows on fmnist-mini",
         authors="all training rows (dynamic_loss:src/loaders/ensemble.py `EnsembleTrain`, FullTrain)",
         ours="a seeded subsample of 4,000 rows on fmnist-mini only (`Preset.mlp_rows`; `--mlp-rows 0`: all rows)",
-        effect="arm ce, in-sample MLP, one seed: 0.8483 on 4,000 rows, 0.8642 on all 60,000 (+0.016; 6 s vs 72 s a fit)",
+        effect="arm ce, in-sample MLP, one seed: 0.8483 on 4,000 rows, 0.8642 on all 60,000 (+0.016; 6 s vs 72 s a fit on one thread)",
     ),
     Difference(
         aspect="Vote ties",
@@ -80,7 +81,7 @@ SUPERLEARNER_DIFFERENCES: tuple[Difference, ...] = (
                 "batch norm fails on one row",
         ours="skipped by the MLP (`analysis.core.superlearner._train`)",
         effect="none at batch 1024 unless the fit rows are 1 more than a multiple of 1024; not met on fmnist-mini "
-               "(3,600 and 54,000 fit rows)",
+               "(its MLP fits 3,600 rows)",
     ),
     Difference(
         aspect="Weighted model",
