@@ -12,6 +12,7 @@ import pytest
 from synthetic import synthetic_logits
 
 from analysis.core.superlearner import (
+    PREVIOUS_RECIPE,
     SuperLearnerConfig,
     SuperLearnerTask,
     fit_superlearner,
@@ -34,9 +35,12 @@ def _arms(n_arms: int, seed: int = 0):
 
 
 def _tasks(n_arms: int = 3) -> list[SuperLearnerTask]:
-    """Both kinds and variants per arm; in-sample fits with batches of 50 end on a one-row batch
+    """Both kinds and variants per arm, on the authors' schedule (warm-up then cosine, set per
+    epoch; no bias before batch norm); in-sample fits with batches of 50 end on a one-row batch
     (501 fit rows): skipped by the MLP (batch norm), and a product small enough for ATen's naive
-    batched kernel in the Weighted fit; a capped MLP fit shares its shape with the other arms'."""
+    batched kernel in the Weighted fit; a capped MLP fit (default batch 1024, capped at its 270
+    fit rows) shares its shape with the other arms'; an MLP fit on the previous recipe (constant lr,
+    biased Linear layers, about 25 steps per epoch) checks the biased path."""
     tasks = []
     for a, (train, y, test, fit) in enumerate(_arms(n_arms)):
         for kind, epochs in (("Weighted", 4), ("MLP", 3)):
@@ -46,6 +50,8 @@ def _tasks(n_arms: int = 3) -> list[SuperLearnerTask]:
                                               fit_mask=fit))
         capped = SuperLearnerConfig(kind="MLP", epochs=2, max_fit_rows=300)
         tasks.append(SuperLearnerTask(train, y, test, capped, seed=7 + a, variant="out-of-bag", fit_mask=fit))
+        previous = SuperLearnerConfig(kind="MLP", epochs=2, **PREVIOUS_RECIPE)
+        tasks.append(SuperLearnerTask(train, y, test, previous, seed=50 + a, variant="out-of-bag", fit_mask=fit))
     return tasks
 
 
@@ -83,8 +89,9 @@ def test_unbatched_path_is_the_lone_fit(fitted):
 
 def test_a_fit_does_not_depend_on_the_fits_batched_with_it(fitted):
     tasks, alone = fitted
-    # capped MLP fits (one shape) alone, in pairs and all three; in-sample MLP fits of two arms
-    for subset in ([4], [9, 4], [4, 9, 14], [2, 7]):
+    # capped MLP fits (one shape) alone, in pairs and all three; in-sample MLP fits of two arms;
+    # previous-recipe MLP fits of two arms
+    for subset in ([4], [10, 4], [4, 10, 16], [2, 8], [5, 11]):
         for i, r in zip(subset, fit_superlearners([tasks[i] for i in subset], workers=1)):
             _assert_same(alone[i], r)
 

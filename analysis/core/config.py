@@ -50,8 +50,9 @@ class AnalysisConfig:
         :attr:`training.presets.Preset.mlp_rows`). The MLP (≈ 0.8 M parameters) costs ~5 MFLOP
         per row and epoch: all 60k rows take about a minute per fit on two CPU cores, so
         fmnist-mini caps its MLP fits at 4,000 rows; the cap is recorded per fit (``n_fit_rows``).
-    superlearner_batch_size : mini-batch size of the super-learner fits (None: about 100 steps
-        per epoch, see :class:`analysis.core.superlearner.SuperLearnerConfig`).
+    superlearner_batch_size : mini-batch size of the super-learner fits, capped at a fit's rows
+        (default 1024, the authors'; None: about 100 (Weighted) / 25 (MLP) steps per epoch, the
+        former rule; see :class:`analysis.core.superlearner.SuperLearnerConfig`).
     superlearner_epochs : per kind, epochs (None = published 10 / 20; tests use fewer).
     size_repeats : random member subsets per ensemble size.
     nonfinite : reader policy for members with NaN/inf logits ("drop" or "raise").
@@ -70,7 +71,7 @@ class AnalysisConfig:
     superlearners: bool = True
     superlearner_arms: tuple[str, ...] | None = DEFAULT_ARMS
     superlearner_max_rows: tuple[tuple[str, int | None], ...] | None = None
-    superlearner_batch_size: int | None = None
+    superlearner_batch_size: int | None = 1024
     superlearner_epochs: tuple[tuple[str, int | None], ...] = (("Weighted", None), ("MLP", None))
     size_repeats: int = 20
     nonfinite: str = "drop"

@@ -7,9 +7,25 @@ Two models take the raw logits of all members, flattened to ``n_members · n_cla
   [Linear, BatchNorm, LeakyReLU, Dropout 0.5] at 512, Linear→BatchNorm→LeakyReLU to 256, the same
   block at 256, then Linear to the classes (6 hidden layers).
 
-Training follows the published recipe: AdamW, lr 3e-4, no weight decay, 10 (Weighted) / 20 (MLP)
-epochs, keeping the epoch with the best accuracy on a seeded 10 % validation split of the training
-predictions. Two variants of the training features:
+Training follows the authors' code (``dynamic_loss`` at commit ``b889790``, whose line numbers are
+cited; the stored copies read, ``src/models.py`` at ``ea49764`` and ``scripts/ensemble_test.py`` at
+``2da97a1``, hold the same statements): AdamW (torch defaults otherwise), maximum lr 3e-4, weight decay 0, batch
+size 1024 (``dynamic_loss:scripts/ensemble_test.py:250``, ``--batch_size=1024 --lr=3e-4 --wd=0``),
+10 (Weighted) / 20 (MLP) epochs (``get_epochs``), a per-epoch learning rate from pl_bolts'
+``LinearWarmupCosineAnnealingLR`` with 2 warm-up epochs for 10 epochs or fewer, else 5,
+``warmup_start_lr`` 1e-5, ``eta_min`` 1e-9, stepped once per epoch
+(``dynamic_loss:src/models.py:233-246``; restated in :func:`epoch_learning_rates`, pl_bolts is not
+a dependency), the Linear layers before each BatchNorm without bias (``BetterLinear``,
+``MlpBlock``), and the epoch with the best validation accuracy kept (their ``ModelCheckpoint``
+on ``val/acc``). Ours: the 10 % validation split, initialisation and batch order are seeded (the
+authors' ``random_split`` is not), a batch size capped at the number of fit rows, and a last batch
+of one row skipped by the MLP (batch norm needs two). Every remaining difference from the authors'
+code, with its measured effect, is in
+:data:`analysis.core.superlearner_differences.SUPERLEARNER_DIFFERENCES`.
+The recipe this module used before (constant lr 3e-4, batch ``clip(n_fit // steps, 32, 4096)``,
+biased Linear layers) stays reachable: ``SuperLearnerConfig(**PREVIOUS_RECIPE)``.
+
+Two variants of the training features:
 
 - ``"in-sample"`` (published): the members' predictions on the official training rows, including
   rows the members were fitted on. Those predictions are optimistic, so the super-learner learns to
@@ -44,24 +60,77 @@ Variant = Literal["in-sample", "out-of-bag"]
 DEFAULT_EPOCHS: dict[str, int] = {"Weighted": 10, "MLP": 20}
 DEFAULT_STEPS_PER_EPOCH: dict[str, int] = {"Weighted": 100, "MLP": 25}
 PREDICT_BATCH = 8192  # rows per forward pass when predicting (validation, test)
+LR_SCHEDULES = ("warmup-cosine", "constant")
+
+#: the recipe of this module before it followed the authors' schedule: ``SuperLearnerConfig(**PREVIOUS_RECIPE)``
+PREVIOUS_RECIPE: dict = {"lr_schedule": "constant", "batch_size": None, "bias_before_norm": True}
+
+
+def authors_warmup_epochs(epochs: int) -> int:
+    """Warm-up epochs of the authors' schedule: 2 for 10 epochs or fewer, else 5
+    (``dynamic_loss:src/models.py:233``).
+
+    >>> authors_warmup_epochs(10), authors_warmup_epochs(20)
+    (2, 5)
+    """
+    return 2 if epochs <= 10 else 5
+
+
+def epoch_learning_rates(lr: float, epochs: int, *, warmup_epochs: int, warmup_start_lr: float,
+                         lr_min: float) -> tuple[float, ...]:
+    """The learning rate of each epoch (0-based) under a linear warm-up then a cosine decay,
+    as pl_bolts' ``LinearWarmupCosineAnnealingLR`` stepped once per epoch gives it (its closed
+    form, restated here):
+
+    - epoch ``e < w`` (``w = warmup_epochs``): ``warmup_start_lr + e · (lr − warmup_start_lr) / (w − 1)``
+      (``w = 1``: ``warmup_start_lr``);
+    - epoch ``e ≥ w``: ``lr_min + (lr − lr_min) · (1 + cos(π (e − w) / (epochs − w))) / 2``.
+
+    So the first epoch trains at ``warmup_start_lr``, epochs ``w − 1`` and ``w`` at ``lr``, and the
+    last one above ``lr_min`` (the cosine reaches it only at epoch ``epochs``, never trained).
+
+    >>> [f"{x:.3g}" for x in epoch_learning_rates(3e-4, 4, warmup_epochs=2, warmup_start_lr=1e-5, lr_min=0.0)]
+    ['1e-05', '0.0003', '0.0003', '0.00015']
+    """
+    import math
+
+    if epochs < 1:
+        raise ValueError(f"Expected `epochs` >= 1, got {epochs}")
+    if not 0 <= warmup_epochs < epochs:
+        raise ValueError(f"Expected `warmup_epochs` in [0, {epochs}), got {warmup_epochs}")
+    out = []
+    for e in range(epochs):
+        if e < warmup_epochs:
+            out.append(warmup_start_lr + e * (lr - warmup_start_lr) / max(1, warmup_epochs - 1))
+        else:
+            cos = math.cos(math.pi * (e - warmup_epochs) / (epochs - warmup_epochs))
+            out.append(lr_min + 0.5 * (lr - lr_min) * (1 + cos))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class SuperLearnerConfig:
-    """Training knobs of a super-learner (defaults: the published recipe, batch size ours).
+    """Training knobs of a super-learner (defaults: the authors' recipe; see the module docstring).
 
     Attributes
     ----------
     kind : ``"Weighted"`` or ``"MLP"``.
-    epochs : training epochs (default 10 for Weighted, 20 for MLP).
-    lr, weight_decay : AdamW settings (published: 3e-4, 0).
-    batch_size : mini-batch size (not published). ``None`` (default) picks about
-        ``steps_per_epoch`` steps per epoch: ``clip(n_fit_rows // steps_per_epoch, 32, 4096)`` —
-        large batches keep 60k-row CPU fits fast, small ones give small training sets enough
-        AdamW steps at lr 3e-4.
+    epochs : training epochs (default 10 for Weighted, 20 for MLP; authors' ``get_epochs``).
+    lr : maximum learning rate of AdamW (authors: 3e-4).
+    weight_decay : AdamW's (authors: 0).
+    lr_schedule : ``"warmup-cosine"`` (authors': :func:`epoch_learning_rates`, set once per epoch)
+        or ``"constant"`` (``lr`` throughout; this module's former recipe).
+    warmup_epochs : warm-up epochs of ``"warmup-cosine"`` (None: the authors' 2 for ≤ 10 epochs, else 5).
+    warmup_start_lr, lr_min : the schedule's first and floor learning rates (authors: 1e-5, 1e-9).
+    batch_size : mini-batch size (authors: 1024), capped at the number of fit rows. ``None`` picks
+        about ``steps_per_epoch`` steps per epoch, ``clip(n_fit_rows // steps_per_epoch, 32, 4096)``
+        (this module's former rule, ours).
     steps_per_epoch : target optimiser steps per epoch when ``batch_size`` is None (default:
-        100 for Weighted, 25 for MLP, whose per-step cost on the CPU is larger).
-    val_fraction : share of the (used) training rows held out to choose the best epoch.
+        100 for Weighted, 25 for MLP).
+    bias_before_norm : give the MLP's Linear layers that feed a BatchNorm a bias (authors: no,
+        ``bias=False``; the bias is cancelled by the batch mean in training anyway). The last
+        Linear and the Weighted model keep theirs.
+    val_fraction : share of the (used) training rows held out to choose the best epoch (authors: 0.1).
     max_fit_rows : fit on a seeded subsample of at most this many training rows (None = all).
     num_threads : torch intra-op threads during the fit (restored afterwards; None = leave as is).
         One thread is the default: on a shared 2-core machine, two spinning threads per process
@@ -72,8 +141,13 @@ class SuperLearnerConfig:
     epochs: int | None = None
     lr: float = 3e-4
     weight_decay: float = 0.0
-    batch_size: int | None = None
+    lr_schedule: str = "warmup-cosine"
+    warmup_epochs: int | None = None
+    warmup_start_lr: float = 1e-5
+    lr_min: float = 1e-9
+    batch_size: int | None = 1024
     steps_per_epoch: int | None = None
+    bias_before_norm: bool = False
     val_fraction: float = 0.1
     max_fit_rows: int | None = None
     num_threads: int | None = 1
@@ -83,10 +157,31 @@ class SuperLearnerConfig:
             raise ValueError(f"Expected `kind` in {sorted(DEFAULT_EPOCHS)}, got {self.kind!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"Expected `val_fraction` in (0, 1), got {self.val_fraction}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"Expected `lr_schedule` in {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"Expected `batch_size` None or >= 1, got {self.batch_size}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"Expected `epochs` None or >= 1, got {self.epochs}")
+        self.learning_rates()  # checks warmup_epochs against the epochs
 
     @property
     def n_epochs(self) -> int:
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.kind]
+
+    def learning_rates(self) -> tuple[float, ...]:
+        """The learning rate of each epoch (0-based), as the fit sets it at the epoch's start.
+
+        >>> len(SuperLearnerConfig(kind="MLP").learning_rates())
+        20
+        """
+        n = self.n_epochs
+        if self.lr_schedule == "constant":
+            return (self.lr,) * n
+        # the authors' rule capped below the epochs (a short test fit); a value set is checked as is
+        warmup = min(authors_warmup_epochs(n), n - 1) if self.warmup_epochs is None else self.warmup_epochs
+        return epoch_learning_rates(self.lr, n, warmup_epochs=warmup,
+                                    warmup_start_lr=self.warmup_start_lr, lr_min=self.lr_min)
 
 
 @dataclass
@@ -156,11 +251,11 @@ def _residual_class():
     import torch.nn as nn
 
     class Residual(nn.Module):
-        def __init__(self, width: int) -> None:
+        def __init__(self, width: int, bias: bool = False) -> None:
             super().__init__()
             self.body = nn.Sequential(
-                nn.Linear(width, width), nn.BatchNorm1d(width), nn.LeakyReLU(), nn.Dropout(0.5),
-                nn.Linear(width, width), nn.BatchNorm1d(width), nn.LeakyReLU(), nn.Dropout(0.5),
+                nn.Linear(width, width, bias=bias), nn.BatchNorm1d(width), nn.LeakyReLU(), nn.Dropout(0.5),
+                nn.Linear(width, width, bias=bias), nn.BatchNorm1d(width), nn.LeakyReLU(), nn.Dropout(0.5),
             )
 
         def forward(self, x):
@@ -169,15 +264,17 @@ def _residual_class():
     return Residual
 
 
-def _build_model(kind: str, n_in: int, n_classes: int):
+def _build_model(kind: str, n_in: int, n_classes: int, *, bias_before_norm: bool = False):
+    """The model of ``kind``; ``bias_before_norm`` gives the Linear layers that feed a BatchNorm a
+    bias (the authors' have none: ``BetterLinear`` and ``MlpBlock`` in ``dynamic_loss:src/models.py``)."""
     import torch.nn as nn
 
     if kind == "Weighted":
         return nn.Linear(n_in, n_classes)
-    residual = _residual_class()
+    residual, b = _residual_class(), bias_before_norm
     return nn.Sequential(
-        nn.Linear(n_in, 512), nn.BatchNorm1d(512), nn.LeakyReLU(), residual(512),
-        nn.Linear(512, 256), nn.BatchNorm1d(256), nn.LeakyReLU(), residual(256),
+        nn.Linear(n_in, 512, bias=b), nn.BatchNorm1d(512), nn.LeakyReLU(), residual(512, b),
+        nn.Linear(512, 256, bias=b), nn.BatchNorm1d(256), nn.LeakyReLU(), residual(256, b),
         nn.Linear(256, n_classes),
     )
 
@@ -231,8 +328,16 @@ class _Plan:
         return self.train_logits.shape[2]
 
     def batch_size(self) -> int:
+        """The configured batch size capped at the fit rows, or (None) about ``steps_per_epoch`` steps."""
+        if self.config.batch_size is not None:
+            return min(self.config.batch_size, int(self.fit_rows.size))
         steps = self.config.steps_per_epoch or DEFAULT_STEPS_PER_EPOCH[self.config.kind]
-        return self.config.batch_size or int(np.clip(self.fit_rows.size // steps, 32, 4096))
+        return int(np.clip(self.fit_rows.size // steps, 32, 4096))
+
+    def build_model(self):
+        """This fit's model (draws its initialisation from torch's global generator)."""
+        c = self.config
+        return _build_model(c.kind, self.n_in, self.n_classes, bias_before_norm=c.bias_before_norm)
 
     def macs_per_row(self) -> int:
         """Multiply-adds of one forward pass of one row."""
@@ -247,8 +352,8 @@ class _Plan:
     def group_key(self) -> tuple:
         """Tasks with equal keys train in lock-step: same model, shapes, batches and optimiser."""
         c = self.config
-        return (c.kind, c.n_epochs, c.lr, c.weight_decay, self.batch_size(), self.n_in, self.n_classes,
-                self.fit_rows.size, self.val_rows.size, self.test_logits.shape[1])
+        return (c.kind, c.learning_rates(), c.weight_decay, c.bias_before_norm, self.batch_size(), self.n_in,
+                self.n_classes, self.fit_rows.size, self.val_rows.size, self.test_logits.shape[1])
 
     def features(self) -> tuple:
         """``(x_fit, y_fit, x_val, y_val, x_test)``: float32 tensors, int64 ``y_fit``, numpy ``y_val``."""
@@ -353,19 +458,22 @@ def _fit_alone(plan: _Plan) -> SuperLearnerResult:
 
 
 def _train(plan: _Plan, x_fit, y_fit, x_val, y_val, x_test):
-    """One model, the published recipe: returns ``(best_acc, best_epoch, history, test_logits)``."""
+    """One model (the recipe of the config): returns ``(best_acc, best_epoch, history, test_logits)``."""
     import torch
     import torch.nn.functional as F
 
     config, rng = plan.config, plan.rng
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(2**31)))
-        model = _build_model(config.kind, plan.n_in, plan.n_classes)
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        model = plan.build_model()
+        lrs = config.learning_rates()
+        opt = torch.optim.AdamW(model.parameters(), lr=lrs[0], weight_decay=config.weight_decay)
         batch_size = plan.batch_size()
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         best_acc, best_epoch, best_state, history = -1.0, 0, None, []
         for epoch in range(1, config.n_epochs + 1):
+            for group in opt.param_groups:  # the epoch's rate, as a per-epoch scheduler sets it
+                group["lr"] = lrs[epoch - 1]
             model.train()
             order = torch.randperm(x_fit.shape[0], generator=gen)
             for i in range(0, order.numel(), batch_size):

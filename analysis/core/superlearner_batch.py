@@ -8,7 +8,8 @@ stacked along a leading model axis ``G``.
 Activations are laid out ``(rows, G, width)`` — the models' features side by side in each row —
 and the forward pass walks the same module tree with batched operations:
 
-- ``Linear``: per model the product and bias addition of ``F.linear`` (``addmm``) on its slice of
+- ``Linear``: per model the product and bias addition of ``F.linear`` (``addmm``; ``mm`` for a
+  Linear without bias, as the MLP's before each BatchNorm) on its slice of
   the side-by-side layout, copied to the layout a lone fit hands BLAS (MKL's sums depend on the
   leading dimension), so a fit's bits depend neither on the group's size nor on its slot;
 - ``BatchNorm1d``: one ``F.batch_norm`` over ``G · width`` channels: batch statistics and
@@ -18,7 +19,8 @@ and the forward pass walks the same module tree with batched operations:
   generator;
 - data order: each model's own ``torch.randperm`` generator; the loss is the sum over models of
   each model's mean cross-entropy, so each model's gradient is the one it gets alone;
-- AdamW on the stacked tensors: its update is elementwise, hence per model.
+- AdamW on the stacked tensors: its update is elementwise, hence per model; the group shares
+  its per-epoch learning rates (part of ``group_key``), set at each epoch's start as in a lone fit.
 
 Validation accuracy, best epoch (per model) and test prediction follow the lone fit's code. Every
 operation computes, per model, the floating-point operations of the lone fit in the same order
@@ -40,7 +42,6 @@ from analysis.core.superlearner import (
     PREDICT_BATCH,
     SuperLearnerResult,
     SuperLearnerTask,
-    _build_model,
     _fit_alone,
     _Plan,
     _plan,
@@ -78,9 +79,9 @@ def _bmm_into(out, a, b, bias=None) -> None:
 @functools.cache
 def _linear_function():
     """``F.linear`` for stacked models on side-by-side activations, (n, G, in) with weights
-    (G, out, in) and biases (G, out) -> (n, G, out): forward and backward products per model as
-    autograd forms them for ``F.linear`` (``addmm`` with ``weight.t()``), so each model's outputs
-    and gradients are the ones it gets alone."""
+    (G, out, in) and biases (G, out) or None -> (n, G, out): forward and backward products per model
+    as autograd forms them for ``F.linear`` (``addmm`` with ``weight.t()``, ``mm`` without bias), so
+    each model's outputs and gradients are the ones it gets alone."""
     import torch
 
     class BatchedLinear(torch.autograd.Function):
@@ -101,6 +102,8 @@ def _linear_function():
                 _bmm_into(grad_x.transpose(0, 1), grad.transpose(0, 1), weight)
             grad_w = weight.new_empty(weight.shape)
             _bmm_into(grad_w, grad.transpose(0, 1).transpose(1, 2), x.transpose(0, 1))
+            if not ctx.needs_input_grad[2]:
+                return grad_x, grad_w, None
             # per model (rows, out) summed over rows, as autograd sums a lone bias gradient (a sum
             # over the side-by-side layout would reduce (rows, G · out) blocks, in another order)
             return grad_x, grad_w, grad.transpose(0, 1).contiguous().sum(1)
@@ -138,7 +141,7 @@ class _Stacked:
                 x = self._forward(child, f"{prefix}{name}.", x)
             return x
         if isinstance(module, nn.Linear):
-            return _linear_function().apply(x, self.params[prefix + "weight"], self.params[prefix + "bias"])
+            return _linear_function().apply(x, self.params[prefix + "weight"], self.params.get(prefix + "bias"))
         if isinstance(module, nn.BatchNorm1d):
             n, g, width = x.shape
             if self.training:
@@ -196,12 +199,11 @@ class Group:
         if len(keys) != 1:
             raise ValueError(f"Expected plans with one group key, got {len(keys)}")
         self.plans = plans
-        config, first = plans[0].config, plans[0]
         models, dropout_gens, self.order_gens = [], [], []
         for p in plans:  # each model's draws, in the order of a lone fit
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(p.rng.integers(2**31)))
-                models.append(_build_model(config.kind, first.n_in, first.n_classes))
+                models.append(p.build_model())
                 gen = torch.Generator()
                 gen.set_state(torch.get_rng_state())
                 dropout_gens.append(gen)
@@ -216,7 +218,8 @@ class Group:
         plans, net = self.plans, self.net
         config, n_models = plans[0].config, len(plans)
         # foreach: the same elementwise operations as the default single-tensor AdamW (equal results)
-        opt = torch.optim.AdamW(list(net.params.values()), lr=config.lr, weight_decay=config.weight_decay,
+        lrs = config.learning_rates()  # equal in the group (group_key)
+        opt = torch.optim.AdamW(list(net.params.values()), lr=lrs[0], weight_decay=config.weight_decay,
                                 foreach=True)
         feats = [p.features() for p in plans]
         x_fit, y_fit = (torch.stack([f[j] for f in feats]) for j in (0, 1))
@@ -231,6 +234,8 @@ class Group:
         history: list[list[float]] = [[] for _ in plans]
         best_state = net.state()
         for epoch in range(1, config.n_epochs + 1):
+            for group in opt.param_groups:
+                group["lr"] = lrs[epoch - 1]
             net.training = True
             orders = torch.stack([torch.randperm(n_fit, generator=g) for g in self.order_gens]) + offsets
             for i in range(0, n_fit, batch_size):

@@ -1,7 +1,7 @@
 """Result tables shaped for the report pages (Paper Table 1, regenerated Table 2, learning-rate
-control, stacking, splits, emphasis ratios): frames in, frames out, no metric computed here. The
-regenerated Table 1 frames are in :mod:`analysis.report.table1`, the calibration page's in
-:mod:`analysis.report.calibration`.
+control, stacking, the super-learners' differences from the authors' code, splits, emphasis
+ratios): frames in, frames out, no metric computed here. The regenerated Table 1 frames are in
+:mod:`analysis.report.table1`, the calibration page's in :mod:`analysis.report.calibration`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.fusions import FUSION_ORDER, FUSIONS, PAPER_FUSIONS
+from analysis.core.superlearner_differences import SUPERLEARNER_DIFFERENCES
 from analysis.report.context import (
     ReportContext,
     ResultsMissingError,
@@ -311,3 +312,10 @@ def lr_protocols_frame(ctx: ReportContext) -> pd.DataFrame:
     fusions = tuple(FUSION_ORDER)
     out = out.assign(_p=out["protocol"].map(order), _f=out["fusion"].map(lambda f: fusions.index(f) if f in fusions else 99))
     return out.sort_values(["dataset", "_p", "_f"]).drop(columns=["_p", "_f"]).reset_index(drop=True)
+
+
+def superlearner_differences_frame() -> pd.DataFrame:
+    """Every remaining difference between our fusions and the authors' code, with its effect on
+    fmnist-mini: :data:`analysis.core.superlearner_differences.SUPERLEARNER_DIFFERENCES`, one row each."""
+    return pd.DataFrame([(d.aspect, d.authors, d.ours, d.effect) for d in SUPERLEARNER_DIFFERENCES],
+                        columns=["aspect", "authors", "ours", "effect"])
