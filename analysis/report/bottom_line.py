@@ -2,7 +2,8 @@
 results tables and the claim audit.
 
 Pure functions build each sentence from frames and claim values (:func:`paper_sentence`,
-:func:`scale_sentence`, :func:`lr_frame` + :func:`lr_sentence`, :func:`stacking_sentence`,
+:func:`scale_sentence`, :func:`lr_frame` + :func:`lr_sentence`, :func:`protocols_sentence`,
+:func:`stacking_sentence`,
 :func:`table2_sentence`, :func:`verdicts_sentence`); :func:`bottom_line_markdown` loads the
 inputs of one preset and joins them.
 
@@ -163,6 +164,31 @@ def lr_sentence(frame: pd.DataFrame, *, fusion: str = "Average") -> str:
     return "**Learning rate.** " + " ".join(parts)
 
 
+def protocols_sentence(verdict: str | None, values: dict[str, Any]) -> str:
+    """The dynamic loss against cross-entropy under each learning-rate protocol, in words, from the
+    ``lr-confound`` claim's values (its ``protocols``, ``decided_by``, ``tuned_lr``); the protocol
+    that decides the verdict first."""
+    protocols = values.get("protocols") or {}
+    if verdict is None or not protocols:
+        return ("**Learning-rate protocols.** Not evaluated for this preset: its results hold no comparison of the "
+                "dynamic arms with cross-entropy.")
+    names = {"tuned": "each loss at its own tuned rate", "text": "every arm at the text's lr 0.1",
+             "code": "the authors' code (cross-entropy 0.1, dynamic 0.01)", "control": "both at 0.01"}
+    decided = values.get("decided_by", "control")
+    order = [decided] + [p for p in ("tuned", "text", "code", "control") if p != decided]
+    parts = []
+    for p in order:
+        if p not in protocols:
+            continue
+        v = protocols[p]
+        parts.append(f"{names[p]}: mean Δ {v['mean_diff']:+.4f}, {v['n_better']} of {v['n_cells']} arm × fusion cells "
+                     f"better and {v['n_worse']} worse")
+    tuned = ", ".join(f"`{k.split('/')[-1]}` lr {lr:g}" for k, lr in (values.get("tuned_lr") or {}).items())
+    lead = (f"Tuned on held-out training rows ({tuned}), " if decided == "tuned" and tuned else "")
+    return (f"**Learning-rate protocols.** {lead}the dynamic loss against cross-entropy (McNemar, Holm within each "
+            f"protocol): " + "; ".join(parts) + f". `lr-confound` {verdict}, decided by the first.")
+
+
 def stacking_sentence(verdict: str | None, values: dict[str, Any]) -> str:
     """The stacking-leak claim's evidence in a sentence (``values`` of claim ``stacking-leak``)."""
     if verdict is None:
@@ -218,6 +244,8 @@ def bottom_line_markdown(ctx: ReportContext) -> str:
         lines.append(lr_sentence(lr_frame(load_result("table1", ctx), load_result("bootstrap_ci", ctx))))
     except ValueError as e:
         raise ResultsMissingError(f"{e}: rerun `dynloss analyze --preset {preset}`") from None
+    lr = results.get("lr-confound")
+    lines.append(protocols_sentence(lr.verdict if lr else None, lr.values if lr else {}))
     leak = results.get("stacking-leak")
     lines.append(stacking_sentence(leak.verdict if leak else None, leak.values if leak else {}))
     t2 = results.get("table2-correlation")
