@@ -9,7 +9,8 @@ import pytest
 
 #: modules with docstring examples (reader and synthetic have none: listing them passed vacuously)
 MODULES = ("analysis.core.metrics", "analysis.core.fusion", "analysis.core.stats", "analysis.audit.published", "analysis.core.config", "analysis.core.tables",
-           "analysis.core.superlearner", "analysis.report.qmd")
+           "analysis.core.superlearner", "analysis.report.qmd", "analysis.audit.authors_code",
+           "analysis.audit.code_claims")
 
 
 @pytest.mark.parametrize("name", MODULES)

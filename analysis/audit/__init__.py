@@ -34,6 +34,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "analysis.audit.loss_claims",
     "analysis.audit.split_claims",
     "analysis.audit.table_claims",
+    "analysis.audit.code_claims",
     "analysis.audit.authors_claims",
     "analysis.audit.cache_claims",
 )

@@ -18,7 +18,8 @@ from analysis.report.markdown import Table, escape
 LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
 
 
-METHOD_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.split_claims", "analysis.audit.table_claims")
+METHOD_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.split_claims", "analysis.audit.table_claims",
+                                          "analysis.audit.code_claims")
 
 #: the claims of the page on the authors' own results (their records, and our caches beside them)
 AUTHORS_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.authors_claims", "analysis.audit.cache_claims")
@@ -120,6 +121,11 @@ EVIDENCE: dict[str, tuple[str, str, str]] = {
     "pooled-shuffled": ("reports/authors.qmd", "sec-authors-pooled", "pooled and shuffled fits"),
     "lr-confound": ("reports/methods-audit.qmd", "sec-lr-confound", "learning-rate confound"),
     "stacking-leak": ("reports/methods-audit.qmd", "sec-stacking", "stacking"),
+    "protocol-lr": ("reports/methods-audit.qmd", "sec-protocol-lr", "learning rates in the authors' code"),
+    "protocol-tuning": ("reports/methods-audit.qmd", "sec-protocol-tuning", "grid search in the authors' code"),
+    "protocol-resize": ("reports/methods-audit.qmd", "sec-protocol-resize", "input size in the authors' code"),
+    "protocol-superlearner": ("reports/methods-audit.qmd", "sec-protocol-superlearner",
+                              "super-learners in the authors' code"),
 }
 
 #: where a claim missing from :data:`EVIDENCE` is shown: its module's claims table
@@ -202,6 +208,26 @@ def claim_values(ctx: ReportContext, claim_id: str) -> dict[str, Any]:
         if r.id == claim_id:
             return dict(r.values)
     raise KeyError(f"No audited claim {claim_id!r}; known: {[r.id for r in _audit_results(ctx)]}")
+
+
+@reads("audit", "code:data/authors/code_facts.json")
+def code_facts_table(ctx: ReportContext, claim_id: str) -> Table:
+    """The facts from the authors' code that claim ``claim_id`` cites (its ``values["facts"]``), in
+    that order: ``where`` (a link to the lines at their commit), ``excerpt`` (verbatim, as code) and
+    ``what it says``."""
+    from analysis.audit.authors_code import github_url, read_code_facts
+
+    facts = read_code_facts()
+    rows = []
+    for fid in claim_values(ctx, claim_id)["facts"]:
+        f = facts[fid]
+        first, last = f.lines
+        span = str(first) if first == last else f"{first}-{last}"
+        at = "" if f.pinned else f" (at {f.commit[:7]})"
+        rows.append({"where": f"[`{f.file}:{span}`]({github_url(f)}){at}",
+                     "excerpt": " ".join(f"`{line}`" for line in f.excerpt.split("\n")),
+                     "what it says": f.fact})
+    return Table(pd.DataFrame(rows), markdown=("where", "excerpt"))
 
 
 #: display names of the emphasis curves: (loss, variant) -> (name, panel)
