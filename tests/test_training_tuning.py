@@ -16,6 +16,7 @@ from training.presets import get_preset
 from training.tuning import (
     choose,
     held_out_accuracy,
+    in_cache,
     read_selection,
     select,
     selection_file,
@@ -58,10 +59,14 @@ def test_choose_takes_the_best_mean_and_the_smaller_lr_on_a_tie():
 def test_tuning_trains_every_grid_point_of_each_tuned_arm_into_its_own_folder(tuned):
     cache, choices = tuned
     assert tuning_arms(PRESET) == tuple(at_lr(a, lr) for a in ("ce", "dyn-0.7") for lr in LR_GRID)
+    shared = in_cache(PRESET)
+    assert shared == ("ce-lr0.01", "ce", "dyn-0.7", "dyn-0.7-lr0.1")  # the preset's own arms
     for arm in tuning_arms(PRESET):
         for m in range(PRESET.tuning_members):
-            assert cache_format.is_complete(cache_format.run_dir(tuning_root(cache), PRESET.name, "digits", arm, m))
-    assert not (cache / PRESET.name).exists()  # the preset's own cache is not touched
+            here = cache_format.run_dir(tuning_root(cache), PRESET.name, "digits", arm, m)
+            there = cache_format.run_dir(cache, PRESET.name, "digits", arm, m)
+            assert cache_format.is_complete(there if arm in shared else here)
+            assert not (here.exists() and arm in shared)  # never trained twice
     assert [(c.dataset, c.base) for c in choices] == [("digits", "ce"), ("digits", "dyn-0.7")]
 
 
@@ -73,7 +78,8 @@ def test_the_choice_is_the_best_held_out_score_recomputed_from_the_runs(tuned):
             arm = at_lr(c.base, lr)
             accs = []
             for m in range(PRESET.tuning_members):
-                z = cache_format.read_run(cache_format.run_dir(tuning_root(cache), PRESET.name, "digits", arm, m)).arrays
+                root = cache if arm in in_cache(PRESET) else tuning_root(cache)
+                z = cache_format.read_run(cache_format.run_dir(root, PRESET.name, "digits", arm, m)).arrays
                 held = ~np.isin(np.arange(z["train_labels"].size), z["fit_index"])
                 accs.append(float((z["train_logits"][held].argmax(1) == z["train_labels"][held]).mean()))
             means[lr] = np.mean(accs)
@@ -97,8 +103,8 @@ def test_permuting_the_test_labels_leaves_the_choice_and_every_score_unchanged(t
     other = _tune(tmp_path / "cache")
     assert other == choices
     # the permutation reached the runs: their test accuracies collapse, their held-out scores do not move
-    run = cache_format.run_dir(tuning_root(tmp_path / "cache"), PRESET.name, "digits", "ce", 0)
-    original = cache_format.run_dir(tuning_root(cache), PRESET.name, "digits", "ce", 0)
+    run = cache_format.run_dir(tuning_root(tmp_path / "cache"), PRESET.name, "digits", "ce-lr0.05", 0)
+    original = cache_format.run_dir(tuning_root(cache), PRESET.name, "digits", "ce-lr0.05", 0)
     acc = [cache_format.read_meta(r)["metrics"]["test_accuracy"] for r in (original, run)]
     assert acc[0] > 0.8 and acc[1] < 0.3
 
@@ -131,14 +137,17 @@ def test_a_missing_or_foreign_tuning_run_is_named_not_scored(tuned, tmp_path):
 
     cache, _ = tuned
     shutil.copytree(tuning_root(cache), tuning_root(tmp_path))
+    shutil.copytree(cache / PRESET.name, tmp_path / PRESET.name)
+    shared = in_cache(PRESET)
+    assert select(PRESET, tmp_path, from_cache=shared) == select(PRESET, cache, from_cache=shared)
     victim = cache_format.run_dir(tuning_root(tmp_path), PRESET.name, "digits", "ce-lr0.05", 1)
     shutil.rmtree(victim)
     with pytest.raises(cache_format.CacheError, match="ce-lr0.05/member-001"):
-        select(PRESET, tmp_path)
+        select(PRESET, tmp_path, from_cache=shared)
     # a run of another arm copied in its place: its own record says what it is
-    shutil.copytree(cache_format.run_dir(tuning_root(tmp_path), PRESET.name, "digits", "ce", 1), victim)
+    shutil.copytree(cache_format.run_dir(tmp_path, PRESET.name, "digits", "ce", 1), victim)
     with pytest.raises(cache_format.CacheError, match="not the tuning run"):
-        select(PRESET, tmp_path)
+        select(PRESET, tmp_path, from_cache=shared)
 
 
 def test_dynloss_train_tunes_then_trains_the_chosen_arms_beside_the_presets(tmp_path, capsys):

@@ -125,7 +125,8 @@ def _with_tuned_arms(args: argparse.Namespace, preset, options: dict) -> tuple[s
         say(f"dynloss train: tuning the learning rate of {', '.join(preset.tune)} over "
             f"{', '.join(f'{x:g}' for x in preset.lr_grid)} ({preset.tuning_members} members each, "
             f"{len(tuning_arms(preset))} arms) on held-out training rows")
-        choices = tune_preset(preset, cache_root=args.cache, datasets=args.datasets_t, **options)
+        choices = tune_preset(preset, cache_root=args.cache, datasets=args.datasets_t, members=args.members,
+                              **options)
     else:
         choices = read_selection(args.cache, preset)
         if choices is None:

@@ -6,7 +6,8 @@ each loss its own best rate. For every arm of :attr:`training.presets.Preset.tun
 ``Preset.lr_grid``, ``Preset.tuning_members`` members of the arm at that lr (:func:`training.arms.at_lr`)
 are trained as ordinary runs of the preset, into their own cache folder
 ``<cache root>/_tuning/<preset>/`` (not part of the preset's grid; the ``_`` keeps it out of every
-listing of presets). Each run is scored by its accuracy on the rows of the official training set
+listing of presets), except the grid points that are arms of the preset anyway: those are scored
+on the preset's own first members (the same runs: same spec, same seeds), trained first. Each run is scored by its accuracy on the rows of the official training set
 it was **not** fitted on (its out-of-bag rows: about 45 % of the training set under the paper's
 bootstrap split), and the lr of the best mean score is chosen per dataset (ties: the smaller lr).
 The test set enters nowhere: :func:`held_out_accuracy` is given the training labels and the fit
@@ -95,9 +96,23 @@ def choose(scores: dict[float, list[float]]) -> float:
     return min(lr for lr, v in scores.items() if float(np.mean(v)) == best)
 
 
+def in_cache(preset: Any, members: int | None = None) -> tuple[str, ...]:
+    """The grid points the preset trains anyway (its own arms, with at least ``tuning_members``
+    members): their tuning runs are its members 0.. in its cache, not trained twice.
+
+    >>> from training.presets import get_preset
+    >>> in_cache(get_preset("fmnist-mini"))
+    ('ce-lr0.01', 'ce', 'dyn-0.7', 'dyn-0.7-lr0.1')
+    """
+    n = preset.members if members is None else members
+    return tuple(a for a in tuning_arms(preset) if a in preset.arms and n >= preset.tuning_members)
+
+
 def select(preset: Any, cache_root: str | os.PathLike, *, members: int | None = None,
-           datasets: tuple[str, ...] | None = None) -> list[Choice]:
-    """Score the tuning runs of ``preset`` (complete, checksummed, of the expected spec) and choose.
+           datasets: tuple[str, ...] | None = None, from_cache: tuple[str, ...] = ()) -> list[Choice]:
+    """Score the tuning runs of ``preset`` (complete, checksummed, of the expected spec) and choose;
+    the runs of the arms in ``from_cache`` are read from the preset's cache (``<cache root>/<preset>``),
+    the others from the tuning folder.
 
     Raises
     ------
@@ -119,7 +134,7 @@ def select(preset: Any, cache_root: str | os.PathLike, *, members: int | None = 
                 accs, n_rows = [], 0
                 for m in range(members):
                     spec = make_run_spec(preset.name, ds, arm, m, root_seed=preset.root_seed, settings=settings)
-                    path = cache_format.run_dir(root, preset.name, ds, arm, m)
+                    path = cache_format.run_dir(cache_root if arm in from_cache else root, preset.name, ds, arm, m)
                     rec = cache_format.read_run(path)
                     if rec.meta.get("spec_hash") != spec.spec_hash():
                         raise cache_format.CacheError(
@@ -210,17 +225,26 @@ def read_selection(cache_root: str | os.PathLike, preset: Any) -> list[Choice] |
 
 
 def tune_preset(preset: Any, *, cache_root: str | os.PathLike, datasets: tuple[str, ...] | None = None,
-                **train_options: Any) -> list[Choice]:
+                members: int | None = None, **train_options: Any) -> list[Choice]:
     """Train the tuning runs of ``preset`` (missing or broken ones only, as ``dynloss train`` does:
     :func:`training.executors.train_preset` with ``train_options``), choose each tuned arm's lr and
-    record the choice (:func:`write_selection`). Returns the choices."""
+    record the choice (:func:`write_selection`). Returns the choices.
+
+    The grid points that are arms of the preset (:func:`in_cache`) are trained as the preset's own
+    runs first (``members`` per arm, default the preset's) and scored on their first
+    ``tuning_members`` members; the others are trained into the tuning folder."""
     from training.executors import train_preset
 
-    members = preset.tuning_members
-    train_preset(preset, cache_root=tuning_root(cache_root), members=members, arms=tuning_arms(preset),
-                 datasets=datasets, **train_options)
-    choices = select(preset, cache_root, members=members, datasets=datasets)
-    write_selection(preset, choices, cache_root, members=members)
+    n = preset.tuning_members
+    shared = in_cache(preset, members)
+    if shared:
+        train_preset(preset, cache_root=cache_root, members=members, datasets=datasets, **train_options)
+    own = tuple(a for a in tuning_arms(preset) if a not in shared)
+    if own:
+        train_preset(preset, cache_root=tuning_root(cache_root), members=n, arms=own, datasets=datasets,
+                     **train_options)
+    choices = select(preset, cache_root, members=n, datasets=datasets, from_cache=shared)
+    write_selection(preset, choices, cache_root, members=n)
     return choices
 
 
