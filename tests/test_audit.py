@@ -109,8 +109,9 @@ def test_audit_json_lists_objects_with_the_contract_keys(capsys):
     out = json.loads(capsys.readouterr().out)
     assert [o["id"] for o in out] == ["scale-2.3", "demo"]
     for o in out:
-        assert set(o) == {"id", "claim", "verdict", "evidence", "source", "values"}
+        assert set(o) == {"id", "claim", "verdict", "evidence", "source", "values", "kind", "overturn", "preset"}
         assert o["source"] in SOURCES
+        assert o["kind"] == "exact mathematics" and o["overturn"] and o["preset"] == ""
 
 
 def test_audit_table_shows_ids_verdicts_and_wrapped_evidence(capsys):
@@ -119,6 +120,10 @@ def test_audit_table_shows_ids_verdicts_and_wrapped_evidence(capsys):
     assert "sign" in out and "soft-0.1" in out and "holds" in out
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "2 claims: 2 holds, 0 fails, 0 conditional" in out
+    text = " ".join(out.split())  # the kind and overturn lines, wrapped
+    assert text.count("[source: corrections note; evidence: exact mathematics]") == 2
+    specs = {s.id: s for s in registered_claims()}
+    assert all(f"[overturned by: {specs[i].overturn}]" in text for i in ("sign", "soft-0.1"))
 
 
 def test_audit_rejects_unknown_claim_ids(capsys):

@@ -158,3 +158,57 @@ def test_bottom_line_numbers_equal_pandas_over_the_digits_tiny_csvs(tmp_path_fac
     assert (f"{len(audit)} claims audited: {n.get('holds', 0)} hold, {n.get('fails', 0)} fail, "
             f"{n.get('conditional', 0)} conditional") in text
     assert re.search(r"\*\*Scale\.\*\* Preset `digits-tiny`: MLP\(32\) base learners, 8 epochs, 3 members", text)
+
+
+def test_the_gradient_finding_is_said_in_words_exactly_only_when_the_numbers_are():
+    text = bl.gradient_sentence({"grad_ratio_below_min": 1.0, "grad_ratio_below_max": 1.0},
+                                {"published": {"max_grad_l1": 0.0}})
+    assert "gradient equals cross-entropy's: their ratio is exactly 1" in text
+    assert "above τ it is exactly zero" in text and "not a factor" in text
+    off = bl.gradient_sentence({"grad_ratio_below_min": 0.98, "grad_ratio_below_max": 1.0},
+                               {"published": {"max_grad_l1": 0.25}})
+    assert "exactly" not in off and "0.98 to 1" in off and "largest norm is 0.25, not zero" in off
+
+
+def test_kind_sentence_names_the_claims_of_those_kinds_by_verdict():
+    claims = pd.DataFrame({"id": ["a", "b", "c", "d"], "verdict": ["holds", "fails", "holds", "conditional"],
+                           "kind": ["exact mathematics", "exact mathematics", "the authors' code", "proxy preset"]})
+    assert bl.kind_sentence(claims, ("exact mathematics",)) == "hold: `a`; fail: `b`"
+    assert bl.kind_sentence(claims, ("the authors' code", "proxy preset")) == "hold: `c`; conditional: `d`"
+    assert bl.kind_sentence(claims, ("the authors' records",)) == ""
+    assert "By kind of evidence: exact mathematics: 2; the authors' code: 1; proxy preset: 1." in (
+        bl.verdicts_sentence(claims))
+
+
+def test_the_bottom_line_leads_with_what_holds_exactly_then_the_authors_then_the_proxy(tmp_path, monkeypatch):
+    from analysis.audit import PROXY, ClaimResult
+    from analysis.report.context import ReportContext
+    from training.paths import DataRoot
+
+    def result(i, kind, verdict="holds", values=None):
+        return ClaimResult(id=i, claim="c", verdict=verdict, evidence="e", kind=kind, overturn="o",
+                           preset="fmnist-mini" if kind == PROXY else "", values=values or {})
+
+    results = (
+        result("scale-2.3", "exact mathematics", "fails", {"grad_ratio_below_min": 1.0, "grad_ratio_below_max": 1.0}),
+        result("zero-above", "exact mathematics", "conditional", {"published": {"max_grad_l1": 0.0}}),
+        result("table2-correlation", "the authors' records", "fails",
+               {"cells_match_3dp": 12, "n_cells": 12, "encoding_none_value": -1.0}),
+        result("protocol-lr", "the authors' code", "fails"),
+        result("lr-confound", PROXY, "fails"),
+    )
+    ctx = ReportContext("fmnist-mini", DataRoot(tmp_path))
+    ctx.memo["audit"] = (results, "")
+    t1 = _table1(extra=True)
+    monkeypatch.setattr(bl, "load_result", lambda name, c: {"table1": t1, "bootstrap_ci": _bootstrap_ci(t1)}[name])
+    text = bl.bottom_line_markdown(ctx)
+    order = [text.index(s) for s in (
+        "**Paper.**", "**What holds exactly (exact mathematics, whatever is trained).** Below the threshold τ the "
+        "published dynamic loss's gradient equals cross-entropy's: their ratio is exactly 1",
+        "Claims decided so: fail: `scale-2.3`; conditional: `zero-above`.",
+        "**What the authors' records and code show.** Claims decided from their records",
+        "From their code (at the cited commit): fail: `protocol-lr`.", "  - **Paper Table 2.**",
+        "**What proxy preset `fmnist-mini` shows.** Claims decided so: fail: `lr-confound`. A run at the paper's "
+        "scale could overturn them.", "  - **Scale.**", "  - **Learning rate.**", "**Verdicts.**")]
+    assert order == sorted(order)
+    assert "5 claims audited: 0 hold, 4 fail, 1 conditional" in text

@@ -50,3 +50,65 @@ def test_a_verdict_is_shown_with_a_symbol_and_a_colour_class(verdict, symbol):
 def test_an_unknown_verdict_is_refused():
     with pytest.raises(ValueError, match="maybe"):
         claims.verdict_badge("maybe")
+
+
+def _declared_results(preset: str = "fmnist-mini") -> list:
+    """A result for every registered claim, with its declared kind and overturn line (verdicts made up)."""
+    from analysis.audit import PROXY, ClaimResult
+
+    return [ClaimResult(id=s.id, claim=s.claim, verdict="holds", evidence="e", source=s.source, kind=s.kind,
+                        overturn=s.overturn, preset=preset if s.kind == PROXY else "") for s in registered_claims()]
+
+
+def _ctx(tmp_path, results, preset: str = "fmnist-mini"):
+    from analysis.report.context import ReportContext
+    from training.paths import DataRoot
+
+    ctx = ReportContext(preset, DataRoot(tmp_path))
+    ctx.memo["audit"] = (tuple(results), "")  # the audit as the report holds it once read
+    return ctx
+
+
+def test_the_verdict_table_shows_each_claims_kind_of_evidence_and_what_would_overturn_it(tmp_path):
+    ctx = _ctx(tmp_path, _declared_results())
+    table = claims.claims_table(ctx, evidence=False, links=True)
+    df = table.frame
+    assert list(df.columns) == ["verdict", "claim", "source", "evidence kind", "overturned by"]
+    specs = registered_claims()
+    expected = ["proxy preset fmnist-mini" if s.reads else s.kind for s in specs]
+    assert df["evidence kind"].tolist() == expected
+    assert df["overturned by"].tolist() == [s.overturn for s in specs]
+    md = table.to_markdown()
+    assert "| evidence kind" in md and "proxy preset fmnist-mini" in md and "exact mathematics" in md
+    page = claims.claims_table(ctx, modules=[claims.LOSS_CLAIMS_MODULE]).frame  # a page's table, with evidence
+    assert list(page.columns) == ["verdict", "claim", "source", "evidence kind", "evidence"]
+    loss = [s for s in specs if s.evaluate.__module__ == claims.LOSS_CLAIMS_MODULE]
+    assert page["evidence"].tolist() == [f"e Overturned by: {s.overturn}" for s in loss]
+
+
+def test_claims_are_counted_per_kind_of_evidence_strongest_first(tmp_path):
+    df = claims.kind_counts(_ctx(tmp_path, _declared_results()))
+    assert df["evidence kind"].tolist() == ["exact mathematics", "the authors' records", "the authors' code",
+                                            "proxy preset fmnist-mini"]
+    specs = registered_claims()
+    assert df["holds"].sum() == len(specs) and df["fails"].sum() == 0
+    by_kind = {k: sum(s.kind == k for s in specs) for k in {s.kind for s in specs}}
+    assert dict(zip(df["evidence kind"].str.replace(" fmnist-mini", ""), df["holds"])) == by_kind
+
+
+def test_the_scale_caveat_is_one_short_callout_from_the_presets_and_none_at_the_papers_scale(tmp_path):
+    from training.presets import get_preset
+
+    note = claims.scale_caveat_note(_ctx(tmp_path, []))
+    ours, paper = get_preset("fmnist-mini"), get_preset("paper")
+    assert note.count("callout-note") == 1 and len(note) < 600
+    assert f"{ours.members} per arm, {ours.epochs} epochs" in note and paper.model.label in note
+    assert "could overturn" in note
+    assert claims.scale_caveat_note(_ctx(tmp_path, [], preset="paper")) == ""
+
+
+@pytest.mark.parametrize("page", ["reports/_summary.qmd", "reports/methods-audit.qmd", "reports/calibration.qmd",
+                                  "reports/related-losses.qmd"])
+def test_every_page_drawing_conclusions_from_a_preset_shows_the_scale_caveat_once(page):
+    code = "".join(c.code for c in read_qmd(ROOT / page).chunks)
+    assert code.count("claims.scale_caveat_note(ctx)") == 1

@@ -1,8 +1,11 @@
 """``dynloss audit``: evaluate the registered claims and print a table or JSON.
 
-``dynloss audit`` prints one block per claim (id, verdict, claim, evidence), wrapped to the
-terminal width. ``dynloss audit --json`` prints a JSON list of objects with the keys ``id``,
-``claim``, ``verdict``, ``evidence``, ``source`` and ``values``. ``--ids a,b`` restricts the audit to
+``dynloss audit`` prints one block per claim (id, verdict, claim, evidence, then its source, the
+kind of evidence its verdict rests on and what would overturn it), wrapped to the terminal width.
+``dynloss audit --json`` prints a JSON list of objects with the keys ``id``, ``claim``,
+``verdict``, ``evidence``, ``source``, ``values``, ``kind`` (one of
+:data:`analysis.audit.KINDS`), ``overturn`` and ``preset`` (the preset a ``proxy preset`` claim
+was evaluated on, else empty). ``--ids a,b`` restricts the audit to
 those claims; ``--list`` prints the registered ids only.
 
 Claims from our caches read the analysed results of one preset: ``--preset NAME``, else
@@ -33,12 +36,16 @@ def format_table(results: list[ClaimResult], *, width: int = 100) -> str:
 
     Examples
     --------
-    >>> r = ClaimResult(id="x", claim="A claim.", verdict="holds", evidence="Because.")
-    >>> print(format_table([r], width=40))
+    >>> r = ClaimResult(id="x", claim="A claim.", verdict="holds", evidence="Because.",
+    ...                 kind="exact mathematics", overturn="A counterexample.")
+    >>> print(format_table([r], width=50))
     ID  VERDICT      CLAIM / EVIDENCE
-    ----------------------------------------
+    --------------------------------------------------
     x   holds        A claim.
                      -> Because.
+                        [evidence: exact mathematics]
+                        [overturned by: A
+                        counterexample.]
     <BLANKLINE>
     1 claims: 1 holds, 0 fails, 0 conditional
     """
@@ -52,8 +59,10 @@ def format_table(results: list[ClaimResult], *, width: int = 100) -> str:
         lines.append(f"{r.id:<{id_w}}{r.verdict:<{verdict_w}}{claim[0]}")
         lines.extend(indent + c for c in claim[1:])
         lines.extend(indent + e for e in textwrap.wrap("-> " + r.evidence, text_w, subsequent_indent="   "))
-        if r.source:
-            lines.append(indent + f"   [source: {r.source}]")
+        tags = [f"source: {r.source}"] if r.source else []
+        tags.append(f"evidence: {r.kind_label}")
+        for tag in (f"[{'; '.join(tags)}]", f"[overturned by: {r.overturn}]"):
+            lines.extend(indent + "   " + t for t in textwrap.wrap(tag, text_w - 3, break_on_hyphens=False))
         lines.append("")
     counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "conditional")}
     lines.append(
@@ -117,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
 def register(sub, *, name: str, help: str) -> None:  # noqa: A002 - argparse's own name
     """Add the ``audit`` command to the ``dynloss`` sub-parsers."""
     p = one_line_errors(sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + "."))
-    p.add_argument("--json", action="store_true", help="print a JSON list of {id, claim, verdict, evidence, source, values}")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {id, claim, verdict, evidence, source, values, kind, overturn, "
+                        "preset}")
     p.add_argument("--ids", default=None, help="comma-separated claim ids to evaluate (default: all)")
     p.add_argument("--preset", default=None, type=preset_arg,
                    help="preset whose analysed results the claims from our caches read "

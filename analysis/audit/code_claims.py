@@ -114,6 +114,11 @@ def _cited(*facts: CodeFact) -> dict[str, str]:
 @claim(
     "protocol-lr",
     source="authors' code",
+    kind="the authors' code",
+    overturn=(
+        "Training scripts at the cited commit passing one learning rate to every arm, or word that the "
+        "published members came from other scripts."
+    ),
     text=(
         "Every base learner, whether trained with cross-entropy or with the dynamic loss at any threshold, "
         "started from the same initial learning rate of 0.1 (AdamW, weight decay 0.05, batch 1024)."
@@ -157,6 +162,8 @@ def evaluate_protocol_lr() -> Finding:
 @claim(
     "protocol-tuning",
     source="authors' code",
+    kind="the authors' code",
+    overturn="A tuning script in the authors' code searching another grid, another dataset or the dynamic loss.",
     text=(
         "The initial learning rate and weight decay were found by grid search on CIFAR-100 only, over the "
         "learning rates {0.001, 0.01, 0.05, 0.1} and weight decays {1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1}, "
@@ -204,6 +211,11 @@ def evaluate_protocol_tuning() -> Finding:
 @claim(
     "protocol-resize",
     source="authors' code",
+    kind="the authors' code",
+    overturn=(
+        "Training scripts at the cited commit keeping the native input size, or a methods text that names the"
+        " upsampling to 128 × 128."
+    ),
     text=(
         "The methods text states the base learners' whole training protocol (model, optimiser, schedule, batch, "
         "epochs, grid search) and no change of input size: the members see the CIFAR images at 32 × 32 pixels "
@@ -253,6 +265,11 @@ def evaluate_protocol_resize() -> Finding:
 @claim(
     "protocol-superlearner",
     source="authors' code",
+    kind="the authors' code",
+    overturn=(
+        "A super-learner run in the authors' code with another optimiser, learning rate, weight decay or "
+        "number of epochs than the text's."
+    ),
     text=(
         "Both super-learners were trained in PyTorch with AdamW at a learning rate of 3e-4 without weight decay, "
         "the Weighted one, f(v) = A·v + b, for 10 epochs and the MLP for 20."

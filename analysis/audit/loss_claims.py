@@ -38,6 +38,11 @@ __all__ = ["DEMO_PRINTED"]
 @claim(
     "sign",
     source="corrections note",
+    kind="exact mathematics",
+    overturn=(
+        "A gradient-descent step on the printed form that raises p_t below τ; on every grid point computed it"
+        " lowers p_t."
+    ),
     text=(
         r"The originally published formula $L = \sum_i y_i \log(0.1\,\hat{y}_i)$ (below $\tau$) is "
         "missing a negative sign."
@@ -101,6 +106,11 @@ def _random_batch(n: int = 64, n_classes: int = 10, scale: float = 6.0) -> tuple
 @claim(
     "fill-irrelevant",
     source="corrections note",
+    kind="exact mathematics",
+    overturn=(
+        "A fill value for which the published form's gradients differ from those at fill 1; a constant term "
+        "has no gradient, so none can."
+    ),
     text=(
         r"The fill value used above the threshold (a constant $\theta > 0$) does not change any gradient."
     ),
@@ -154,6 +164,11 @@ def _eval_fill() -> Finding:
 @claim(
     "scale-2.3",
     source="corrections note",
+    kind="exact mathematics",
+    overturn=(
+        "A different formula below τ: −log(0.1·p) = −log(0.1) − log(p) is an identity, so the gradient ratio "
+        "to cross-entropy is exactly 1, not 2.3."
+    ),
     text=(
         r"Below the threshold the dynamic loss is about $2.3 \times$ cross-entropy "
         r"($-\log(0.1\,p) = \log(0.1) \cdot \log(p)$), so its gradients are scaled up ('doubled')."
@@ -207,6 +222,11 @@ def _eval_scale() -> Finding:
 @claim(
     "zero-above",
     source="corrections note",
+    kind="exact mathematics",
+    overturn=(
+        "Only another implementation: the published (PyTorch) form's gradient above τ is exactly zero, the "
+        "soft and Keras forms' are not."
+    ),
     text="Above the threshold the dynamic loss's gradient is zero.",
 )
 def _eval_zero_above() -> Finding:
@@ -232,6 +252,11 @@ def _eval_zero_above() -> Finding:
 @claim(
     "soft-0.1",
     source="corrections note",
+    kind="exact mathematics",
+    overturn=(
+        "A point above τ where the soft form's gradient is not 0.1 × cross-entropy's; −log(p^0.1) = 0.1·(−log"
+        " p) is an identity."
+    ),
     text=r"The soft dynamic loss, $-\log(p_t^{0.1})$ above $\tau$, scales the cross-entropy gradient by $0.1$ there.",
 )
 def _eval_soft() -> Finding:
@@ -258,6 +283,11 @@ def _eval_soft() -> Finding:
 @claim(
     "relu-analogy",
     source="corrections note",
+    kind="exact mathematics",
+    overturn=(
+        "Only another implementation: the published form is dead above τ (a ReLU), the Keras original keeps "
+        "about 0.1·p_t × cross-entropy there (leaky)."
+    ),
     text=(
         "The thresholding destroys gradients like a plain ReLU rather than retaining diminished "
         "gradients like a LeakyReLU (as the original text claimed)."
@@ -290,6 +320,11 @@ def _eval_relu() -> Finding:
 @claim(
     "demo",
     source="corrections note",
+    kind="exact mathematics",
+    overturn=(
+        "A printed gradient that no p_t within the printed rounding of its input reproduces to the printed "
+        "precision."
+    ),
     text=(
         "The demonstration printout (threshold 0.3, softmax inputs [[0.587 0.413] [0.025 0.975]], "
         "targets [0, 0]) gives the gradients of cross-entropy, dynamic and soft dynamic loss on the "
@@ -364,6 +399,11 @@ def _eval_demo() -> Finding:
 @claim(
     "prose-0.7",
     source="paper text",
+    kind="exact mathematics",
+    overturn=(
+        "Predictions on which incorrect ones below τ get smaller mean gradients than correct ones below τ "
+        "(the exact zero above τ for correct ones stands regardless)."
+    ),
     text=(
         r"Original text: with threshold $\tau = 0.7$, a correct prediction above 0.7 is adjusted very slightly, "
         "an incorrect one above 0.7 more severely; a correct one below 0.7 more severely, and an "

@@ -45,19 +45,24 @@ def saved_audit(scope: ResultsScope) -> tuple[dict[str, Any], list[str], str]:
     ``provenance.json``: another preset, seed or member set) or from none recorded (an older audit),
     and left out when the preset has no results. A damaged ``audit.json`` is not read: every claim
     is evaluated again, and the note names the file and ``dynloss audit --save``.
+
+    A claim's kind of evidence and overturn line are its declaration, not its evaluation: for a
+    registered claim they are taken from the registry (so an audit saved before claims carried them
+    stays readable); a saved claim no longer registered must carry its own, else the file is refused
+    as above (:func:`_saved_result`).
     """
     from analysis.audit import missing_results, registered_claims
     from analysis.audit.scope import RESULTS_KEY
     from training.cache_format import read_json
 
     path = audit_json_path(scope.root)
-    specs = [s for s in registered_claims() if s.id not in scope.skipped]
+    specs_by_id = {s.id: s for s in registered_claims()}
+    specs = [s for s in specs_by_id.values() if s.id not in scope.skipped]
     if not path.is_file():
         return {}, [s.id for s in specs], ""
-    keys = ("id", "claim", "verdict", "evidence", "source", "values")
     try:
         raw = read_json(path, max_bytes=MAX_AUDIT_BYTES, what="saved claim audit")
-        saved = {r["id"]: ClaimResult(**{k: r[k] for k in keys if k in r}) for r in raw}
+        saved = {r["id"]: _saved_result(r, specs_by_id, scope.preset) for r in raw}
         if not all(isinstance(r.values, dict) for r in saved.values()):
             raise ValueError("a claim's values are not an object")
     except (OSError, ValueError, TypeError, KeyError) as e:
@@ -73,6 +78,34 @@ def saved_audit(scope: ResultsScope) -> tuple[dict[str, Any], list[str], str]:
     note = (f"Claims {', '.join(stale)} evaluated again: the saved audit ({path.name}) was computed from other "
             f"results than those of preset {scope.preset} shown here." if stale else "")
     return {i: r for i, r in saved.items() if i not in drop}, fresh, note
+
+
+_KEYS = ("id", "claim", "verdict", "evidence", "source", "values", "kind", "overturn", "preset")
+
+
+def _saved_result(record: dict[str, Any], specs: dict[str, Any], preset: str) -> ClaimResult:
+    """One record of a saved audit as a :class:`ClaimResult`: the kind of evidence and overturn line
+    of a registered claim from its declaration (``specs``: id -> :class:`analysis.audit.ClaimSpec`),
+    and the preset of a proxy-preset claim from the record, else ``preset`` (the saved results shown:
+    a claim saved from other results is evaluated again).
+
+    Raises
+    ------
+    ValueError
+        For a claim no longer registered that carries no kind of evidence (an audit saved by an older
+        version), or a record that is not a valid claim.
+    """
+    from analysis.audit import PROXY
+
+    fields = {k: record[k] for k in _KEYS if k in record}
+    spec = specs.get(record["id"])
+    if spec is not None:
+        fields.update(kind=spec.kind, overturn=spec.overturn)
+        fields["preset"] = (fields.get("preset") or preset) if spec.kind == PROXY else ""
+    elif not fields.get("kind"):
+        raise ValueError(f"saved claim {record['id']!r} is no longer registered and carries no kind of evidence "
+                         f"(an audit saved by an older version)")
+    return ClaimResult(**fields)
 
 
 def audited_claims(scope: ResultsScope) -> tuple[tuple[ClaimResult, ...], str]:

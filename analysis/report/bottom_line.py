@@ -2,10 +2,13 @@
 results tables and the claim audit.
 
 Pure functions build each sentence from frames and claim values (:func:`paper_sentence`,
-:func:`scale_sentence`, :func:`lr_frame` + :func:`lr_sentence`, :func:`protocols_sentence`,
-:func:`stacking_sentence`,
+:func:`gradient_sentence`, :func:`kind_sentence`, :func:`scale_sentence`, :func:`lr_frame` +
+:func:`lr_sentence`, :func:`protocols_sentence`, :func:`stacking_sentence`,
 :func:`table2_sentence`, :func:`verdicts_sentence`); :func:`bottom_line_markdown` loads the
-inputs of one preset and joins them.
+inputs of one preset and joins them, grouped by the kind of evidence, strongest first
+(:data:`analysis.audit.KINDS`): what holds exactly (exact mathematics: the gradient of the loss,
+in words), then what the authors' records and code show, then what the proxy preset's runs show,
+each group labelled.
 
 The learning-rate sentence prefers the interval of Δ accuracy against ``ce-lr0.01`` over test
 samples *and* training seeds (``control_seed_ci_low/high`` of ``table1.csv``: the two-level
@@ -17,6 +20,7 @@ members × samples bootstrap); without it, the paired interval over test samples
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,35 +225,108 @@ def table2_sentence(verdict: str, values: dict[str, Any]) -> str:
             f"probability can take.{tail} The claim of a strong positive correlation **{verdict}**.")
 
 
+def gradient_sentence(scale: dict[str, Any], zero: dict[str, Any]) -> str:
+    """The most solid finding in words: below τ the published dynamic loss's gradient equals
+    cross-entropy's (ratio exactly 1), above τ it is zero, from the values of claims ``scale-2.3``
+    (``grad_ratio_below_min/max``) and ``zero-above`` (``published.max_grad_l1``). The words
+    "exactly 1" and "exactly zero" are used only when the computed numbers are (within 1e-12)."""
+    from analysis.audit.loss_grids import CLASS_COUNTS, THRESHOLDS
+
+    lo, hi = float(scale["grad_ratio_below_min"]), float(scale["grad_ratio_below_max"])
+    above = float(zero["published"]["max_grad_l1"])
+    grid = (f"{len(CLASS_COUNTS) * len(THRESHOLDS)} settings: {', '.join(map(str, CLASS_COUNTS))} classes × "
+            f"τ = {', '.join(f'{t:g}' for t in THRESHOLDS)}")
+    one = max(abs(lo - 1.0), abs(hi - 1.0)) < 1e-12
+    below = (f"Below the threshold τ the published dynamic loss's gradient equals cross-entropy's: their ratio is "
+             f"exactly 1 ({grid})" if one else
+             f"Below the threshold τ the ratio of the published dynamic loss's gradient to cross-entropy's is "
+             f"{lo:.6g} to {hi:.6g} ({grid})")
+    zero_text = ("above τ it is exactly zero" if above < 1e-12 else
+                 f"above τ its largest norm is {above:.3g}, not zero")
+    tail = (" So the loss trains like cross-entropy on the samples below τ and ignores those above; the "
+            "corrections note's \u201c≈\u00a02.3\u00a0×\u201d is an added constant, −log\u00a00.1, not a "
+            "factor on the gradient." if one and above < 1e-12 else "")
+    return f"{below}; {zero_text}.{tail}"
+
+
+def kind_sentence(claims: pd.DataFrame, kinds: tuple[str, ...]) -> str:
+    """The verdicts of the claims whose kind of evidence is in ``kinds`` (``claims``: ``id, verdict,
+    kind``), in words: ``"hold: `a`, `b`; fail: `c`"`` ('' when none)."""
+    g = claims[claims["kind"].isin(kinds)]
+    words = {"holds": "hold", "fails": "fail", "conditional": "conditional"}
+    parts = [f"{words[v]}: {', '.join(f'`{i}`' for i in g.loc[g['verdict'] == v, 'id'])}"
+             for v in ("holds", "fails", "conditional") if (g["verdict"] == v).any()]
+    return "; ".join(parts)
+
+
 def verdicts_sentence(claims: pd.DataFrame) -> str:
-    """Counts of the verdicts and the ids of the claims that fail (``claims``: ``id, verdict``)."""
+    """Counts of the verdicts, the ids of the claims that fail and, when ``claims`` has a ``kind``
+    column, the number of claims per kind of evidence (``claims``: ``id, verdict[, kind]``)."""
     counts = claims["verdict"].value_counts()
     n = {v: int(counts.get(v, 0)) for v in ("holds", "fails", "conditional")}
     fails = claims.loc[claims["verdict"] == "fails", "id"].tolist()
     failing = f" Failing: {', '.join(f'`{i}`' for i in fails)}." if fails else " None fails."
+    by_kind = ""
+    if "kind" in claims.columns:
+        from analysis.audit import KINDS
+
+        k = claims["kind"].value_counts()
+        by_kind = " By kind of evidence: " + "; ".join(f"{kind}: {int(k[kind])}" for kind in KINDS if kind in k) + "."
     return (f"**Verdicts.** {len(claims)} claims audited: {n['holds']} hold, {n['fails']} fail, "
-            f"{n['conditional']} conditional.{failing}")
+            f"{n['conditional']} conditional.{failing}{by_kind}")
+
+
+def _item(label: str, text: str, subitems: Sequence[str] = ()) -> str:
+    """A list item led by its bold label, with indented sub-items."""
+    head = f"- **{label}** {text}".rstrip()
+    return "\n".join([head] + [f"  - {t}" for t in subitems])
 
 
 @reads("table1", "bootstrap_ci", "audit")
 def bottom_line_markdown(ctx: ReportContext) -> str:
-    """The bottom line of one preset as a markdown list (paper, scale, learning rate, stacking,
-    Paper Table 2, verdicts)."""
+    """The bottom line of one preset as a markdown list, grouped by the kind of evidence, strongest
+    first: the paper; what holds exactly (exact mathematics: the gradient of the loss in words);
+    what the authors' records and code show (Paper Table 2); what the proxy preset shows (scale,
+    learning rate, protocols, stacking); the verdicts."""
+    from analysis.audit import KINDS, PROXY
+    from analysis.audit.cache_claims import scale_caveat
     from analysis.report.claims import _audit_results
 
+    exact, records, code = KINDS[0], KINDS[1], KINDS[2]
     preset = ctx.preset
     results = {r.id: r for r in _audit_results(ctx)}
-    lines = [paper_sentence(load_paper()), scale_sentence(preset)]
+    frame = pd.DataFrame([{"id": r.id, "verdict": r.verdict, "kind": r.kind} for r in results.values()],
+                         columns=["id", "verdict", "kind"])
+    items = ["- " + paper_sentence(load_paper())]
+
+    scale, zero = results.get("scale-2.3"), results.get("zero-above")
+    exact_text = gradient_sentence(scale.values, zero.values) if scale and zero else ""
+    verdicts = kind_sentence(frame, (exact,))
+    items.append(_item("What holds exactly (exact mathematics, whatever is trained).",
+                       " ".join(t for t in (exact_text, f"Claims decided so: {verdicts}." if verdicts else "") if t)))
+
+    t2 = results.get("table2-correlation")
+    on_records, on_code = kind_sentence(frame, (records,)), kind_sentence(frame, (code,))
+    said = " ".join(t for t in (
+        f"Claims decided from their records (published tables, evaluation logs): {on_records}." if on_records else "",
+        f"From their code (at the cited commit): {on_code}." if on_code else "") if t)
+    items.append(_item("What the authors' records and code show.", said,
+                       [table2_sentence(t2.verdict, t2.values)] if t2 is not None else []))
+
     try:
-        lines.append(lr_sentence(lr_frame(load_result("table1", ctx), load_result("bootstrap_ci", ctx))))
+        lr_text = lr_sentence(lr_frame(load_result("table1", ctx), load_result("bootstrap_ci", ctx)))
     except ValueError as e:
         raise ResultsMissingError(f"{e}: rerun `dynloss analyze --preset {preset}`") from None
-    lr = results.get("lr-confound")
-    lines.append(protocols_sentence(lr.verdict if lr else None, lr.values if lr else {}))
-    leak = results.get("stacking-leak")
-    lines.append(stacking_sentence(leak.verdict if leak else None, leak.values if leak else {}))
-    t2 = results.get("table2-correlation")
-    if t2 is not None:
-        lines.append(table2_sentence(t2.verdict, t2.values))
-    lines.append(verdicts_sentence(pd.DataFrame([{"id": r.id, "verdict": r.verdict} for r in results.values()])))
-    return "\n".join(f"- {line}" for line in lines) + "\n"
+    lr, leak = results.get("lr-confound"), results.get("stacking-leak")
+    on_proxy = kind_sentence(frame, (PROXY,))
+    caveat = scale_caveat(preset)
+    label = (f"What proxy preset `{preset}` shows." if caveat else f"What preset `{preset}` shows (the paper's setting).")
+    proxy_lead = " ".join(t for t in (f"Claims decided so: {on_proxy}." if on_proxy else "",
+                                      "A run at the paper's scale could overturn them." if caveat else "") if t)
+    items.append(_item(label, proxy_lead, [
+        scale_sentence(preset), lr_text,
+        protocols_sentence(lr.verdict if lr else None, lr.values if lr else {}),
+        stacking_sentence(leak.verdict if leak else None, leak.values if leak else {}),
+    ]))
+    items.append("- " + verdicts_sentence(frame))
+    return "\n".join(items) + "\n"

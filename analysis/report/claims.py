@@ -67,7 +67,9 @@ def _module_claim_ids(module: str) -> list[str]:
 
 @reads("audit")
 def claims_frame(ctx: ReportContext, *, modules: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every audited claim (or those of ``modules``): ``id, claim, verdict, source, evidence``.
+    """Every audited claim (or those of ``modules``): ``id, claim, verdict, source, evidence, kind,
+    kind_label, overturn`` (``kind``: one of :data:`analysis.audit.KINDS`; ``kind_label``: as shown,
+    ``proxy preset NAME`` for the claims read from a preset's results).
 
     Raises
     ------
@@ -83,7 +85,8 @@ def claims_frame(ctx: ReportContext, *, modules: Sequence[str] | None = None) ->
             f"No audited claims{' in ' + ', '.join(modules) if modules else ''}: `dynloss audit` lists none."
         )
     return pd.DataFrame([{"id": r.id, "claim": r.claim, "verdict": r.verdict, "source": r.source,
-                          "evidence": r.evidence} for r in results])
+                          "evidence": r.evidence, "kind": r.kind, "kind_label": r.kind_label, "overturn": r.overturn}
+                         for r in results])
 
 
 #: symbol of each verdict: the verdict is never told by colour alone
@@ -169,18 +172,51 @@ def evidence_link(claim_id: str) -> str:
 def claims_table(ctx: ReportContext, *, modules: Sequence[str] | None = None, evidence: bool = True, links: bool = False) -> Table:
     """Claims for display: the verdict (symbol, word, colour class), the claim with a line under it
     holding its id (small type in HTML) and, with ``links``, a link to the section that shows its
-    evidence (for the first page: links start at the project root), its source, and the evidence
-    text (``evidence``)."""
+    evidence (for the first page: links start at the project root), its source, the kind of
+    evidence its verdict rests on (``evidence kind``: ``proxy preset NAME`` for our runs) and what
+    would overturn it: a column ``overturned by`` of its own in the verdict table, or, with the
+    evidence text (``evidence``), its last sentence (so the page tables stay five columns wide)."""
     df = claims_frame(ctx, modules=modules)
     under = [f"`{i}`" + (f" · {evidence_link(i)}" if links else "") for i in df["id"]]
     out = pd.DataFrame({
         "verdict": df["verdict"].map(verdict_badge),
         "claim": [f"{escape(c)}{_CELL_BREAK}[{u}]{{.claim-id}}" for c, u in zip(df["claim"], under)],
         "source": df["source"],
+        "evidence kind": df["kind_label"],
     })
     if evidence:
-        out["evidence"] = df["evidence"]
+        out["evidence"] = [f"{e} Overturned by: {o}" for e, o in zip(df["evidence"], df["overturn"])]
+    else:
+        out["overturned by"] = df["overturn"]
     return Table(out, markdown=("verdict", "claim"))
+
+
+@reads("audit")
+def kind_counts(ctx: ReportContext) -> pd.DataFrame:
+    """Number of claims per kind of evidence and verdict, strongest kind first: ``evidence kind,
+    holds, fails, conditional, claims``."""
+    from analysis.audit import KINDS
+
+    df = claims_frame(ctx)
+    rows = []
+    for kind in KINDS:
+        for label, g in df[df["kind"] == kind].groupby("kind_label", sort=False):
+            n = g["verdict"].value_counts()
+            rows.append({"evidence kind": label, **{v: int(n.get(v, 0)) for v in ("holds", "fails", "conditional")},
+                         "claims": ", ".join(g["id"])})
+    return pd.DataFrame(rows)
+
+
+@reads("code:training/presets.py")
+def scale_caveat_note(ctx: ReportContext) -> str:
+    """The scale caveat as one short markdown paragraph (callout) for the pages that draw
+    conclusions from a preset's runs: what the preset trains next to the paper and that its
+    conclusions may not hold at the paper's scale (:func:`analysis.audit.cache_claims.scale_caveat`;
+    '' at the paper's scale)."""
+    from analysis.audit.cache_claims import scale_caveat
+
+    text = scale_caveat(ctx.preset)
+    return f"\n::: {{.callout-note}}\n{escape(text)}\n:::\n" if text else ""
 
 
 @reads("audit")
