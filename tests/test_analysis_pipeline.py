@@ -252,6 +252,11 @@ def test_table2_r_and_intervals_agree_with_numpy_on_table1_accuracies(analysed):
             half = 1.959963984540054 / math.sqrt(len(arms) - 3)
             assert row["pearson_ci_low"] == pytest.approx(math.tanh(math.atanh(r) - half))
             assert row["r_boot_ci_low"] <= row["r_boot_ci_high"]
+            # training-seed interval on r: for the fusions re-fused on resampled members only
+            if fusion == "MLP-OOB":
+                assert np.isnan(row["r_seed_ci_low"]) and np.isnan(row["r_seed_ci_high"])
+            else:
+                assert row["r_seed_ci_low"] <= row["r_seed_ci_high"]
 
 
 def test_temperature_is_never_fitted_on_the_samples_it_scores():

@@ -79,6 +79,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "analysis.audit.split_claims",
     "analysis.audit.table_claims",
     "analysis.audit.code_claims",
+    "analysis.audit.note_claims",
     "analysis.audit.authors_claims",
     "analysis.audit.cache_claims",
 )

@@ -94,8 +94,14 @@ TABLE2_COLUMNS: dict[str, str] = {
     "n_orderings": "orderings enumerated (120 for n=5)",
     "spearman_rho": "Spearman rank correlation",
     "spearman_p": "p-value of Spearman's rho (scipy)",
-    "r_boot_ci_low": "paired bootstrap (test samples) percentile CI of r, lower bound",
-    "r_boot_ci_high": "paired bootstrap percentile CI of r, upper bound",
+    "r_boot_ci_low": "test-only paired bootstrap percentile CI of r, lower bound: test samples resampled, the arms' "
+                     "members fixed (ignores training randomness: far too narrow for r over five arms)",
+    "r_boot_ci_high": "test-only paired bootstrap percentile CI of r, upper bound",
+    "r_seed_ci_low": "two-level (training seeds and test samples) percentile CI of r, lower bound: each arm's "
+                     "members resampled independently, test samples resampled and shared by the arms "
+                     "(analysis.core.tables.seed_accuracy_draws); NaN for fusions without a re-fusion on "
+                     "resampled members (the learned ones)",
+    "r_seed_ci_high": "two-level (training seeds and test samples) percentile CI of r, upper bound",
 }
 
 BOOTSTRAP_CI_COLUMNS: dict[str, str] = {

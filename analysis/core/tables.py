@@ -16,6 +16,8 @@ fusions, which would need a refit per resample) get NaN.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -88,6 +90,20 @@ def member_accuracy_table(data: PresetLogits, *, n_bins: int = 15) -> pd.DataFra
 
 
 # ----------------------------------------------------------------------------- Table 1 + bootstrap
+class AccuracyDraws(NamedTuple):
+    """The resampled accuracies of one dataset's cells, as :func:`accuracy_tables` drew them.
+
+    ``cells``: the (dataset, arm, fusion) cells, in column order of ``test``; ``test``: the
+    test-only paired bootstrap, ``(n_resamples, n_cells)``; ``seed``: the two-level (members ×
+    test samples) draws of :func:`seed_accuracy_draws`, cell -> ``(n_seed_resamples,)``, for the
+    fusions that have them (empty when ``n_seed_resamples`` is 0).
+    """
+
+    cells: list
+    test: np.ndarray
+    seed: dict
+
+
 
 
 def seed_accuracy_draws(data: PresetLogits, fused: dict, dataset: str, *, config: AnalysisConfig
@@ -140,8 +156,9 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Table 1 (one row per dataset × arm × fusion) and the long bootstrap-CI table.
 
-    Returns ``(table1, bootstrap_ci, draws)`` where ``draws[dataset]`` is ``(cells, matrix)``:
-    the (dataset, arm, fusion) cells and their (n_resamples, n_cells) bootstrap accuracies.
+    Returns ``(table1, bootstrap_ci, draws)`` where ``draws[dataset]`` is an :class:`AccuracyDraws`:
+    the (dataset, arm, fusion) cells, their (n_resamples, n_cells) test-only bootstrap accuracies
+    and their two-level (training-seed) draws where the fusion has them.
     """
     t1_rows, ci_rows, draws_by_ds = [], [], {}
     spread = members.groupby(["dataset", "arm"])["accuracy"].agg(["mean", "std", "min", "max"])
@@ -151,12 +168,12 @@ def accuracy_tables(data: PresetLogits, fused: dict, members: pd.DataFrame, *, c
         correct = np.stack([fused[c].preds == labels for c in cells])
         draws = bootstrap_accuracies(correct, rng=np.random.default_rng([config.seed, S_BOOT, d_i]),
                                      n_resamples=config.n_resamples)
-        draws_by_ds[ds] = (cells, draws)
         point = correct.mean(axis=1)
         lo, hi = percentile_interval(draws, confidence=config.confidence)
         col = {c: i for i, c in enumerate(cells)}
         refs = reference_arms(dict.fromkeys(c[1] for c in cells))
         seed = seed_accuracy_draws(data, fused, ds, config=config)
+        draws_by_ds[ds] = AccuracyDraws(cells, draws, seed)
 
         def seed_interval(x: np.ndarray | None) -> tuple[float, float]:
             if x is None:
@@ -233,12 +250,37 @@ def mcnemar_table(data: PresetLogits, fused: dict) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- Table 2
+def resampled_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of ``x`` ``(k,)`` with each row of ``y`` ``(B, k)`` (NaN where a row is constant).
+
+    >>> resampled_pearson(np.array([0.0, 1.0, 2.0]), np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])).round(6).tolist()
+    [1.0, -1.0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or y.ndim != 2 or y.shape[1] != x.size:
+        raise ValueError(f"Expected `x` (k,) and `y` (B, k), got {x.shape} and {y.shape}")
+    xc = x - x.mean()
+    yc = y - y.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (yc @ xc) / (np.linalg.norm(yc, axis=1) * np.linalg.norm(xc))
+
+
 def table2(table1: pd.DataFrame, draws: dict | None = None, *, encodings: dict[str, float | None] | None = None,
            confidence: float = 0.95) -> pd.DataFrame:
     """Pearson r of ensemble accuracy against τ per dataset and fusion, for each ``ce`` encoding.
 
     Uses arm ``ce`` (placed at the encoding's τ, or left out) and the ``dyn-<τ>`` arms. With
-    ``draws`` (from :func:`accuracy_tables`), adds a paired bootstrap interval of r.
+    ``draws`` (:class:`AccuracyDraws` per dataset, from :func:`accuracy_tables`), adds two
+    percentile intervals of r:
+
+    - ``r_boot_ci_*``: test samples resampled, the arms' members fixed (**test-only**): it ignores
+      that a rerun with other training seeds gives other ensembles, so with five points it is far
+      too narrow to speak of the arms' r;
+    - ``r_seed_ci_*``: the two-level draws (each arm's members resampled independently, test
+      samples resampled and shared by the arms): r of every resample over the same arms. Only for
+      fusions with a re-fusion on resampled members (:data:`analysis.core.fusions.SEED_CI_FUSIONS`);
+      NaN for the learned ones.
     """
     encodings = dict(TABLE2_ENCODINGS if encodings is None else encodings)
     rows = []
@@ -254,22 +296,19 @@ def table2(table1: pd.DataFrame, draws: dict | None = None, *, encodings: dict[s
                 rows.append(row)
                 continue
             row.update(correlation_summary(x, sel["accuracy"].to_numpy(dtype=float), confidence=confidence))
+            q = [(1 - confidence) / 2, (1 + confidence) / 2]
             if draws is not None and ds in draws:
-                cells, mat = draws[ds]
-                idx = [cells.index((ds, a, fusion)) for a in sel["arm"]]
-                y = mat[:, idx]
-                xc = x - x.mean()
-                yc = y - y.mean(axis=1, keepdims=True)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    r = (yc @ xc) / (np.linalg.norm(yc, axis=1) * np.linalg.norm(xc))
-                lo, hi = np.nanquantile(r, [(1 - confidence) / 2, (1 + confidence) / 2])
-                row.update(r_boot_ci_low=lo, r_boot_ci_high=hi)
+                d = draws[ds]
+                keys = [(ds, a, fusion) for a in sel["arm"]]
+                r = resampled_pearson(x, d.test[:, [d.cells.index(k) for k in keys]])
+                row["r_boot_ci_low"], row["r_boot_ci_high"] = np.nanquantile(r, q)
+                if d.seed and all(k in d.seed for k in keys):
+                    r = resampled_pearson(x, np.stack([d.seed[k] for k in keys], axis=1))
+                    row["r_seed_ci_low"], row["r_seed_ci_high"] = np.nanquantile(r, q)
             rows.append(row)
     from analysis.core.schema import TABLE2_COLUMNS
 
     return pd.DataFrame(rows).reindex(columns=list(TABLE2_COLUMNS))
-
-
 
 
 # ----------------------------------------------------------------------------- lr tuning

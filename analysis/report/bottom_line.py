@@ -212,17 +212,31 @@ def stacking_sentence(verdict: str | None, values: dict[str, Any]) -> str:
 
 
 def table2_sentence(verdict: str, values: dict[str, Any]) -> str:
-    """The Paper Table 2 encoding result (``values`` of claim ``table2-correlation``)."""
-    alt = values.get("alternatives", {})
-    ce1 = alt.get("None=1.0 (CE limit)")
+    """The Paper Table 2 result (``values`` of claim ``table2-correlation``): the reproducing
+    encoding, then the cross-entropy row at τ = 1 and left out, then the verdict over every encoding."""
+    enc = values.get("encodings", {})
+    ce1, exc = enc.get("None=1.0 (CE limit)"), enc.get("None excluded")
     tail = ""
     if ce1:
-        tail = (f" With cross-entropy placed at its limit τ = 1, r is negative in {ce1['cells_negative']} of "
-                f"{ce1['n_cells']} cells.")
+        tail += (f" With cross-entropy placed at its limit τ = 1 (where the dynamic loss is cross-entropy), r is "
+                 f"negative in {ce1['cells_negative']} of {ce1['n_cells']} cells.")
+    if exc:
+        rng = (f" ({exc['strong_r_min']:.2f}–{exc['strong_r_max']:.2f})" if exc["cells_strong"] > 1 else "")
+        tail += (f" With the row left out (four points each), r ≥ 0.7 in {exc['cells_strong']} of "
+                 f"{exc['n_cells']} cells{rng}, but no permutation p can fall below 1/{exc['n_orderings']}.")
     return (f"**Paper Table 2.** Its correlations of accuracy with τ are reproduced from Paper Table 1 "
             f"({values['cells_match_3dp']} of {values['n_cells']} cells to 3 decimals) only when the "
             f"cross-entropy row is given τ = {values['encoding_none_value']:g}, a value no threshold on a "
-            f"probability can take.{tail} The claim of a strong positive correlation **{verdict}**.")
+            f"probability can take.{tail} Decided over every coding of that row, the claim of a strong positive "
+            f"correlation {'is ' if verdict == 'conditional' else ''}**{verdict}**{_table2_condition(values)}.")
+
+
+def _table2_condition(values: dict[str, Any]) -> str:
+    """Which codings support and which contradict the Table 2 claim, as a parenthesis ('' when one side is empty)."""
+    sup, con = values.get("supporting_encodings") or [], values.get("contradicting_encodings") or []
+    if not sup or not con:
+        return ""
+    return f" (supported under {', '.join(sup)}; contradicted under {', '.join(con)})"
 
 
 def gradient_sentence(scale: dict[str, Any], zero: dict[str, Any]) -> str:

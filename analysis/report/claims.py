@@ -19,7 +19,7 @@ LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
 
 
 METHOD_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.split_claims", "analysis.audit.table_claims",
-                                          "analysis.audit.code_claims")
+                                          "analysis.audit.code_claims", "analysis.audit.note_claims")
 
 #: the claims of the page on the authors' own results (their records, and our caches beside them)
 AUTHORS_CLAIMS_MODULES: tuple[str, ...] = ("analysis.audit.authors_claims", "analysis.audit.cache_claims")
@@ -129,6 +129,9 @@ EVIDENCE: dict[str, tuple[str, str, str]] = {
     "protocol-resize": ("reports/methods-audit.qmd", "sec-protocol-resize", "input size in the authors' code"),
     "protocol-superlearner": ("reports/methods-audit.qmd", "sec-protocol-superlearner",
                               "super-learners in the authors' code"),
+    "threshold-list": ("reports/methods-audit.qmd", "sec-note-errors", "the note's threshold list"),
+    "training-pair": ("reports/methods-audit.qmd", "sec-note-errors", "the note's training pair"),
+    "sign-2.3": ("reports/methods-audit.qmd", "sec-note-errors", "the sign of the note's 2.3 step"),
 }
 
 #: where a claim missing from :data:`EVIDENCE` is shown: its module's claims table
@@ -168,11 +171,30 @@ def evidence_link(claim_id: str) -> str:
     return f"[{_page_title(page)}: {what}]({page}#{anchor})"
 
 
-@reads("audit")
+def source_cell(claim_id: str, source: str) -> str:
+    """A claim's source as markdown: the source, and a link to the lines of the corrected-methods
+    text that state the claim (``data/paper/corrections_note.json``) where the file lists them.
+
+    >>> source_cell("split-49.4", "paper text").startswith("paper text · [notes.md:")
+    True
+    >>> source_cell("no-such-claim", "our caches")
+    'our caches'
+    """
+    from analysis.audit.note import statement_url
+
+    where = statement_url(claim_id)
+    if where is None:
+        return escape(source)
+    label, url = where
+    return f"{escape(source)} · [{label}]({url})"
+
+
+@reads("audit", "paper:corrections_note.json")
 def claims_table(ctx: ReportContext, *, modules: Sequence[str] | None = None, evidence: bool = True, links: bool = False) -> Table:
     """Claims for display: the verdict (symbol, word, colour class), the claim with a line under it
     holding its id (small type in HTML) and, with ``links``, a link to the section that shows its
-    evidence (for the first page: links start at the project root), its source, the kind of
+    evidence (for the first page: links start at the project root), its source (with a link to the
+    lines of the corrected-methods text that state the claim, :func:`source_cell`), the kind of
     evidence its verdict rests on (``evidence kind``: ``proxy preset NAME`` for our runs) and what
     would overturn it: a column ``overturned by`` of its own in the verdict table, or, with the
     evidence text (``evidence``), its last sentence (so the page tables stay five columns wide)."""
@@ -181,14 +203,14 @@ def claims_table(ctx: ReportContext, *, modules: Sequence[str] | None = None, ev
     out = pd.DataFrame({
         "verdict": df["verdict"].map(verdict_badge),
         "claim": [f"{escape(c)}{_CELL_BREAK}[{u}]{{.claim-id}}" for c, u in zip(df["claim"], under)],
-        "source": df["source"],
+        "source": [source_cell(i, src) for i, src in zip(df["id"], df["source"])],
         "evidence kind": df["kind_label"],
     })
     if evidence:
         out["evidence"] = [f"{e} Overturned by: {o}" for e, o in zip(df["evidence"], df["overturn"])]
     else:
         out["overturned by"] = df["overturn"]
-    return Table(out, markdown=("verdict", "claim"))
+    return Table(out, markdown=("verdict", "claim", "source"))
 
 
 @reads("audit")
@@ -389,3 +411,65 @@ def table2_encoding_long() -> pd.DataFrame:
     from analysis.audit.published import published_table2_audit
 
     return published_table2_audit()
+
+
+@reads("audit")
+def table2_encoding_summary_frame(ctx: ReportContext) -> pd.DataFrame:
+    """Per encoding of the cross-entropy row (claim ``table2-correlation``'s ``values["encodings"]``):
+    points, cells with r ≥ 0.7, with r < 0 and with one-sided permutation p < 0.05 (of 12), the
+    range of r, the smallest attainable p, and whether the encoding supports the claim."""
+    v = claim_values(ctx, "table2-correlation")
+    rows = []
+    for label, e in v["encodings"].items():
+        rows.append({"encoding": label + (" (reproduces Paper Table 2)" if e["reproduces"] else ""),
+                     "points": e["n_points"], "r ≥ 0.7": f"{e['cells_strong']}/{e['n_cells']}",
+                     "r < 0": f"{e['cells_negative']}/{e['n_cells']}",
+                     "one-sided p < 0.05": f"{e['cells_perm_significant']}/{e['n_cells']}",
+                     "r from": e["r_min"], "r to": e["r_max"], "smallest p": f"1/{e['n_orderings']}",
+                     "claim": "supported" if e["supports"] else "contradicted"})
+    return pd.DataFrame(rows)
+
+
+@reads("audit")
+def table2_verdict_note(ctx: ReportContext) -> str:
+    """A markdown sentence: the ``table2-correlation`` verdict and the encodings on each side."""
+    from analysis.audit.table_claims import STRONG_R
+
+    results = {r.id: r for r in _audit_results(ctx)}
+    r = results["table2-correlation"]
+    v = r.values
+    sup, con = v.get("supporting_encodings", []), v.get("contradicting_encodings", [])
+    sides = (f" A majority of cells has r ≥ {STRONG_R} under {', '.join(sup) or 'no encoding'}, and not under "
+             f"{', '.join(con) or 'any'}.")
+    return f"Decided over every encoding, the claim of a strong positive correlation is **{r.verdict}**.{sides}\n"
+
+
+#: the claims of the corrections note's further errors, in the order the methods page lists them
+NOTE_ERROR_CLAIMS: tuple[str, ...] = ("threshold-list", "training-pair", "sign-2.3")
+
+
+@reads("audit", "paper:corrections_note.json")
+def note_errors_table(ctx: ReportContext) -> Table:
+    """The corrections note's further errors: per claim, its lines (a link at the note's commit),
+    the note's words (verbatim, as code) and what the audit computed (the verdict and the numbers)."""
+    rows = []
+    results = {r.id: r for r in _audit_results(ctx)}
+    for cid in NOTE_ERROR_CLAIMS:
+        r = results[cid]
+        v = r.values
+        if cid == "threshold-list":
+            found = (f"{len(v['written'])} entries, {len(v['distinct'])} distinct: {v['models_from_written_list']} "
+                     f"models, not {v['stated_models']}; Paper Table 1, the paper preset and the authors' scripts "
+                     f"use τ = {', '.join(f'{t:g}' for t in v['table1_thresholds'])}")
+        elif cid == "training-pair":
+            found = (f"inputs of x_{v['inputs_of']} ({v['n_inputs']:,} rows) with labels of y_{v['labels_of']} "
+                     f"({v['n_labels']:,}); row by row a label matches its input in {v['label_agreement_first_n']:.1%} "
+                     f"(chance {v['chance_agreement']:.0%})")
+        else:
+            half = next(e for e in v["evaluated"] if e["p"] == 0.5)
+            found = (f"log(0.1) = {v['log_0.1']:.4f}; at ŷ = 0.5 the left side is {half['log_0.1_times_y_log_p']:+.4f}, "
+                     f"the written right side {half['written_c_times_y_log_p']:+.4f}").replace("-", "−")
+        rows.append({"verdict": verdict_badge(r.verdict), "claim": f"`{cid}`",
+                     "lines": f"[{v['source_lines']}]({v['source_url']})",
+                     "the note writes": f"`{v['quote']}`", "computed": found})
+    return Table(pd.DataFrame(rows), markdown=("verdict", "claim", "lines", "the note writes"))

@@ -10,7 +10,8 @@ Cells
 - ``table1`` ``accuracy`` (dataset × arm × fusion), interval ``ci_low``–``ci_high``, and
   ``diff_vs_ce``, interval ``diff_ci_low``–``diff_ci_high`` (paired bootstrap over test samples);
 - ``table2`` ``pearson_r`` (dataset × fusion, ``detail`` = the encoding), interval
-  ``r_boot_ci_low``–``r_boot_ci_high`` (the paired bootstrap of r; the Fisher-z interval describes
+  ``r_boot_ci_low``–``r_boot_ci_high`` (the test-only paired bootstrap of r) and, where the fusion has
+  one, the training-seed interval ``r_seed_ci_low``–``r_seed_ci_high`` (the Fisher-z interval describes
   five τ points, not the noise of a re-run);
 - ``calibration`` and ``selective``: every metric whose record (:mod:`analysis.core.metric_registry`)
   has a ``tolerance`` (today ``ece``, ``ece_mass``, ``classwise_ece``, ``brier``, ``nll``; fused
@@ -24,7 +25,8 @@ NLL of Vote's, dominated by unanimous mistakes at the 1e-15 clip): neither has a
 
 Training-seed intervals: where a table also has a two-level (members × test samples) interval,
 ``seed_<lo>`` / ``seed_<hi>`` (table1's ``seed_ci_low``, ``seed_ci_high`` of accuracy) or the one a
-cell names (``diff_seed_ci_low``, ``diff_seed_ci_high`` of ``diff_vs_ce``), the wider of the two
+cell names (``diff_seed_ci_low``, ``diff_seed_ci_high`` of ``diff_vs_ce``; table2's ``r_seed_ci_low``,
+``r_seed_ci_high``), the wider of the two
 intervals is used for that side.
 
 The rule ("within noise")
@@ -181,7 +183,8 @@ _TABLE_SPECS: tuple[CellSpec, ...] = (
     CellSpec("table1", "accuracy", _T1, ("ci_low", "ci_high")),
     CellSpec("table1", "diff_vs_ce", _T1, ("diff_ci_low", "diff_ci_high"),
              seed_interval=("diff_seed_ci_low", "diff_seed_ci_high")),
-    CellSpec("table2", "pearson_r", ("dataset", "fusion"), ("r_boot_ci_low", "r_boot_ci_high"), "encoding"),
+    CellSpec("table2", "pearson_r", ("dataset", "fusion"), ("r_boot_ci_low", "r_boot_ci_high"), "encoding",
+             seed_interval=("r_seed_ci_low", "r_seed_ci_high")),
 )
 _METRIC_TABLES: tuple[str, ...] = ("calibration", "selective")  # metric cells, in this order
 
