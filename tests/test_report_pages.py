@@ -68,9 +68,9 @@ def test_differences_to_both_cross_entropy_arms_equal_accuracy_differences_compu
     assert len(got) == len(exp) == len(out)
     np.testing.assert_allclose(got["Δ vs ce-lr0.01"], got["co"], atol=1e-12)
     np.testing.assert_allclose(got["Δ vs ce"], got["ce"], atol=1e-12)
-    lo = got["CI vs ce-lr0.01"].str.extract(r"\[(-?[\d.]+),\s").astype(float)[0]
+    lo = got["CI vs ce-lr0.01 (test samples)"].str.extract(r"\[(-?[\d.]+),\s").astype(float)[0]
     np.testing.assert_allclose(lo, (got["co"] - 0.004).round(4), atol=5e-5)
-    assert "seed CI vs ce" not in out.columns
+    assert "CI vs ce (seeds + test samples)" not in out.columns
 
 
 def test_differences_prefer_table1_control_columns_and_show_seed_intervals_when_present():
@@ -80,11 +80,11 @@ def test_differences_prefer_table1_control_columns_and_show_seed_intervals_when_
                    diff_seed_ci_high=t1["diff_vs_ce"] + 0.02, control_seed_ci_low=t1["_d_co"] - 0.03,
                    control_seed_ci_high=t1["_d_co"] + 0.03)
     out = table1.differences(t1, ci=None)
-    assert {"seed CI vs ce", "seed CI vs ce-lr0.01"} <= set(out.columns)
+    assert {"CI vs ce (seeds + test samples)", "CI vs ce-lr0.01 (seeds + test samples)"} <= set(out.columns)
     r = out[(out["arm"] == "dyn-0.7") & (out["fusion"] == "Vote")].iloc[0]
     src = t1[(t1["arm"] == "dyn-0.7") & (t1["fusion"] == "Vote")].iloc[0]
-    assert r["CI vs ce-lr0.01"] == f"[{src._d_co - 0.002:.4f},\u00a0{src._d_co + 0.002:.4f}]"
-    assert r["seed CI vs ce"] == f"[{src.diff_vs_ce - 0.02:.4f},\u00a0{src.diff_vs_ce + 0.02:.4f}]"
+    assert r["CI vs ce-lr0.01 (test samples)"] == f"[{src._d_co - 0.002:.4f},\u00a0{src._d_co + 0.002:.4f}]"
+    assert r["CI vs ce (seeds + test samples)"] == f"[{src.diff_vs_ce - 0.02:.4f},\u00a0{src.diff_vs_ce + 0.02:.4f}]"
 
 
 def test_published_differences_are_each_dynamic_row_minus_its_none_row():

@@ -97,11 +97,12 @@ def test_table1_numbers_in_the_html_equal_the_results(rendered):
     merged = t1.merge(shown, on=[*keys, "fusion"], validate="1:1")
     np.testing.assert_allclose(merged["accuracy_html"].astype(float), merged["accuracy"].round(4), atol=5e-5)
     diff = html_table(page, "tbl-table1-diff")
+    diff.columns = [" ".join(c.split()) for c in diff.columns]  # headers as one line (the page may wrap them)
     merged = t1.merge(diff, on=[*keys, "fusion"], validate="1:1")
     assert len(merged) == len(t1[t1["arm"] != "ce-lr0.01"])
     ce = merged[merged["arm"] != "ce"]
     np.testing.assert_allclose(ce["Δ vs ce"].astype(float), ce["diff_vs_ce"].round(4), atol=5e-5)
-    bounds = ce["CI vs ce"].str.extract(r"\[(-?[\d.]+),\s(-?[\d.]+)\]").astype(float)
+    bounds = ce["CI vs ce (test samples)"].str.extract(r"\[(-?[\d.]+),\s(-?[\d.]+)\]").astype(float)
     np.testing.assert_allclose(bounds[0], ce["diff_ci_low"].round(4), atol=5e-5)
     np.testing.assert_allclose(bounds[1], ce["diff_ci_high"].round(4), atol=5e-5)
     control = t1[t1["arm"] == "ce-lr0.01"].set_index(["dataset", "fusion"])["accuracy"]
@@ -208,3 +209,23 @@ def test_html_titles_carry_the_report_title_and_no_page_prints_an_absolute_path(
     pdf_text = "\n".join(p.extract_text() for p in PdfReader(result.pdf).pages)
     for prefix in ("/work/", "/tmp/", "/home/", "/root/"):
         assert prefix not in pdf_text, prefix
+
+
+def test_statistics_page_names_every_method_and_tables_label_adjusted_and_sided_results(rendered):
+    from analysis.report.statistics import STATISTICS, bare_ns_next_to_excluding_interval
+
+    _, _, out = rendered
+    page = re.sub(r"\s+", " ", (out / "statistics.html").read_text()).replace("\u2019", "'").replace("&#39;", "'")
+    for s in STATISTICS:
+        assert s.name in page, s.name
+        assert f'id="sec-stat-{s.key}"' in page
+
+    def table(name: str, label: str) -> pd.DataFrame:  # headers as one line (the page may wrap them)
+        t = html_table((out / name).read_text(), label)
+        return t.set_axis([" ".join(c.split()) for c in t.columns], axis=1)
+
+    lr = table("authors.html", "tbl-authors-lr")
+    bounds = lr["95 % CI, test samples only (unadjusted)"].str.extract(r"\[([-+\d.]+), ([-+\d.]+)\]").astype(float)
+    assert len(lr) and not bare_ns_next_to_excluding_interval(lr["at 5 % (Holm)"], bounds[0], bounds[1]).any()
+    assert "permutation p (two-sided)" in table("tables.html", "tbl-table2").columns
+    assert "95 % CI, test samples only" in table("index.html", "tbl-headline").columns

@@ -22,6 +22,11 @@ import numpy as np
 from scipy import stats as sps
 
 
+#: McNemar's test is the exact binomial test on the discordant pairs below this many of them, else
+#: the chi-square test with continuity correction (:func:`mcnemar_test`)
+MCNEMAR_EXACT_BELOW: int = 25
+
+
 def _check_rng(rng: np.random.Generator) -> None:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"Expected `rng` to be a numpy.random.Generator, got {type(rng).__name__}")
@@ -113,7 +118,8 @@ def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray, *, exact: bool | 
     ----------
     correct_a, correct_b : bool arrays of shape (n_samples,).
     exact : binomial test on the discordant pairs; default ``None`` means exact when the number of
-        discordant pairs is below 25, else the chi-square version with continuity correction.
+        discordant pairs is below :data:`MCNEMAR_EXACT_BELOW` (25), else the chi-square version with
+        continuity correction. Either way two-sided.
 
     Returns
     -------
@@ -130,7 +136,7 @@ def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray, *, exact: bool | 
     n10 = int(np.sum(~a & b))
     table = np.array([[int(np.sum(a & b)), n01], [n10, int(np.sum(~a & ~b))]])
     if exact is None:
-        exact = (n01 + n10) < 25
+        exact = (n01 + n10) < MCNEMAR_EXACT_BELOW
     if n01 + n10 == 0:
         return {"n01": 0, "n10": 0, "statistic": 0.0, "pvalue": 1.0, "exact": float(exact)}
     res = mcnemar(table, exact=exact, correction=True)

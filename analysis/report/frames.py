@@ -20,6 +20,7 @@ from analysis.report.context import (
     reads,
     superlearners_absent,
 )
+from analysis.report.statistics import CI_TEST_ONLY, MCNEMAR_P
 from training.arms import ARM_ORDER, ARMS, REFERENCE_ARM
 from training.datasets import paper_name
 
@@ -109,7 +110,7 @@ def table2_frame(ctx: ReportContext) -> pd.DataFrame:
         "test-only bootstrap 95 % CI": _interval(t2["r_boot_ci_low"], t2["r_boot_ci_high"], 3),
         "training-seed 95 % CI": _interval(t2.get("r_seed_ci_low", pd.Series(np.nan, index=t2.index)),
                                            t2.get("r_seed_ci_high", pd.Series(np.nan, index=t2.index)), 3),
-        "permutation p": t2["perm_p_two_sided"],
+        "permutation p (two-sided)": t2["perm_p_two_sided"],
         "Spearman ρ": t2["spearman_rho"],
     })
     return _order(out, by=("dataset", "fusion"))
@@ -128,8 +129,9 @@ def headline_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFra
             continue
         m = mc.loc[(r.dataset, r.arm, r.reference, fusion)] if (r.dataset, r.arm, r.reference, fusion) in mc.index else None
         rows.append({"dataset": r.dataset, "arm": r.arm, "versus": r.reference, "fusion": fusion,
-                     "Δ accuracy": r.estimate, "95 % CI": _interval(pd.Series([r.ci_low]), pd.Series([r.ci_high])).iloc[0],
-                     "McNemar p": np.nan if m is None else m["pvalue"]})
+                     "Δ accuracy": r.estimate,
+                     f"95 % CI, {CI_TEST_ONLY}": _interval(pd.Series([r.ci_low]), pd.Series([r.ci_high])).iloc[0],
+                     MCNEMAR_P: np.nan if m is None else m["pvalue"]})
     if not rows:
         raise ResultsMissingError(f"bootstrap_ci of preset {ctx.preset!r} has no dynamic-arm differences "
                                   f"for fusion {fusion!r}: rerun `dynloss analyze --preset {ctx.preset}`.")
@@ -172,8 +174,9 @@ def lr_tests_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFra
             "dataset": r.dataset, "arm": r.arm, "versus": r.reference,
             "differs in": what.get((r.arm, r.reference), "loss only" if r.reference == "ce-lr0.01" else "loss and learning rate"),
             "Δ accuracy": r.accuracy - r.reference_accuracy,
-            "Δ 95 % CI": "–" if d is None else _interval(pd.Series([d["ci_low"]]), pd.Series([d["ci_high"]])).iloc[0],
-            "n01": int(r.n01), "n10": int(r.n10), "McNemar p": r.pvalue,
+            f"Δ 95 % CI, {CI_TEST_ONLY}": "–" if d is None else _interval(pd.Series([d["ci_low"]]),
+                                                                          pd.Series([d["ci_high"]])).iloc[0],
+            "n01": int(r.n01), "n10": int(r.n10), MCNEMAR_P: r.pvalue,
         })
     return _order(pd.DataFrame(rows), by=("dataset", "versus", "arm"))
 
@@ -306,7 +309,7 @@ def lr_protocols_frame(ctx: ReportContext) -> pd.DataFrame:
         rows.append({"protocol": protocol, "dataset": ds, "fusion": fusion,
                      "compared": _compared(g["arm"], g["reference"]),
                      "mean Δ accuracy": g["diff"].mean(),
-                     "better / worse / n.s.": f"{(g['direction'] == 'better').sum()} / "
+                     "better / worse / n.s. (Holm)": f"{(g['direction'] == 'better').sum()} / "
                                               f"{(g['direction'] == 'worse').sum()} / {(g['direction'] == 'n.s.').sum()}"})
     if not rows:
         raise ResultsMissingError(f"bootstrap_ci of preset {ctx.preset!r} holds no dynamic-vs-cross-entropy "

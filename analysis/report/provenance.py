@@ -25,11 +25,12 @@ from training.cache_format import sha256_file as file_sha256
 from training.provenance import versions
 
 _CALL = re.compile(r"\b(authors|bottom_line|calibration|calibration_figures|claims|context|frames|figures|provenance"
-                   r"|related|table1)\.(\w+)\s*\(")
+                   r"|negatives|related|statistics|table1)\.(\w+)\s*\(")
 
 
 _MODULES = {m: f"analysis.report.{m}" for m in ("authors", "bottom_line", "calibration", "calibration_figures", "claims",
-                                                  "context", "frames", "figures", "provenance", "related", "table1")}
+                                                  "context", "frames", "figures", "negatives", "provenance", "related",
+                                                  "statistics", "table1")}
 
 
 @reads("provenance")

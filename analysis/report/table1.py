@@ -15,8 +15,27 @@ import pandas as pd
 from analysis.core.fusions import FUSION_ORDER, PAPER_FUSIONS
 from analysis.report.context import ReportContext, load_result, reads
 from analysis.report.frames import _interval, _order, one_dataset_dropped
+from analysis.report.statistics import CI_SEEDS_SHORT, CI_TEST_SHORT
 from training.arms import ARM_ORDER, ARMS, CONTROL_ARM, REFERENCE_ARM
 from training.datasets import paper_name
+
+
+def test_ci(reference: str) -> str:
+    """The column of a difference's interval over test samples only (the paired bootstrap).
+
+    >>> test_ci("ce")
+    'CI vs ce (test samples)'
+    """
+    return f"CI vs {reference} ({CI_TEST_SHORT})"
+
+
+def seed_ci(reference: str) -> str:
+    """The column of a difference's two-level interval (training seeds and test samples).
+
+    >>> seed_ci("ce")
+    'CI vs ce (seeds + test samples)'
+    """
+    return f"CI vs {reference} ({CI_SEEDS_SHORT})"
 
 
 def paper_arms(df: pd.DataFrame) -> pd.DataFrame:
@@ -67,13 +86,13 @@ def differences(t1: pd.DataFrame, ci: pd.DataFrame | None = None) -> pd.DataFram
     t1 = t1[t1["arm"] != CONTROL_ARM]
     out = pd.DataFrame({"dataset": t1["dataset"], "fusion": t1["fusion"], "arm": t1["arm"],
                         f"Δ vs {CONTROL_ARM}": t1["diff_vs_control"],
-                        f"CI vs {CONTROL_ARM}": _interval(t1["control_ci_low"], t1["control_ci_high"])})
+                        test_ci(CONTROL_ARM): _interval(t1["control_ci_low"], t1["control_ci_high"])})
     if {"control_seed_ci_low", "control_seed_ci_high"} <= set(t1.columns):
-        out[f"seed CI vs {CONTROL_ARM}"] = _interval(t1["control_seed_ci_low"], t1["control_seed_ci_high"])
+        out[seed_ci(CONTROL_ARM)] = _interval(t1["control_seed_ci_low"], t1["control_seed_ci_high"])
     out[f"Δ vs {REFERENCE_ARM}"] = t1["diff_vs_ce"]
-    out[f"CI vs {REFERENCE_ARM}"] = _interval(t1["diff_ci_low"], t1["diff_ci_high"])
+    out[test_ci(REFERENCE_ARM)] = _interval(t1["diff_ci_low"], t1["diff_ci_high"])
     if {"diff_seed_ci_low", "diff_seed_ci_high"} <= set(t1.columns):
-        out[f"seed CI vs {REFERENCE_ARM}"] = _interval(t1["diff_seed_ci_low"], t1["diff_seed_ci_high"])
+        out[seed_ci(REFERENCE_ARM)] = _interval(t1["diff_seed_ci_low"], t1["diff_seed_ci_high"])
     return one_dataset_dropped(_order(out.reset_index(drop=True), by=("dataset", "fusion", "arm")))
 
 
@@ -111,9 +130,9 @@ def delta_comparison(t1: pd.DataFrame, pub: pd.DataFrame, ci: pd.DataFrame | Non
             "dataset": r.dataset, "fusion": r.fusion, "τ": f"{arm.threshold:g}",
             "paper Δ vs None": pdiff.get((paper_ds, r.fusion, float(arm.threshold)), np.nan),
             f"Δ vs {REFERENCE_ARM}": r.diff_vs_ce,
-            f"CI vs {REFERENCE_ARM}": _interval(pd.Series([r.diff_ci_low]), pd.Series([r.diff_ci_high])).iloc[0],
+            test_ci(REFERENCE_ARM): _interval(pd.Series([r.diff_ci_low]), pd.Series([r.diff_ci_high])).iloc[0],
             f"Δ vs {CONTROL_ARM}": r.diff_vs_control,
-            f"CI vs {CONTROL_ARM}": _interval(pd.Series([r.control_ci_low]), pd.Series([r.control_ci_high])).iloc[0],
+            test_ci(CONTROL_ARM): _interval(pd.Series([r.control_ci_low]), pd.Series([r.control_ci_high])).iloc[0],
         })
     out = pd.DataFrame(rows)
     return one_dataset_dropped(_order(out, by=("dataset", "fusion", "τ"))) if len(out) else out
