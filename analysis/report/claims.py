@@ -186,9 +186,18 @@ def claims_table(ctx: ReportContext, *, modules: Sequence[str] | None = None, ev
     })
     if evidence:
         out["evidence"] = [f"{e} Overturned by: {o}" for e, o in zip(df["evidence"], df["overturn"])]
-    else:
-        out["overturned by"] = df["overturn"]
-    return Table(out, markdown=("verdict", "claim"))
+        return Table(out, markdown=("verdict", "claim"), widths=PAGE_TABLE_WIDTHS)
+    out["overturned by"] = df["overturn"]
+    return Table(out, markdown=("verdict", "claim"), widths=VERDICT_TABLE_WIDTHS)
+
+
+#: relative column widths of the verdict table (two long text columns: the claim widest; the
+#: verdict wide enough for "◐ conditional" on one line)
+VERDICT_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
+    ("verdict", 17), ("claim", 38), ("source", 13), ("evidence kind", 16), ("overturned by", 32))
+#: the same for a page's claims table, whose long text columns are the claim and the evidence
+PAGE_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
+    ("verdict", 17), ("claim", 32), ("source", 13), ("evidence kind", 16), ("evidence", 44))
 
 
 @reads("audit")
@@ -216,7 +225,7 @@ def scale_caveat_note(ctx: ReportContext) -> str:
     from analysis.audit.cache_claims import scale_caveat
 
     text = scale_caveat(ctx.preset)
-    return f"\n::: {{.callout-note}}\n{escape(text)}\n:::\n" if text else ""
+    return f"\n::: {{.callout-note}}\n**What this preset cannot settle.** {escape(text)}\n:::\n" if text else ""
 
 
 @reads("audit")
