@@ -200,22 +200,6 @@ PAGE_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
     ("verdict", 17), ("claim", 32), ("source", 13), ("evidence kind", 16), ("evidence", 44))
 
 
-@reads("audit")
-def kind_counts(ctx: ReportContext) -> pd.DataFrame:
-    """Number of claims per kind of evidence and verdict, strongest kind first: ``evidence kind,
-    holds, fails, conditional, claims``."""
-    from analysis.audit import KINDS
-
-    df = claims_frame(ctx)
-    rows = []
-    for kind in KINDS:
-        for label, g in df[df["kind"] == kind].groupby("kind_label", sort=False):
-            n = g["verdict"].value_counts()
-            rows.append({"evidence kind": label, **{v: int(n.get(v, 0)) for v in ("holds", "fails", "conditional")},
-                         "claims": ", ".join(g["id"])})
-    return pd.DataFrame(rows)
-
-
 @reads("code:training/presets.py")
 def scale_caveat_note(ctx: ReportContext) -> str:
     """The scale caveat as one short markdown paragraph (callout) for the pages that draw
