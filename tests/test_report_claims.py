@@ -86,16 +86,6 @@ def test_the_verdict_table_shows_each_claims_kind_of_evidence_and_what_would_ove
     assert page["evidence"].tolist() == [f"e Overturned by: {s.overturn}" for s in loss]
 
 
-def test_claims_are_counted_per_kind_of_evidence_strongest_first(tmp_path):
-    df = claims.kind_counts(_ctx(tmp_path, _declared_results()))
-    assert df["evidence kind"].tolist() == ["exact mathematics", "the authors' records", "the authors' code",
-                                            "proxy preset fmnist-mini"]
-    specs = registered_claims()
-    assert df["holds"].sum() == len(specs) and df["fails"].sum() == 0
-    by_kind = {k: sum(s.kind == k for s in specs) for k in {s.kind for s in specs}}
-    assert dict(zip(df["evidence kind"].str.replace(" fmnist-mini", ""), df["holds"])) == by_kind
-
-
 def test_the_scale_caveat_is_one_short_callout_from_the_presets_and_none_at_the_papers_scale(tmp_path):
     from training.presets import get_preset
 

@@ -161,12 +161,21 @@ def test_a_missing_result_file_fails_the_chunk_that_needs_it(rendered, tmp_path)
     assert not list((tmp_path / "out").glob("*.html"))
 
 
-def test_verdict_list_shows_symbols_sources_and_links_to_the_evidence(rendered):
+def test_verdict_list_shows_symbols_sources_kinds_overturn_lines_and_links_to_the_evidence(rendered):
     _, _, out = rendered
     index = (out / "index.html").read_text()
     rows = table_rows(index, "tbl-verdicts")
     header, body = rows[0], rows[1:]
-    assert header == ["verdict", "claim", "source"]
+    assert header == ["verdict", "claim", "source", "evidence kind", "overturned by"]
+    from analysis.audit import KINDS, PROXY, registered_claims
+
+    def plain(text: str) -> str:  # pandoc wraps lines and prints apostrophes typographically
+        return " ".join(text.replace("\u2019", "'").split())
+
+    shown = [plain(r[3]) for r in body]
+    assert set(shown) <= (set(KINDS) - {PROXY}) | {f"{PROXY} {PRESET}"} and f"{PROXY} {PRESET}" in shown
+    overturn = {plain(s.overturn) for s in registered_claims()}
+    assert all(plain(r[4]) in overturn for r in body)
     symbols = {"holds": "✓", "fails": "✗", "conditional": "◐"}
     for verdict, *_ in body:
         word = verdict.split()[-1]

@@ -208,25 +208,18 @@ def claims_table(ctx: ReportContext, *, modules: Sequence[str] | None = None, ev
     })
     if evidence:
         out["evidence"] = [f"{e} Overturned by: {o}" for e, o in zip(df["evidence"], df["overturn"])]
-    else:
-        out["overturned by"] = df["overturn"]
-    return Table(out, markdown=("verdict", "claim", "source"))
+        return Table(out, markdown=("verdict", "claim", "source"), widths=PAGE_TABLE_WIDTHS)
+    out["overturned by"] = df["overturn"]
+    return Table(out, markdown=("verdict", "claim", "source"), widths=VERDICT_TABLE_WIDTHS)
 
 
-@reads("audit")
-def kind_counts(ctx: ReportContext) -> pd.DataFrame:
-    """Number of claims per kind of evidence and verdict, strongest kind first: ``evidence kind,
-    holds, fails, conditional, claims``."""
-    from analysis.audit import KINDS
-
-    df = claims_frame(ctx)
-    rows = []
-    for kind in KINDS:
-        for label, g in df[df["kind"] == kind].groupby("kind_label", sort=False):
-            n = g["verdict"].value_counts()
-            rows.append({"evidence kind": label, **{v: int(n.get(v, 0)) for v in ("holds", "fails", "conditional")},
-                         "claims": ", ".join(g["id"])})
-    return pd.DataFrame(rows)
+#: relative column widths of the verdict table (two long text columns: the claim widest; the
+#: verdict wide enough for "◐ conditional" on one line)
+VERDICT_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
+    ("verdict", 17), ("claim", 38), ("source", 13), ("evidence kind", 16), ("overturned by", 32))
+#: the same for a page's claims table, whose long text columns are the claim and the evidence
+PAGE_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
+    ("verdict", 17), ("claim", 32), ("source", 13), ("evidence kind", 16), ("evidence", 44))
 
 
 @reads("code:training/presets.py")
@@ -238,7 +231,7 @@ def scale_caveat_note(ctx: ReportContext) -> str:
     from analysis.audit.cache_claims import scale_caveat
 
     text = scale_caveat(ctx.preset)
-    return f"\n::: {{.callout-note}}\n{escape(text)}\n:::\n" if text else ""
+    return f"\n::: {{.callout-note}}\n**What this preset cannot settle.** {escape(text)}\n:::\n" if text else ""
 
 
 @reads("audit")

@@ -17,13 +17,15 @@ class Table:
 
     ``frame`` keeps the data; ``digits`` rounds floats for display only. Cells of the columns named
     in ``markdown`` are markdown already (links, spans with classes) and are not escaped, except
-    for ``|``, which would end the cell.
+    for ``|``, which would end the cell. ``widths`` sets the relative width of named columns in
+    place of the one computed from their cells (for a table of several long text columns).
     """
 
     frame: pd.DataFrame
     digits: int = 3
     index: bool = False
     markdown: tuple[str, ...] = ()
+    widths: tuple[tuple[str, int], ...] = ()
 
     def to_markdown(self) -> str:
         df = self.frame.reset_index() if self.index else self.frame
@@ -43,7 +45,8 @@ class Table:
                          colalign=["right" if n else "left" for n in numeric]).splitlines()
         # pandoc sizes wide pipe tables by the dashes of the separator line: make them follow the
         # longest cell capped at 40 characters, so long text columns wrap instead of taking the page
-        widths = [_column_weight(h, cells[c].map(_visible)) for h, c in zip(header, cells.columns)]
+        fixed = dict(self.widths)
+        widths = [fixed.get(c) or _column_weight(h, cells[c].map(_visible)) for h, c in zip(header, cells.columns)]
         lines[1] = "|" + "|".join(("-" * (w - 1) + ":") if n else (":" + "-" * (w - 1))
                                   for w, n in zip(widths, numeric)) + "|"
         return "\n".join(lines) + "\n"
