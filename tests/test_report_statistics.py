@@ -116,7 +116,8 @@ def _lr_results() -> tuple[pd.DataFrame, pd.DataFrame]:
     mc = pd.DataFrame(mc)
     from analysis.core.stats import holm
 
-    mc["pvalue_holm"] = mc.groupby(["dataset", "reference", "fusion"])["pvalue"].transform(lambda p: holm(p.to_numpy())[1])
+    mc["pvalue_holm"] = mc.groupby(["dataset", "reference", "fusion"])["pvalue"].transform(
+        lambda p: holm(p.to_numpy())[1])
     return pd.DataFrame(ci), mc
 
 

@@ -99,8 +99,9 @@ STATISTICS: tuple[Statistic, ...] = (
               f"the paired bootstrap's resample of the same number (shared by the arms, so differences stay "
               f"paired over samples). The downward shift of ensembles with repeated members is estimated on "
               f"the same resamples and removed, so identical members give the test-only interval exactly."),
-        used_for=("Table 1's `seed_ci_*`, `diff_seed_ci_*`, `control_seed_ci_*` (static fusions only), columns "
-                  f"named \"{CI_SEEDS}\"; the bottom line's interval against `ce-lr0.01` when present"),
+        used_for=("Table 1's `seed_ci_*`, `diff_seed_ci_*`, `control_seed_ci_*` (static fusions only) and "
+                  f"`related_losses.csv`'s `control_seed_ci_*`, columns named \"{CI_SEEDS}\"; the bottom line's "
+                  f"interval against `ce-lr0.01` when present"),
         covers="training randomness as far as the arm's members sample it (initialisation, data order, each "
                "member's bootstrap split), and test-set sampling noise",
         misses=("learned fusions (a super-learner would need a refit per resample: NaN); randomness shared by "
@@ -263,7 +264,8 @@ def applied_note(table1: pd.DataFrame | None, mcnemar: pd.DataFrame | None, tabl
                 + (f", {'/'.join(str(m) for m in members)} members per arm" if members else "") + ".")
     if mcnemar is not None and len(mcnemar):
         exact = int((mcnemar["exact"] == 1).sum()) if "exact" in mcnemar else 0
-        out["mcnemar"] = f"Here: {len(mcnemar)} tests, {exact} of them exact (fewer than {MCNEMAR_EXACT_BELOW} discordant pairs)."
+        out["mcnemar"] = (f"Here: {len(mcnemar)} tests, {exact} of them exact (fewer than {MCNEMAR_EXACT_BELOW} "
+                          f"discordant pairs).")
         if "pvalue_holm" in mcnemar:
             sizes = mcnemar.groupby(["dataset", "reference", "fusion"]).size()
             out["holm"] = (f"Here, `mcnemar.csv`: {len(sizes)} families (dataset × reference × fusion) of "
