@@ -154,3 +154,12 @@ def test_sentences_are_empty_when_the_results_hold_no_such_cells():
     assert negatives.learned_vs_average_sentence(negatives.learned_vs_average(t1[~t1["fusion"].isin(LEARNED)])) == ""
     ci = _bootstrap_ci(np.random.default_rng(5))
     assert negatives.leak_free_sentence(negatives.leak_free_vs_control(ci[ci["fusion"] == "Average"])) == ""
+
+
+def test_calibration_note_says_so_when_the_preset_has_no_control(monkeypatch):
+    from types import SimpleNamespace
+
+    cal = _calibration(np.random.default_rng(6))
+    monkeypatch.setattr(negatives, "load_result", lambda name, ctx: cal[cal["arm"] != "ce-lr0.01"])
+    assert negatives.calibration_note(SimpleNamespace(preset="p")) == (
+        "**Calibration.** Not compared: preset p has no `ce-lr0.01` arm.\n")

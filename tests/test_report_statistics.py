@@ -55,8 +55,9 @@ def test_smallest_permutation_p_stated_on_the_page_equals_a_loop_over_orderings(
     x = np.array(x)
     assert _min_two_sided_p(x) == pytest.approx(expected)
     assert permutation_pvalues(x, x)["p_two_sided"] == pytest.approx(expected)
+    assert permutation_pvalues(x, x)["p_greater"] == pytest.approx(1 / math.factorial(len(x)))  # one-sided
     text = statistics.BY_KEY["permutation"].misses
-    assert "1/n!" in text and "2/120" in text and "2/24" in text
+    assert "1/n!" in text and "2/120" in text and "2/24" in text and "1/24" in text
 
 
 def test_fisher_z_half_width_stated_for_five_points_equals_scipy():
@@ -115,7 +116,8 @@ def _lr_results() -> tuple[pd.DataFrame, pd.DataFrame]:
     mc = pd.DataFrame(mc)
     from analysis.core.stats import holm
 
-    mc["pvalue_holm"] = mc.groupby(["dataset", "reference", "fusion"])["pvalue"].transform(lambda p: holm(p.to_numpy())[1])
+    mc["pvalue_holm"] = mc.groupby(["dataset", "reference", "fusion"])["pvalue"].transform(
+        lambda p: holm(p.to_numpy())[1])
     return pd.DataFrame(ci), mc
 
 

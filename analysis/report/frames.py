@@ -141,14 +141,15 @@ def headline_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFra
 @reads("table1")
 def lr_confound_frame(ctx: ReportContext, *, fusions: Sequence[str] | None = None) -> pd.DataFrame:
     """Cross-entropy at both learning rates and the dynamic arms: ``dataset, arm, loss, lr,
-    fusion, accuracy, 95 % CI, member accuracy (mean ± sd)``; ``fusions`` default: the paper's static
+    fusion, accuracy, 95 % CI (test samples only), member accuracy (mean ± sd)``; ``fusions`` default: the paper's static
     fusions (Average, Vote)."""
     fusions = [f for f in PAPER_FUSIONS if not FUSIONS[f].learned] if fusions is None else fusions
     t1 = load_result("table1", ctx)
     t1 = t1[t1["fusion"].isin(fusions) & t1["arm"].isin(ARM_ORDER)]
     out = pd.DataFrame({
         "dataset": t1["dataset"], "arm": t1["arm"], "loss": t1["loss"], "lr": [_arm_lr(a) for a in t1["arm"]],
-        "fusion": t1["fusion"], "accuracy": t1["accuracy"], "95 % CI": _interval(t1["ci_low"], t1["ci_high"]),
+        "fusion": t1["fusion"], "accuracy": t1["accuracy"],
+        f"95 % CI, {CI_TEST_ONLY}": _interval(t1["ci_low"], t1["ci_high"]),
         "members": [f"{m:.4f} ± {s:.4f}" for m, s in zip(t1["member_acc_mean"], t1["member_acc_sd"])],
     })
     return _order(out, by=("dataset", "fusion", "arm"))

@@ -199,8 +199,12 @@ def learned_vs_average_note(ctx: ReportContext) -> str:
 
 @reads("calibration")
 def calibration_note(ctx: ReportContext) -> str:
-    """:func:`calibration_sentence` of the preset, as a paragraph."""
-    text = calibration_sentence(calibration_vs_control(load_result("calibration", ctx)))
+    """:func:`calibration_sentence` of the preset, as a paragraph (saying so when the preset has no
+    ``ce-lr0.01`` to compare with)."""
+    cal = load_result("calibration", ctx)
+    if not (cal["arm"] == CONTROL_ARM).any():
+        return f"**Calibration.** Not compared: preset {ctx.preset} has no `{CONTROL_ARM}` arm.\n"
+    text = calibration_sentence(calibration_vs_control(cal))
     return f"{text}\n" if text else ""
 
 

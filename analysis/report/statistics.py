@@ -99,8 +99,9 @@ STATISTICS: tuple[Statistic, ...] = (
               f"the paired bootstrap's resample of the same number (shared by the arms, so differences stay "
               f"paired over samples). The downward shift of ensembles with repeated members is estimated on "
               f"the same resamples and removed, so identical members give the test-only interval exactly."),
-        used_for=("Table 1's `seed_ci_*`, `diff_seed_ci_*`, `control_seed_ci_*` (static fusions only), columns "
-                  f"named \"{CI_SEEDS}\"; the bottom line's interval against `ce-lr0.01` when present"),
+        used_for=("Table 1's `seed_ci_*`, `diff_seed_ci_*`, `control_seed_ci_*` (static fusions only) and "
+                  f"`related_losses.csv`'s `control_seed_ci_*`, columns named \"{CI_SEEDS}\"; the bottom line's "
+                  f"interval against `ce-lr0.01` when present"),
         covers="training randomness as far as the arm's members sample it (initialisation, data order, each "
                "member's bootstrap split), and test-set sampling noise",
         misses=("learned fusions (a super-learner would need a refit per resample: NaN); randomness shared by "
@@ -145,13 +146,15 @@ STATISTICS: tuple[Statistic, ...] = (
               "the five rows of Table 2, 24 with the cross-entropy row left out); the two-sided p is the share of "
               "orderings with |r| at least the observed |r| (scipy's `permutation_test`, all orderings "
               "enumerated); the one-sided share (r at least the observed) is in `table2.csv` as `perm_p_greater`."),
-        used_for="regenerated Table 2's \"permutation p (two-sided)\" (`perm_p_two_sided`)",
+        used_for=("regenerated Table 2's \"permutation p (two-sided)\" (`perm_p_two_sided`); claim "
+                  "`table2-correlation` decides with the one-sided p (`perm_p_greater`: r at least the observed, "
+                  "the paper claiming a positive correlation), and says so"),
         covers="the null hypothesis that accuracy is unrelated to τ, treating the n accuracies as exchangeable",
         misses=("the noise in each accuracy (test samples, training seeds); the smallest two-sided p is 1/n!, or "
                 "2/n! when the τ values are evenly spaced (then the reversed order reaches |r| = 1 too): 2/120 ≈ "
                 "0.017 for five points with cross-entropy at τ = 1, 2/24 ≈ 0.083 for τ 0.6–0.9 alone, so no "
-                "four-point r can be significant at 5 %"),
-        sided="two-sided (|r|); one-sided in `perm_p_greater`",
+                "four-point r can be significant at 5 % two-sided (one-sided, the smallest p is 1/n!: 1/24 ≈ 0.042)"),
+        sided="two-sided (|r|) in the tables; one-sided (r ≥ observed) in `table2-correlation`",
         implementation=("analysis.core.stats.permutation_pvalues", "scipy.stats:permutation_test")),
     Statistic(
         key="fisher-z", name="Fisher-z interval of Pearson r", kind="interval",
@@ -261,7 +264,8 @@ def applied_note(table1: pd.DataFrame | None, mcnemar: pd.DataFrame | None, tabl
                 + (f", {'/'.join(str(m) for m in members)} members per arm" if members else "") + ".")
     if mcnemar is not None and len(mcnemar):
         exact = int((mcnemar["exact"] == 1).sum()) if "exact" in mcnemar else 0
-        out["mcnemar"] = f"Here: {len(mcnemar)} tests, {exact} of them exact (fewer than {MCNEMAR_EXACT_BELOW} discordant pairs)."
+        out["mcnemar"] = (f"Here: {len(mcnemar)} tests, {exact} of them exact (fewer than {MCNEMAR_EXACT_BELOW} "
+                          f"discordant pairs).")
         if "pvalue_holm" in mcnemar:
             sizes = mcnemar.groupby(["dataset", "reference", "fusion"]).size()
             out["holm"] = (f"Here, `mcnemar.csv`: {len(sizes)} families (dataset × reference × fusion) of "
