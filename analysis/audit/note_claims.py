@@ -84,6 +84,9 @@ def _code_thresholds() -> list[float]:
     source="corrections note",
     text=(r"Each model was trained with no dynamic-loss threshold or a threshold in $\{0.6, 0.7, 0.8, 0.8\}$, "
           "so each base training subset yielded 5 different models."),
+    kind="the authors' records",
+    overturn="Paper Table 1 or the authors' scripts training some τ twice, so that the note's list with 0.8 twice "
+             "would be the thresholds actually trained.",
 )
 def evaluate_threshold_list() -> Finding:
     from analysis.audit.published import load_published_table1
@@ -130,6 +133,9 @@ PAIR_N_TRAIN, PAIR_N_CLASSES, PAIR_K, PAIR_SEED = 50_000, 10, 50, 0
     "training-pair",
     source="corrections note",
     text=r"Each base learner $i$ is trained on its training data $(x^{(i)}_{val}, y^{(i)}_{train})$.",
+    kind="exact mathematics",
+    overturn="A definition in the note under which the validation inputs and the training labels index the same "
+             "rows, so that the pair is one set of samples.",
 )
 def evaluate_training_pair() -> Finding:
     from training.splits import member_split
@@ -180,6 +186,9 @@ SIGN_P = (0.05, 0.3, 0.5, 0.9)
     source="corrections note",
     text=r"The note's step $\log(0.1)\,(y \log \hat{y}) \approx 2.3\,(y \log \hat{y})$, on the way to "
          r"$\mathcal{L}_{dyn} = 2.3 \cdot \mathcal{L}_{CE}$ below $\tau$.",
+    kind="exact mathematics",
+    overturn="A logarithm under which log(0.1) is positive; with the natural logarithm the note uses it is "
+             "−2.303.",
 )
 def evaluate_sign_2_3() -> Finding:
     note = read_note()
