@@ -10,7 +10,8 @@ import pytest
 #: modules with docstring examples (reader and synthetic have none: listing them passed vacuously)
 MODULES = ("analysis.core.metrics", "analysis.core.fusion", "analysis.core.stats", "analysis.audit.published", "analysis.core.config", "analysis.core.tables",
            "analysis.core.superlearner", "analysis.report.qmd", "analysis.audit.authors_code",
-           "analysis.audit.code_claims")
+           "analysis.audit.code_claims", "analysis.audit.note", "analysis.audit.note_claims",
+           "analysis.audit.table_claims", "analysis.report.bottom_line", "analysis.report.claims")
 
 
 @pytest.mark.parametrize("name", MODULES)

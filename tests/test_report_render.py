@@ -185,8 +185,13 @@ def test_verdict_list_shows_symbols_sources_kinds_overturn_lines_and_links_to_th
             assert f'<span class="verdict-{word}">{symbols[word]}\u00a0{word}</span>' in index
     from analysis.audit import SOURCES
 
-    sources = {r[2].replace("\u2019", "'") for r in body}  # pandoc prints apostrophes typographically
+    # pandoc prints apostrophes typographically; a source may be followed by the lines that state the claim
+    sources = {r[2].replace("\u2019", "'").split(" · ")[0] for r in body}
     assert sources <= set(SOURCES) and len(sources) >= 3
+    lines = re.findall(r'<a\s+href="https://github\.com/stfxecutables/dynamic_loss/blob/[0-9a-f]{40}/paper/notes/notes\.md'
+                       r'#L(\d+)-L(\d+)"[^>]*>notes\.md:(\d+)(?:-(\d+))?</a>', index)
+    assert len(lines) == sum(" · notes.md:" in r[2] for r in body) >= 17  # the loss and method claims
+    assert all((a, b) == (c, d or c) for a, b, c, d in lines)  # the label names the lines the link opens
     # every claim links to the section, table or figure of its evidence, on a page that has that anchor
     links = re.findall(r'<span class="claim-id"><code>([^<]+)</code>\s+·\s+<a\s+href="([\w-]+\.html)#([\w-]+)"', index)
     assert len(links) == len(body)

@@ -89,7 +89,7 @@ def test_bottom_line_sentence_gives_both_codings_and_the_condition(claim):
     text = table2_sentence(claim.verdict, claim.values)
     assert "r is negative in 10 of 12 cells" in text
     assert "r ≥ 0.7 in 11 of 12 cells (0.92–0.98)" in text and "below 1/24" in text
-    assert "**conditional**" in text and "contradicted under None=1.0 (CE limit)" in text
+    assert "**conditional**: supported with the row left out or at τ = 0, 0.5 or −1, contradicted at τ = 1" in text
 
 
 # ----------------------------------------------------------------------------- regenerated Table 2

@@ -58,7 +58,7 @@ def encoding_summary(cells: pd.DataFrame) -> dict:
 
 
 def decide(summaries: dict[str, dict]) -> str:
-    """The verdict of :data:`table2-correlation` from every encoding's :func:`encoding_summary`.
+    """The verdict of claim ``table2-correlation`` from every encoding's :func:`encoding_summary`.
 
     >>> s = lambda strong, sig: {"cells_strong": strong, "cells_perm_significant": sig, "n_cells": 12}
     >>> decide({"a": s(12, 12), "b": s(12, 12)}), decide({"a": s(12, 12), "b": s(0, 0)}), decide({"a": s(5, 0)})

@@ -12,6 +12,10 @@ arms stay paired over test samples. The draws are centred (the weaker ensembles 
 members shift them down; that shift is removed). The fusions re-fused are those whose record
 (:mod:`analysis.core.fusions`) declares a batched ``resampled`` function; the others (the learned
 fusions, which would need a refit per resample) get NaN.
+
+Table 2's r gets the same two kinds of interval: test-only (r of every test-only bootstrap resample
+of the arms' accuracies) and training-seed (r of every two-level resample), NaN where the fusion
+has no two-level draws.
 """
 
 from __future__ import annotations

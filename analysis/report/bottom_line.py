@@ -231,12 +231,27 @@ def table2_sentence(verdict: str, values: dict[str, Any]) -> str:
             f"correlation {'is ' if verdict == 'conditional' else ''}**{verdict}**{_table2_condition(values)}.")
 
 
+def coding_words(labels: list[str], encodings: dict[str, dict]) -> str:
+    """Codings of the cross-entropy row in words: "left out" and "at τ = a, b or c".
+
+    >>> coding_words(["x", "y", "z"], {"x": {"none_value": None}, "y": {"none_value": 0.0}, "z": {"none_value": -1.0}})
+    'left out or at τ = 0 or −1'
+    """
+    taus = [encodings[e]["none_value"] for e in labels]
+    at = [f"{t:g}".replace("-", "−") for t in taus if t is not None]
+    parts = ["left out"] * (None in taus)
+    if at:
+        parts.append("at τ = " + (", ".join(at[:-1]) + " or " + at[-1] if len(at) > 1 else at[0]))
+    return " or ".join(parts)
+
+
 def _table2_condition(values: dict[str, Any]) -> str:
     """Which codings support and which contradict the Table 2 claim, as a parenthesis ('' when one side is empty)."""
     sup, con = values.get("supporting_encodings") or [], values.get("contradicting_encodings") or []
-    if not sup or not con:
+    enc = values.get("encodings") or {}
+    if not sup or not con or not all(e in enc for e in sup + con):
         return ""
-    return f" (supported under {', '.join(sup)}; contradicted under {', '.join(con)})"
+    return f": supported with the row {coding_words(sup, enc)}, contradicted {coding_words(con, enc)}"
 
 
 def gradient_sentence(scale: dict[str, Any], zero: dict[str, Any]) -> str:

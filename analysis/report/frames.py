@@ -44,9 +44,11 @@ def _order(df: pd.DataFrame, *, by: Sequence[str] = ("dataset", "arm", "fusion")
     return df.iloc[order].reset_index(drop=True)
 
 
-def _interval(low: pd.Series, high: pd.Series, digits: int = 4) -> pd.Series:
-    """``[low, high]`` cells; a no-break space after the comma keeps an interval on one line."""
-    return pd.Series([("–" if pd.isna(a) or pd.isna(b) else f"[{a:.{digits}f},\u00a0{b:.{digits}f}]")
+def _interval(low: pd.Series, high: pd.Series, digits: int = 4, *, breakable: bool = False) -> pd.Series:
+    """``[low, high]`` cells; a no-break space after the comma keeps an interval on one line, unless
+    ``breakable`` (a table with several interval columns, which may wrap after the comma)."""
+    sep = " " if breakable else "\u00a0"
+    return pd.Series([("–" if pd.isna(a) or pd.isna(b) else f"[{a:.{digits}f},{sep}{b:.{digits}f}]")
                       for a, b in zip(low, high)], index=low.index)
 
 
@@ -106,10 +108,12 @@ def table2_frame(ctx: ReportContext) -> pd.DataFrame:
         "published r": [pub.get((paper_name(d), f), np.nan)
                         for d, f in zip(t2["dataset"], t2["fusion"])],
         "r": t2["pearson_r"],
-        "Fisher-z 95 % CI": _interval(t2["pearson_ci_low"], t2["pearson_ci_high"], 3),
-        "test-only bootstrap 95 % CI": _interval(t2["r_boot_ci_low"], t2["r_boot_ci_high"], 3),
+        # three intervals side by side: they may wrap after the comma to fit the PDF's width
+        "Fisher-z 95 % CI": _interval(t2["pearson_ci_low"], t2["pearson_ci_high"], 3, breakable=True),
+        "test-only bootstrap 95 % CI": _interval(t2["r_boot_ci_low"], t2["r_boot_ci_high"], 3, breakable=True),
         "training-seed 95 % CI": _interval(t2.get("r_seed_ci_low", pd.Series(np.nan, index=t2.index)),
-                                           t2.get("r_seed_ci_high", pd.Series(np.nan, index=t2.index)), 3),
+                                           t2.get("r_seed_ci_high", pd.Series(np.nan, index=t2.index)), 3,
+                                           breakable=True),
         "permutation p (two-sided)": t2["perm_p_two_sided"],
         "Spearman ρ": t2["spearman_rho"],
     })
