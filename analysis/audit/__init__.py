@@ -37,6 +37,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "analysis.audit.code_claims",
     "analysis.audit.authors_claims",
     "analysis.audit.cache_claims",
+    "analysis.audit.reliability_claims",
 )
 
 
