@@ -342,3 +342,28 @@ def test_the_claim_on_analysed_digits_tiny_counts_the_cells_of_its_table(data_ro
     from analysis.audit.reliability_claims import reliability_verdict
 
     assert r.verdict == reliability_verdict(len(c), r.values["n_better"], r.values["n_worse"])
+
+
+def test_the_page_table_shows_each_difference_over_the_interval_that_decides_it(data_root, tmp_path_factory):
+    from analysis.audit.reliability_claims import cell_outcomes
+    from analysis.report.calibration import reliability_diff_table
+    from analysis.report.context import report_context
+
+    shutil.rmtree(data_root / "results" / PRESET)
+    shutil.copytree(digits_tiny_results(tmp_path_factory.getbasetemp() / "digits-tiny") / PRESET,
+                    data_root / "results" / PRESET)
+    diff = cell_outcomes(pd.read_csv(data_root / "results" / PRESET / "calibration_diff.csv"))
+    ctx = report_context({"DYNLOSS_DATA_DIR": str(data_root)}, preset=PRESET)
+    table = reliability_diff_table(ctx, table="selective", fusions=("Average", "Weighted-OOB")).frame
+    assert list(table.columns[-2:]) == ["Δ AUROC", "Δ AURC"]
+    shown = diff[diff["fusion"].isin(["Average", "Weighted-OOB"]) & (diff["metric"] == "auroc")]
+    assert len(table) == len(shown)
+    assert set(table["interval"]) == {"two-level", "test-only"}
+    for r in shown.itertuples():
+        ref = table["reference"].str.split(" ").str[0] == r.reference  # "ce (tuned)", "ce-lr0.01"
+        cells = table.loc[(table["arm"] == r.arm) & ref & (table["fusion"] == r.fusion), "Δ AUROC"]
+        assert len(cells) == 1, (r, table.to_string())
+        (cell,) = cells
+        text = cell.replace("−", "-").replace("±", "+")
+        assert f"{r.diff:+.4f}" in text and f"[{r.low:+.4f}, {r.high:+.4f}]" in text
+        assert text.startswith("**") == (r.outcome != "n.s.")

@@ -248,7 +248,8 @@ def reliability_diff_table(ctx: ReportContext, *, table: str = "calibration",
     (one row when they are the same arm), per fusion: one thin cell per metric of
     :data:`DIFF_METRICS` ``[table]`` holding the difference over its 95 % interval (two-level,
     members × test samples, where the fusion can be re-fused; over test samples for the learned
-    fusions: column ``interval``), bold where the interval excludes 0 (``calibration_diff.csv``)."""
+    fusions: column ``interval``, ``two-level`` or ``test-only``), bold where the interval excludes 0
+    (``calibration_diff.csv``); 4 decimals, so that a bound near 0 keeps its sign."""
     from analysis.audit.reliability_claims import tuned_reference
     from analysis.report.markdown import Table
 
@@ -263,17 +264,17 @@ def reliability_diff_table(ctx: ReportContext, *, table: str = "calibration",
     rows = []
     for ds, g in d.groupby("dataset", sort=False):
         tuned = tuned_reference(tuning, ds) if not tuning.empty else None
-        roles = {CONTROL_ARM: "same lr (0.01)"}
+        roles = {CONTROL_ARM: CONTROL_ARM}
         if tuned is not None:
-            roles[tuned] = "tuned = same lr" if tuned == CONTROL_ARM else "tuned lr"
+            roles[tuned] = f"{CONTROL_ARM} = tuned" if tuned == CONTROL_ARM else f"{tuned} (tuned)"
         g = g[g["reference"].isin(roles) & g["fusion"].isin(fusions) & g["metric"].isin(DIFF_METRICS[table])]
         for (arm, ref, fusion), c in g.groupby(["arm", "reference", "fusion"], sort=False):
             seeded = c["seed_ci_low"].notna().all()
-            row = {"dataset": ds, "arm": arm, "reference": f"{ref} ({roles[ref]})", "fusion": fusion,
-                   "interval": "members × test samples" if seeded else "test samples only"}
+            row = {"dataset": ds, "arm": arm, "reference": roles[ref], "fusion": fusion,
+                   "interval": "two-level" if seeded else "test-only"}
             for r in c.itertuples():
                 lo, hi = (r.seed_ci_low, r.seed_ci_high) if seeded else (r.ci_low, r.ci_high)
-                row[f"Δ {labels.get(r.metric, r.metric)}"] = difference_cell(r.diff, lo, hi)
+                row[f"Δ {labels.get(r.metric, r.metric)}"] = difference_cell(r.diff, lo, hi, digits=4)
             rows.append(row)
     if not rows:
         raise ValueError("calibration_diff.csv holds no difference of the shown fusions and references")
