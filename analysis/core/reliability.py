@@ -23,7 +23,8 @@ Two intervals per difference (arm − reference, same fusion):
 
 - ``ci_*``: test samples resampled (``n_reliability_resamples`` resamples of the ``S_REL`` stream
   keyed by dataset), shared by every arm and fusion of the dataset: paired; the members are fixed.
-- ``seed_ci_*``: two-level, for the fusions with a batched re-fusion (Average, ProbAverage, Vote):
+- ``seed_ci_*``: two-level, for the fusions with a batched re-fusion (Average, Vote; ProbAverage
+  is left out of the table, :data:`SKIPPED_FUSIONS`):
   each arm's members are also drawn with replacement (independently per arm, the ``S_SEED`` draws
   of Table 1's intervals keyed by dataset and arm) and re-fused, on the first
   ``n_reliability_seed_resamples`` test-sample resamples; centred as Table 1's seed intervals (the
@@ -40,7 +41,7 @@ import pandas as pd
 
 from analysis.core import metrics as M
 from analysis.core.config import S_REL, S_SEED, AnalysisConfig, hash_str
-from analysis.core.metric_registry import METRICS, Scores
+from analysis.core.metric_registry import METRICS
 from analysis.core.seed_bootstrap import member_count_draws, weighted_predictions
 from analysis.core.stats import bootstrap_counts, percentile_interval
 
@@ -272,13 +273,3 @@ def reliability_differences(data, fused: dict, *, config: AnalysisConfig, dynami
     df["n_resamples"] = b
     df["n_seed_resamples"] = b_seed
     return df
-
-
-def check_scores_agree(labels: np.ndarray, probs: np.ndarray, preds: np.ndarray, *, n_bins: int = 15
-                       ) -> dict[str, tuple[float, float]]:
-    """Each metric by :func:`weighted_metrics` (all counts 1) and by the registry's function on
-    :class:`Scores` (the values calibration.csv / selective.csv hold): metric -> (ours, registry)."""
-    t = sample_terms(labels, probs, preds, n_bins=n_bins)
-    ours = weighted_metrics(t, np.ones((1, len(labels))), n_bins=n_bins)
-    s = Scores(np.asarray(labels), np.asarray(probs, dtype=np.float64), np.asarray(preds), n_bins)
-    return {k: (float(ours[k][0]), METRICS[k].function(s)) for k in RELIABILITY_METRICS}
