@@ -130,9 +130,10 @@ def test_a_saved_audit_names_its_results_and_is_evaluated_again_over_others(copy
     assert main(["analyze", "--preset", PRESET, *FAST, "--seed", "1"]) == 0  # other results
     ctx = report_context({**os.environ, "DYNLOSS_PRESET": PRESET})  # the preset the report shows
     kept, fresh, note = saved_audit(results_scope(PRESET))
-    assert fresh == ["lr-confound"] and "sign" in kept and "lr-confound" not in kept
-    assert note.startswith("Claims lr-confound evaluated again: the saved audit (audit.json) was computed from "
-                           "other results")
+    # every claim that reads the results (reliability too) is evaluated again; the others are kept
+    assert fresh == ["lr-confound", "reliability"] and "sign" in kept and "lr-confound" not in kept
+    assert note.startswith("Claims lr-confound, reliability evaluated again: the saved audit (audit.json) was "
+                           "computed from other results")
     shown = {r.id: r for r in claims._audit_results(ctx)}
     now = {r.id: r for r in evaluate_all(["lr-confound"], preset=PRESET)}
     assert shown["lr-confound"].evidence == now["lr-confound"].evidence
@@ -164,9 +165,9 @@ def test_a_set_without_superlearners_audits_and_renders_with_those_sections_abse
     assert main(["report", "--preset", PRESET, "--engine", "offline", "--format", "html",
                  "--output-dir", str(tmp_path / "html")]) == 0
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "Claims lr-confound evaluated again" in err and "stacking-leak not evaluated" in err
+    assert "Traceback" not in err and "Claims lr-confound, reliability evaluated again" in err and "stacking-leak not evaluated" in err
     authors = (tmp_path / "html" / "authors.html").read_text()
-    assert "lr-confound evaluated again" in authors and "stacking-leak not evaluated" in authors
+    assert "lr-confound, reliability evaluated again" in authors and "stacking-leak not evaluated" in authors
     methods = (tmp_path / "html" / "methods-audit.html").read_text()
     assert "absent: these results were made with" in methods
 

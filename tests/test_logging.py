@@ -38,7 +38,7 @@ def test_log_level_warning_keeps_errors_and_the_result_but_hides_progress(tmp_pa
     write_synthetic_preset(tmp_path, "small", SMALL)
     assert _analyze(tmp_path, "--log-level", "warning") == 0
     captured = capsys.readouterr()
-    assert captured.err == "" and "wrote 16 tables" in captured.out  # RESULT_FILES, lr_tuning.csv included
+    assert captured.err == "" and "wrote 17 tables" in captured.out  # RESULT_FILES, lr_tuning.csv and calibration_diff.csv included
     assert main(["--log-level", "error", "analyze", "--preset", "absent", "--cache", str(tmp_path)]) == 2
     assert "dynloss train --preset absent" in capsys.readouterr().err
     configure("info")

@@ -82,6 +82,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "analysis.audit.note_claims",
     "analysis.audit.authors_claims",
     "analysis.audit.cache_claims",
+    "analysis.audit.reliability_claims",
 )
 
 

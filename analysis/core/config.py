@@ -1,9 +1,11 @@
 """The knobs of ``dynloss analyze`` (:class:`AnalysisConfig`) and its seed streams.
 
 Seeds: every random step draws from ``numpy.random.default_rng([seed, step, ...])`` with a fixed
-step number (``S_BOOT``, ``S_SL``, ``S_TEMP``, ``S_SIZE``, ``S_SEED``), so each table is reproducible on
-its own. ``S_SEED`` draws the members of Table 1's two-level (training-seed) intervals; their test
-samples reuse the ``S_BOOT`` resamples.
+step number (``S_BOOT``, ``S_SL``, ``S_TEMP``, ``S_SIZE``, ``S_SEED``, ``S_REL``), so each table is
+reproducible on its own. ``S_SEED`` draws the members of Table 1's two-level (training-seed)
+intervals; their test samples reuse the ``S_BOOT`` resamples. ``S_REL`` draws the test samples of
+``calibration_diff`` (:mod:`analysis.core.reliability`), whose two-level intervals reuse the
+``S_SEED`` member draws.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ TABLE2_ENCODINGS: dict[str, float | None] = {"published (ce=-1)": -1.0, "ce-limi
 
 
 # seed streams (fixed step numbers)
-S_BOOT, S_SL, S_TEMP, S_SIZE, S_SEED = 1, 2, 3, 4, 5
+S_BOOT, S_SL, S_TEMP, S_SIZE, S_SEED, S_REL = 1, 2, 3, 4, 5, 6
 #: fewest training rows a super-learner can be fitted on (one to fit, one to choose the best epoch)
 MIN_FIT_ROWS = 2
 
@@ -38,6 +40,11 @@ class AnalysisConfig:
         (``seed_ci_*``, ``diff_seed_ci_*``, ``control_seed_ci_*``); each re-fuses the drawn members,
         so they cost more than test-only resamples. Their test samples are the first
         ``n_seed_resamples`` resamples of the test-only bootstrap. 0 leaves those columns NaN.
+    n_reliability_resamples : test-sample resamples of ``calibration_diff``'s intervals on the
+        differences of ECE, NLL, Brier, AUROC and AURC (:mod:`analysis.core.reliability`); 0 writes
+        the table without rows.
+    n_reliability_seed_resamples : of those, the first ones that also draw the members
+        (two-level ``seed_ci_*``; each re-fuses and re-sorts the test set); 0 leaves them NaN.
     confidence : level of all confidence intervals.
     n_bins : calibration bins.
     superlearners : fit the learned fusions (Weighted, MLP; in-sample and out-of-bag).
@@ -66,6 +73,8 @@ class AnalysisConfig:
     seed: int = 0
     n_resamples: int = 10_000
     n_seed_resamples: int = 2_000
+    n_reliability_resamples: int = 1_000
+    n_reliability_seed_resamples: int = 200
     confidence: float = 0.95
     n_bins: int = 15
     superlearners: bool = True
@@ -89,6 +98,9 @@ class AnalysisConfig:
                                  f"to fit, one to choose the best epoch), got {rows}")
         if self.n_resamples < 1:
             raise ValueError(f"Expected `n_resamples` >= 1, got {self.n_resamples}")
+        if self.n_reliability_resamples < 0 or self.n_reliability_seed_resamples < 0:
+            raise ValueError(f"Expected `n_reliability_resamples` and `n_reliability_seed_resamples` >= 0, got "
+                             f"{self.n_reliability_resamples} and {self.n_reliability_seed_resamples}")
         if self.n_seed_resamples < 0:
             raise ValueError(f"Expected `n_seed_resamples` >= 0, got {self.n_seed_resamples}")
         if not 0 < self.confidence < 1:

@@ -9,6 +9,8 @@ long-form DataFrame whose columns :mod:`analysis.core.schema` describes:
   :mod:`analysis.core.tables`;
 - ``calibration``, ``reliability``, ``selective``, ``risk_coverage``: :mod:`analysis.core.calibration`;
 - ``ensemble_size``: :mod:`analysis.core.ensemble_size`;
+- ``calibration_diff``: :mod:`analysis.core.reliability` (intervals on the calibration and
+  selective-prediction differences of the dynamic arms from the cross-entropy arms);
 - ``related_losses``: :mod:`analysis.core.related` (over table1, calibration and selective);
 - ``superlearner_gap``: :mod:`analysis.core.fuse`;
 - ``split_stats``: :mod:`analysis.core.splits` (the members' cached splits);
@@ -35,6 +37,7 @@ from analysis.core.fit_store import FitStore
 from analysis.core.fuse import fuse_preset
 from analysis.core.reader import PresetLogits, load_preset
 from analysis.core.related import related_losses_table
+from analysis.core.reliability import reliability_differences
 from analysis.core.splits import split_stats_table
 from analysis.core.tables import (
     accuracy_tables,
@@ -43,9 +46,15 @@ from analysis.core.tables import (
     member_accuracy_table,
     table2,
 )
+from training.arms import ARMS, CONTROL_ARM, get_arm
 from training.logs import Progress, get_logger
 from training.paths import DataRoot, resolve_root
 from training.provenance import code_revision, versions
+
+
+def is_dynamic(arm: str) -> bool:
+    """True for the published dynamic-loss arms at their usual rate (family ``dyn``)."""
+    return arm in ARMS and ARMS[arm].family == "dyn"
 
 
 def _tuning_choices(cache_root: Path, preset: str):
@@ -165,6 +174,14 @@ def analyze_preset(
     t1, ci, draws = accuracy_tables(data, fused, members, config=config)
     progress(f"Table 1 with its bootstrap ({config.n_resamples} resamples) and training-seed intervals")
     calibration = calibration_tables(data, fused, config=config)
+    from training.tuning import chosen_arms
+
+    tuned = chosen_arms(choices) if choices else ()
+    dynamic = tuple(dict.fromkeys([a for ds in data.datasets for a in data.arm_names(ds) if is_dynamic(a)]
+                                  + [a for a in tuned if get_arm(a).loss == "dynamic"]))
+    tuned_ce = tuple(a for a in tuned if get_arm(a).family == "ce")
+    calibration_diff = reliability_differences(data, fused, config=config, dynamic=dynamic,
+                                               references=(CONTROL_ARM, *tuned_ce))
     tables = {
         "table1": t1,
         "table2": table2(t1, draws, encodings=dict(config.table2_encodings), confidence=config.confidence),
@@ -179,8 +196,10 @@ def analyze_preset(
         "cache_status": cache_status_table(data),
         "split_stats": split_stats_table(data),
         "lr_tuning": lr_tuning_table(choices),
+        "calibration_diff": calibration_diff,
     }
-    progress("calibration, selective prediction, Table 2, McNemar, ensemble size")
+    progress("calibration, selective prediction (and the intervals of the dynamic arms' differences), Table 2, "
+             "McNemar, ensemble size")
     if write:
         write_results(tables, out, provenance(data, root=root, config=config, seconds=time.perf_counter() - t0,
                                                fits=fit_store.summary(root.display) if fit_store is not None

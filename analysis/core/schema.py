@@ -277,6 +277,30 @@ LR_TUNING_COLUMNS: dict[str, str] = {
     "chosen": "1.0 for the learning rate of the best mean held-out accuracy (ties: the smaller), else 0.0",
 }
 
+CALIBRATION_DIFF_COLUMNS: dict[str, str] = {
+    "dataset": "dataset name as in the cache",
+    "arm": "dynamic-loss arm (dyn-<τ>, and any tuned dynamic arm)",
+    "reference": "cross-entropy arm compared against: ce-lr0.01 (the dynamic arms' learning rate) and the tuned "
+                 "cross-entropy arm (the chosen ce arm of lr_tuning; once when they are the same arm)",
+    "fusion": "fusion method (the same for both arms; every fusion but ProbAverage)",
+    "metric": "ece, nll, brier (calibration, before temperature scaling), auroc or aurc (selective); as in "
+              "calibration.csv / selective.csv (analysis.core.metric_registry)",
+    "direction": "'lower' or 'higher' is better for the metric",
+    "confidence_kind": "'max_prob' or 'vote_fraction' (Vote): the confidence the metric scores",
+    "value": "the metric of arm on the full test set",
+    "reference_value": "the metric of the reference arm",
+    "diff": "value - reference_value (below 0 is better for 'lower' metrics)",
+    "ci_low": "lower bound of the paired percentile bootstrap CI of diff over test samples (members fixed; the "
+              "same resamples for every arm and fusion of a dataset)",
+    "ci_high": "upper bound of that CI",
+    "seed_ci_low": "lower bound of the two-level CI of diff: each arm's members resampled and re-fused, test samples "
+                   "resampled, centred (analysis.core.reliability); NaN for learned fusions (a refit per draw)",
+    "seed_ci_high": "upper bound of the two-level CI",
+    "confidence_level": "level of the CIs",
+    "n_resamples": "test-sample resamples (n_reliability_resamples)",
+    "n_seed_resamples": "two-level resamples (n_reliability_seed_resamples)",
+}
+
 #: result file (without .csv) -> its column dictionary
 RESULT_FILES: dict[str, Mapping[str, str]] = {
     "table1": TABLE1_COLUMNS,
@@ -295,6 +319,7 @@ RESULT_FILES: dict[str, Mapping[str, str]] = {
     "related_losses": RELATED_LOSSES_COLUMNS,
     "split_stats": SPLIT_STATS_COLUMNS,
     "lr_tuning": LR_TUNING_COLUMNS,
+    "calibration_diff": CALIBRATION_DIFF_COLUMNS,
 }
 
 

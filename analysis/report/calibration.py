@@ -141,8 +141,8 @@ def interpretation(summary: pd.DataFrame, *, reference: str = CONTROL_ARM, gap_t
         lines.append(
             f"{lead}Against {reference} (AUROC {r0.auroc:.3f}, AURC {r0.aurc:.4f}; same learning rate): "
             f"{'; '.join(each)}. AUROC is higher for {better_auroc} of {len(dyn)} dynamic arms and AURC lower (better) "
-            f"for {better_aurc} of {len(dyn)}. No interval is computed for these differences, and AURC also falls "
-            f"when accuracy alone rises, AUROC does not.")
+            f"for {better_aurc} of {len(dyn)}. Their paired intervals are in the difference tables below (claim "
+            f"`reliability`); AURC also falls when accuracy alone rises, AUROC does not.")
     return "".join(f"- {line}\n" for line in lines)
 
 
@@ -160,6 +160,29 @@ def metrics_note(table: str = "calibration") -> str:
     """A markdown sentence listing the metrics of ``table`` on the page, with the better direction."""
     parts = [f"{m.label} ({m.direction} is better)" for m in metrics_of(table) if m.shown and m.name != "accuracy"]
     return f"Metrics of the {table} table: {', '.join(parts)}.\n"
+
+
+#: the metrics of each difference table: calibration (before scaling) and selective prediction
+DIFF_METRICS: dict[str, tuple[str, ...]] = {"calibration": ("ece", "nll", "brier"), "selective": ("auroc", "aurc")}
+#: a line break inside a table cell (the PDF gets Typst's; HTML wraps the cell itself)
+_CELL_BREAK = " `#linebreak()`{=typst} "
+
+
+def difference_cell(diff: float, low: float, high: float, *, digits: int = 3) -> str:
+    """``diff`` over its interval in one thin cell (markdown), bold when the interval excludes 0.
+
+    >>> difference_cell(0.0832, 0.071, 0.095)
+    '**+0.083** `#linebreak()`{=typst} **[+0.071, +0.095]**'
+    >>> difference_cell(-0.001, -0.004, 0.002)
+    '−0.001 `#linebreak()`{=typst} [−0.004, +0.002]'
+    """
+    if not np.isfinite(diff):
+        return "–"
+    d = _signed(diff, digits)
+    ci = f"[{_signed(low, digits)}, {_signed(high, digits)}]" if np.isfinite(low) and np.isfinite(high) else "[–]"
+    if np.isfinite(low) and np.isfinite(high) and (low > 0 or high < 0):
+        d, ci = f"**{d}**", f"**{ci}**"
+    return d + _CELL_BREAK + ci
 
 
 # ------------------------------------------------------------------ loaders for the page cells
@@ -216,6 +239,47 @@ def interpretation_note(ctx: ReportContext, *, fusion: str = "Average") -> str:
     sel = sel[(sel["fusion"] == fusion) & (sel["member"] == -1)][["dataset", "arm", "auroc", "aurc"]]
     summary = gaps.merge(temps, on=["dataset", "arm"], how="left").merge(sel, on=["dataset", "arm"], how="left")
     return interpretation(summary)
+
+
+@reads("calibration_diff", "lr_tuning")
+def reliability_diff_table(ctx: ReportContext, *, table: str = "calibration",
+                           fusions: Sequence[str] = ("Average", "Vote", "Weighted-OOB", "MLP-OOB")):
+    """Each dynamic arm minus the tuned cross-entropy arm (``lr_tuning.csv``) and minus ``ce-lr0.01``
+    (one row when they are the same arm), per fusion: one thin cell per metric of
+    :data:`DIFF_METRICS` ``[table]`` holding the difference over its 95 % interval (two-level,
+    members × test samples, where the fusion can be re-fused; over test samples for the learned
+    fusions: column ``interval``, ``two-level`` or ``test-only``), bold where the interval excludes 0
+    (``calibration_diff.csv``); 4 decimals, so that a bound near 0 keeps its sign."""
+    from analysis.audit.reliability_claims import tuned_reference
+    from analysis.report.markdown import Table
+
+    if table not in DIFF_METRICS:
+        raise ValueError(f"Expected `table` in {tuple(DIFF_METRICS)}, got {table!r}")
+    d = load_result("calibration_diff", ctx)
+    try:
+        tuning = load_result("lr_tuning", ctx)
+    except FileNotFoundError:
+        tuning = pd.DataFrame()
+    labels = {m.name: m.label for m in metrics_of("calibration") + metrics_of("selective")}
+    rows = []
+    for ds, g in d.groupby("dataset", sort=False):
+        tuned = tuned_reference(tuning, ds) if not tuning.empty else None
+        roles = {CONTROL_ARM: CONTROL_ARM}
+        if tuned is not None:
+            roles[tuned] = f"{CONTROL_ARM} = tuned" if tuned == CONTROL_ARM else f"{tuned} (tuned)"
+        g = g[g["reference"].isin(roles) & g["fusion"].isin(fusions) & g["metric"].isin(DIFF_METRICS[table])]
+        for (arm, ref, fusion), c in g.groupby(["arm", "reference", "fusion"], sort=False):
+            seeded = c["seed_ci_low"].notna().all()
+            row = {"dataset": ds, "arm": arm, "reference": roles[ref], "fusion": fusion,
+                   "interval": "two-level" if seeded else "test-only"}
+            for r in c.itertuples():
+                lo, hi = (r.seed_ci_low, r.seed_ci_high) if seeded else (r.ci_low, r.ci_high)
+                row[f"Δ {labels.get(r.metric, r.metric)}"] = difference_cell(r.diff, lo, hi, digits=4)
+            rows.append(row)
+    if not rows:
+        raise ValueError("calibration_diff.csv holds no difference of the shown fusions and references")
+    out = one_dataset_dropped(_order(pd.DataFrame(rows), by=("dataset", "arm", "reference", "fusion")))
+    return Table(out, markdown=tuple(c for c in out.columns if c.startswith("Δ ")))
 
 
 @reads("risk_coverage")

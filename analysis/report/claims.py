@@ -124,6 +124,7 @@ EVIDENCE: dict[str, tuple[str, str, str]] = {
     "pooled-shuffled": ("reports/authors.qmd", "sec-authors-pooled", "pooled and shuffled fits"),
     "lr-confound": ("reports/methods-audit.qmd", "sec-lr-confound", "learning-rate confound"),
     "stacking-leak": ("reports/methods-audit.qmd", "sec-stacking", "stacking"),
+    "reliability": ("reports/calibration.qmd", "sec-reliability", "calibration and selective differences"),
     "protocol-lr": ("reports/methods-audit.qmd", "sec-protocol-lr", "learning rates in the authors' code"),
     "protocol-tuning": ("reports/methods-audit.qmd", "sec-protocol-tuning", "grid search in the authors' code"),
     "protocol-resize": ("reports/methods-audit.qmd", "sec-protocol-resize", "input size in the authors' code"),
@@ -134,11 +135,15 @@ EVIDENCE: dict[str, tuple[str, str, str]] = {
     "sign-2.3": ("reports/methods-audit.qmd", "sec-note-errors", "the sign of the note's 2.3 step"),
 }
 
+#: the claims of the calibration page (the paper's motivation, decided from calibration_diff.csv)
+RELIABILITY_CLAIMS_MODULE = "analysis.audit.reliability_claims"
+
 #: where a claim missing from :data:`EVIDENCE` is shown: its module's claims table
 MODULE_EVIDENCE: dict[str, tuple[str, str, str]] = {
     LOSS_CLAIMS_MODULE: ("reports/loss-audit.qmd", "tbl-loss-claims", "claims"),
     **{m: ("reports/methods-audit.qmd", "tbl-method-claims", "claims") for m in METHOD_CLAIMS_MODULES},
     **{m: ("reports/authors.qmd", "tbl-authors-claims", "claims") for m in AUTHORS_CLAIMS_MODULES},
+    RELIABILITY_CLAIMS_MODULE: ("reports/calibration.qmd", "sec-reliability", "claims"),
 }
 
 
