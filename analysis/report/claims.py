@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.context import ReportContext, ResultsMissingError, reads
-from analysis.report.markdown import Table, escape
+from analysis.report.markdown import ZWSP, Table, escape
 
 #: the audit module of the loss claims (the ids it registers select the loss-audit page's rows)
 LOSS_CLAIMS_MODULE = "analysis.audit.loss_claims"
@@ -191,7 +191,8 @@ def source_cell(claim_id: str, source: str) -> str:
     if where is None:
         return escape(source)
     label, url = where
-    return f"{escape(source)} · [{label}]({url})"
+    # a break point after the colon: "notes.md:123-134" is wider than the column on the PDF
+    return f"{escape(source)} · [{label.replace(':', ':' + ZWSP)}]({url})"
 
 
 @reads("audit", "paper:corrections_note.json")
