@@ -197,11 +197,16 @@ def protocol_cells(ci: pd.DataFrame, mc: pd.DataFrame, tuning: pd.DataFrame, *, 
     return out
 
 
-def _summary(g: pd.DataFrame) -> dict:
+def _counts(g: pd.DataFrame) -> dict:
+    """Cells better / worse / not significant (``direction``), their mean difference and how many are above 0."""
     return {"n_cells": len(g), "n_better": int((g["direction"] == "better").sum()),
             "n_worse": int((g["direction"] == "worse").sum()), "n_ns": int((g["direction"] == "n.s.").sum()),
-            "mean_diff": _r(g["diff"].mean()) if len(g) else None, "n_positive": int((g["diff"] > 0).sum()),
-            "pairs": sorted({f"{a} vs {r}" for a, r in zip(g["arm"], g["reference"])})}
+            "mean_diff": _r(g["diff"].mean()) if len(g) else None, "n_positive": int((g["diff"] > 0).sum())}
+
+
+def _summary(g: pd.DataFrame) -> dict:
+    """:func:`_counts` of one protocol's cells, with the pairs compared."""
+    return {**_counts(g), "pairs": sorted({f"{a} vs {r}" for a, r in zip(g["arm"], g["reference"])})}
 
 
 def _verdict(s: dict) -> str:
@@ -234,11 +239,7 @@ def evaluate_lr_confound(preset: str, root: DataRoot) -> Finding:
         return Finding(verdict="conditional", values=base,
                        evidence=f"Preset {preset} has no ce-lr0.01 control arm: the learning rate and the loss "
                                 f"cannot be separated. {scope}")
-    per_ref = {}
-    for ref, g in t.groupby("reference", sort=False):
-        per_ref[ref] = {"n_cells": len(g), "n_better": int((g["direction"] == "better").sum()),
-                        "n_worse": int((g["direction"] == "worse").sum()), "n_ns": int((g["direction"] == "n.s.").sum()),
-                        "mean_diff": _r(g["diff"].mean()), "n_positive": int((g["diff"] > 0).sum())}
+    per_ref = {ref: _counts(g) for ref, g in t.groupby("reference", sort=False)}
     lr_only = ci[(ci["quantity"] == "diff") & (ci["arm"] == CONTROL_ARM) & (ci["reference"] == REFERENCE_ARM)
                  & ci["fusion"].isin(PAPER_FUSIONS)]
     cells = protocol_cells(ci, mc, tuning)

@@ -172,6 +172,8 @@ def protocols_sentence(verdict: str | None, values: dict[str, Any]) -> str:
     """The dynamic loss against cross-entropy under each learning-rate protocol, in words, from the
     ``lr-confound`` claim's values (its ``protocols``, ``decided_by``, ``tuned_lr``); the protocol
     that decides the verdict first."""
+    from analysis.audit.cache_claims import PROTOCOLS
+
     protocols = values.get("protocols") or {}
     if verdict is None or not protocols:
         return ("**Learning-rate protocols.** Not evaluated for this preset: its results hold no comparison of the "
@@ -179,7 +181,7 @@ def protocols_sentence(verdict: str | None, values: dict[str, Any]) -> str:
     names = {"tuned": "each loss at its own tuned rate", "text": "every arm at the text's lr 0.1",
              "code": "the authors' code (cross-entropy 0.1, dynamic 0.01)", "control": "both at 0.01"}
     decided = values.get("decided_by", "control")
-    order = [decided] + [p for p in ("tuned", "text", "code", "control") if p != decided]
+    order = [decided] + [p for p in PROTOCOLS if p != decided]
     parts = []
     for p in order:
         if p not in protocols:
