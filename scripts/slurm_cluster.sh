@@ -53,8 +53,11 @@ maria="$dir/mariadb"
 export SLURM_CONF="$conf"
 host="$(hostname -s)"
 
-# alive PIDFILE: the process named in PIDFILE runs
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive PIDFILE [COMM]: the process named in PIDFILE runs (and is COMM, not a reused pid)
+alive() {
+  [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null || return 1
+  [ -z "${2:-}" ] || [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]
+}
 
 # wait_for SECONDS WHAT CMD...: retry CMD every 0.2 s until it succeeds or SECONDS pass
 wait_for() {
@@ -83,6 +86,8 @@ probe() {
 status() {
   local ok=0 st
   [ -f "$conf" ] || { say "no cluster configured under $dir (run: $me start $dir)"; return 1; }
+  # a cluster this script stopped is known at once (sinfo would retry for ~20 s)
+  [ ! -f "$run/stopped" ] || { say "stopped (run: $me start $dir)"; return 1; }
   st="$(node_state)"
   if node_ready; then say "node $host: $st"; else say "node $host: ${st:-no answer from slurmctld}"; ok=1; fi
   if [ "$accounting" = 1 ]; then
@@ -196,7 +201,7 @@ start_mariadb() {
 }
 
 start_slurmdbd() {
-  if ! alive "$run/slurmdbd.pid"; then
+  if ! alive "$run/slurmdbd.pid" slurmdbd; then
     slurmdbd >>"$log/start.log" 2>&1 || die "slurmdbd did not start (see $log/slurmdbd.log)"
   fi
   wait_for "$timeout_s" slurmdbd dbd_ok || die "slurmdbd does not answer sacctmgr (see $log/slurmdbd.log)"
@@ -215,24 +220,25 @@ start() {
       command -v "$exe" >/dev/null 2>&1 || die "$exe not found: apt-get install slurmdbd mariadb-server (or DYNLOSS_SLURM_ACCOUNTING=0)" 3
     done
   fi
-  if [ -f "$conf" ] && alive "$run/slurmctld.pid" && alive "$run/slurmd.pid" && status; then
+  if [ -f "$conf" ] && alive "$run/slurmctld.pid" slurmctld && alive "$run/slurmd.pid" slurmd && status; then
     say "OK: already running"
     echo "export SLURM_CONF=$conf"
     return 0
   fi
   local t0=$SECONDS
   install -d -m 0755 "$dir" "$run" "$log" "$dir/state" "$dir/spool"
+  rm -f "$run/stopped"
   write_conf
   start_munge
   if [ "$accounting" = 1 ]; then
     start_mariadb
     start_slurmdbd
   fi
-  if ! alive "$run/slurmctld.pid"; then
+  if ! alive "$run/slurmctld.pid" slurmctld; then
     slurmctld -f "$conf" >>"$log/start.log" 2>&1 || die "slurmctld did not start (see $log/slurmctld.log)"
   fi
   wait_for "$timeout_s" slurmctld scontrol ping || die "slurmctld does not answer (see $log/slurmctld.log)"
-  if ! alive "$run/slurmd.pid"; then
+  if ! alive "$run/slurmd.pid" slurmd; then
     slurmd -f "$conf" >>"$log/start.log" 2>&1 || die "slurmd did not start (see $log/slurmd.log)"
   fi
   if ! wait_for "$timeout_s" "node $host" node_ready; then
@@ -246,7 +252,7 @@ start() {
 # stop_pid NAME PIDFILE: SIGTERM, then SIGKILL after the timeout
 stop_pid() {
   local name=$1 pidfile=$2 pid end
-  alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+  alive "$pidfile" "$name" || { rm -f "$pidfile"; return 0; }
   pid="$(cat "$pidfile")"
   kill -TERM "$pid" 2>/dev/null || true
   end=$((SECONDS + timeout_s))
@@ -263,8 +269,9 @@ stop() {
   stop_pid slurmd "$run/slurmd.pid"
   stop_pid slurmctld "$run/slurmctld.pid"
   stop_pid slurmdbd "$run/slurmdbd.pid"
-  stop_pid MariaDB "$maria/mariadb.pid"
+  stop_pid mariadbd "$maria/mariadb.pid"
   stop_pid munged "$run/munged.pid"
+  touch "$run/stopped"
 }
 
 case "$cmd" in
