@@ -66,6 +66,7 @@ class RunState:
     state: str
     detail: str = ""
     arrays_sha256: str | None = None
+    executor: str | None = None  # what its run.json says trained it ("local", "slurm"), when readable
 
     @property
     def key(self) -> str:
@@ -197,6 +198,12 @@ def cache_option(root: str | os.PathLike) -> str:
     return "" if Path(root).resolve() == default.resolve() else f" --cache {shlex.quote(str(root))}"
 
 
+def executor_option(sc: CacheScan) -> str:
+    """`` --executor slurm`` when a run of ``sc`` records it was trained through SLURM, else ``""``
+    (the default executor, local)."""
+    return " --executor slurm" if any(r.executor == "slurm" for r in sc.runs) else ""
+
+
 def repair_command(sc: CacheScan, states: tuple[str, ...] = ("missing", "incomplete", "corrupt", "stale")) -> str:
     """The ``dynloss train`` command (in backticks) that retrains the runs of ``sc`` in ``states``.
 
@@ -204,9 +211,10 @@ def repair_command(sc: CacheScan, states: tuple[str, ...] = ("missing", "incompl
     ``_grid.json`` (which an earlier ``train --arms/--members/--datasets`` extended) the command
     names the ``--datasets``, ``--arms`` and ``--members`` of those runs (one command per members
     count) and offers to delete ``_grid.json`` instead; ``--cache`` is given unless ``sc.root`` is
-    the default cache root.
+    the default cache root, and ``--executor slurm`` when a run of the cache records that it was
+    trained through SLURM (``dynloss train`` trains locally unless told otherwise).
     """
-    base = f"dynloss train --preset {sc.preset}{cache_option(sc.root)}"
+    base = f"dynloss train --preset {sc.preset}{cache_option(sc.root)}{executor_option(sc)}"
     if sc.grid_source != GRID_FILE:
         return f"`{base}`"
     by_members: dict[int, set[tuple[str, str]]] = {}
@@ -303,8 +311,11 @@ def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *,
     derives (a stale run: the spec it records) is corrupt, a consistent forgery or a foreign run
     (:func:`split_problem`; ``memo`` shares derivations across runs)."""
 
+    recorded: dict[str, Any] = {}  # from run.json, once it is read
+
     def state(s: str, detail: str = "", sha: str | None = None) -> RunState:
-        return RunState(dataset, arm, member, path, s, detail, sha)
+        executor = recorded.get("executor")
+        return RunState(dataset, arm, member, path, s, detail, sha, executor if isinstance(executor, str) else None)
 
     if (link := link_in_run(path)) is not None:
         return state("corrupt", linked_detail(link))
@@ -323,6 +334,7 @@ def inspect_run(path: Path, preset: str, dataset: str, arm: str, member: int, *,
         raise
     except OSError as e:
         return state("corrupt", f"run.json unreadable ({e.strerror})")
+    recorded["executor"] = meta.get("executor")
     said = {k: meta.get(k) for k in ("preset", "dataset", "arm", "member")}
     want = {"preset": preset, "dataset": dataset, "arm": arm, "member": member}
     wrong = [f"{k} {said[k]!r}" for k in want if said[k] != want[k]]

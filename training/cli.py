@@ -4,7 +4,7 @@ SIGINT and SIGTERM stop the training with one line on stderr (exit status 130 / 
 processes are killed, complete runs are kept and no partial run is left (``run.json`` is written
 last). Errors are one line naming the argument or path: exit status 2 for bad input, 3 for the
 environment (full disk, read-only folder, permissions, an unreadable run, the cache locked by another
-process). A run reached through a symbolic link is refused (exit status 2) before anything is
+process, ``--executor slurm`` without a SLURM: :mod:`training.slurm`). A run reached through a symbolic link is refused (exit status 2) before anything is
 trained; a read-only cache whose runs are all complete is "nothing to train" (exit status 0).
 """
 
@@ -31,7 +31,8 @@ def register(sub, *, name: str, help: str) -> None:
     p = one_line_errors(sub.add_parser(name, help=help, description=help))
     p.add_argument("--preset", required=True, type=preset_arg, choices=sorted(PRESET_NAMES), help="which preset to train")
     p.add_argument("--executor", default="local", choices=("local", "slurm"),
-                   help="local: this machine; slurm: one submitit array job (default: local)")
+                   help="local: this machine; slurm: one submitit array job on the SLURM cluster that sbatch "
+                        "reaches (stops, exit status 3, when there is none; never a local fallback) (default: local)")
     p.add_argument("--cache", default=None, help="cache root (default: <data root>/cache; see dynloss --data-dir)")
     p.add_argument("--raw-dir", "--data-root", dest="data_root", default=None,
                    help="where datasets live / are downloaded (default: <data root>/raw)")
@@ -146,6 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     from training.cache_lock import CacheLockedError
     from training.datasets import DataMissingError
     from training.executors import train_preset
+    from training.slurm import SlurmMissingError
 
     if args.cache is None:
         args.cache = str(args.paths.cache)
@@ -161,13 +163,17 @@ def _run(args: argparse.Namespace) -> int:
                    download=args.download, progress=not args.quiet, wait_for_lock=args.wait,
                    on_wait=lambda m: log.info(f"dynloss train: {m}"))
     try:
+        if args.executor == "slurm":  # before the tuning says anything (train_preset checks again)
+            from training.slurm import require_slurm
+
+            require_slurm()
         arms = args.arms_t if args.arms_t is not None else _with_tuned_arms(args, preset, options)
         summary = train_preset(preset, cache_root=args.cache, members=args.members, arms=arms,
                                datasets=args.datasets_t, **options)
     except (DataMissingError, ValueError) as e:
         log.error(f"dynloss train: {e}")
         return 2
-    except (CacheLockedError, UnreadableError) as e:
+    except (CacheLockedError, UnreadableError, SlurmMissingError) as e:
         log.error(f"dynloss train: {e}")
         return 3
     except (KeyboardInterrupt, Stopped) as e:

@@ -86,8 +86,12 @@ _WORKER_DATA: dict[tuple[str, str], Any] = {}
 
 
 def _job(preset: Preset, specs: list[RunSpec], cache_root: str, data_root: str, download: bool,
-         threads: int | None, progress: bool) -> list[str]:
-    """One job (a group of runs); the entry point of worker processes and slurm tasks."""
+         threads: int | None, progress: bool, submitted: dict | None = None) -> list[str]:
+    """One job (a group of runs); the entry point of worker processes and slurm tasks.
+
+    ``submitted`` (:func:`training.slurm.submitter`) is what the submitting ``train`` tells a slurm
+    task: the user's command line, recorded in each ``run.json`` instead of submitit's own.
+    """
     import torch
 
     from training.datasets import load_dataset
@@ -99,7 +103,8 @@ def _job(preset: Preset, specs: list[RunSpec], cache_root: str, data_root: str, 
     if key not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[key] = load_dataset(key[0], data_root, download=download)
-    paths = train_group(preset, specs, cache_root=cache_root, data=_WORKER_DATA[key], progress=progress)
+    paths = train_group(preset, specs, cache_root=cache_root, data=_WORKER_DATA[key], progress=progress,
+                        submitted=submitted)
     return [str(p) for p in paths]
 
 
@@ -192,19 +197,23 @@ def run_local(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_roo
 
 
 def run_slurm(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_root="data/raw", download=False,
-              cluster: str | None = None, progress: bool = True, **overrides: Any) -> list[str]:
+              cluster: str = "slurm", progress: bool = True, **overrides: Any) -> list[str]:
     """Submit one array job (one task per group) through submitit and wait for it.
 
-    Logs go to ``<cache_root>/<preset>/_slurm_logs``. ``cluster="local"`` runs the same path
-    with submitit's local executor (tests). ``overrides`` go to ``update_parameters``.
+    Logs go to ``<cache_root>/<preset>/_slurm_logs``. ``cluster`` is "slurm" (a real cluster; never
+    submitit's silent local fallback: :func:`training.slurm.require_slurm` first) or, for tests
+    only, "local" (the same path with submitit's local executor). ``overrides`` go to
+    ``update_parameters``.
     """
     import submitit
     from tqdm.auto import tqdm
 
+    from training.slurm import submitter
+
     if not jobs:
         return []
     folder = Path(cache_root) / preset.name / "_slurm_logs"
-    ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    ex = submitit.AutoExecutor(folder=folder, cluster=_cluster(cluster))
     r = preset.resources
     params: dict[str, Any] = {"timeout_min": r.timeout_min, "cpus_per_task": r.cpus, "mem_gb": r.mem_gb,
                               "name": f"dynloss-{preset.name}"}
@@ -218,7 +227,7 @@ def run_slurm(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_roo
     ex.update_parameters(**params)
     n = len(jobs)
     handles = ex.map_array(_job, [preset] * n, jobs, [str(cache_root)] * n, [str(data_root)] * n,
-                           [download] * n, [r.cpus if not r.gpus else None] * n, [False] * n)
+                           [download] * n, [r.cpus if not r.gpus else None] * n, [False] * n, [submitter()] * n)
     written: list[str] = []
     bar = tqdm(total=sum(len(j) for j in jobs), desc=f"slurm {preset.name}", unit="run", disable=not progress)
     for h, job in zip(handles, jobs):
@@ -226,6 +235,15 @@ def run_slurm(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_roo
         bar.update(len(job))
     bar.close()
     return written
+
+
+def _cluster(cluster: str) -> str:
+    """``cluster`` checked: one of :data:`training.slurm.CLUSTERS` (never None, submitit's guess)."""
+    from training.slurm import CLUSTERS
+
+    if cluster not in CLUSTERS:
+        raise ValueError(f"Expected `cluster` in {CLUSTERS}, got {cluster!r}")
+    return cluster
 
 
 def _scan_specs(specs: list[RunSpec], cache_root, checksum: bool) -> CacheScan:
@@ -256,7 +274,7 @@ def train_preset(
     workers: int | None = None,
     data_root: str | os.PathLike = "data/raw",
     download: bool = False,
-    cluster: str | None = None,
+    cluster: str = "slurm",
     progress: bool = True,
     wait_for_lock: bool = False,
     on_wait=None,
@@ -269,6 +287,8 @@ def train_preset(
     ----------
     preset : preset name (``digits-tiny``, ``fmnist-mini``, ``paper``) or a :class:`Preset`.
     executor : "local" (this machine) or "slurm" (submitit array job).
+    cluster : for ``executor="slurm"``: "slurm" (checked first: :class:`training.slurm.SlurmMissingError`
+        when SLURM is not there) or, for tests only, "local" (submitit's local executor).
     members, arms, datasets : restrict or extend the preset's grid.
     force : redo complete runs too.
     workers : local worker processes, each training whole groups (None: the preset's ``local_workers``).
@@ -285,12 +305,18 @@ def train_preset(
         When a run of the grid is reached through a symbolic link (nothing is trained).
     training.cache_format.UnreadableError
         When a run cannot be read (permissions, I/O error); it is left as it is.
+    training.slurm.SlurmMissingError
+        When ``executor="slurm"`` and SLURM is not there (before anything is locked or trained).
     OSError
         When the cache cannot be written (locked against writes: only if some run must be trained).
     """
     p = get_preset(preset) if isinstance(preset, str) else preset
     if executor not in EXECUTORS:
         raise ValueError(f"Expected `executor` in {EXECUTORS}, got {executor!r}")
+    if executor == "slurm" and _cluster(cluster) == "slurm":
+        from training.slurm import require_slurm
+
+        require_slurm()
     workers = p.local_workers if workers is None else workers
     if workers < 1:
         raise ValueError(f"Expected `workers` >= 1, got {workers}")

@@ -43,6 +43,7 @@ from training.losses import SuperLoss, get_loss
 from training.models import MLP, build_model
 from training.presets import Preset
 from training.provenance import versions
+from training.slurm import task_record
 from training.splits import Split, member_split
 
 
@@ -251,6 +252,7 @@ def train_group(
     download: bool = False,
     device: torch.device | str | None = None,
     progress: bool = True,
+    submitted: dict | None = None,
 ) -> list[Path]:
     """Train the runs of one group (same dataset and arm) and write one cache entry per run.
 
@@ -261,6 +263,8 @@ def train_group(
     cache_root : root of the cache (``<root>/<preset>/<dataset>/<arm>/member-<k>/``).
     data : the loaded dataset (loaded from ``data_root`` when None).
     device : "cuda", "cpu" or None (CUDA when available).
+    submitted : what a submitting ``dynloss train`` passed to its slurm task
+        (:func:`training.slurm.submitter`): its command line is recorded as ``argv``.
 
     Returns
     -------
@@ -287,7 +291,7 @@ def train_group(
     t_all = time.perf_counter() - t0
     paths = []
     for g, s in enumerate(specs):
-        paths.append(_write(preset, s, result, g, data, device, cache_root, t_all, threads))
+        paths.append(_write(preset, s, result, g, data, device, cache_root, t_all, threads, submitted))
     return paths
 
 
@@ -445,7 +449,7 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _write(preset: Preset, spec: RunSpec, r: dict, g: int, data: ImageData, device: torch.device,
-           cache_root, t_all: float, threads: int) -> Path:
+           cache_root, t_all: float, threads: int, submitted: dict | None) -> Path:
     sp = r["splits"][g]
     train_logits = np.ascontiguousarray(r["train_logits"][g], dtype=np.float32)
     test_logits = np.ascontiguousarray(r["test_logits"][g], dtype=np.float32)
@@ -467,7 +471,10 @@ def _write(preset: Preset, spec: RunSpec, r: dict, g: int, data: ImageData, devi
         "versions": versions(),
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "host": platform.node(),
-        "argv": sys.argv,
+        # the user's command: the submitting `dynloss train`'s, not submitit's `_submit.py`
+        "argv": list(submitted["argv"]) if submitted else sys.argv,
+        "executor": "slurm" if submitted else "local",
+        "slurm": task_record(),  # job, array and task ids, node; None outside a SLURM job
         "torch_threads": threads,
         "group_size": n,
         "timings": {"group_train_s": r["train_s"], "group_infer_s": r["infer_s"], "group_total_s": t_all,
