@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 
 import numpy as np
 import pytest
@@ -129,7 +130,10 @@ def test_submitit_path_with_local_executor(tmp_path, tiny):
                            members=2, progress=False)
     assert summary.trained == 2 and len(summary.written) == 2
     for _, _, _, p in cf.iter_run_dirs(tmp_path, tiny.name):
-        assert cf.read_run(p).meta["arm"] == "dyn-0.8"
+        meta = cf.read_run(p).meta
+        assert meta["arm"] == "dyn-0.8"
+        # the submitter's command line, not submitit's `_submit.py`; no SLURM job around the task
+        assert meta["argv"] == sys.argv and meta["executor"] == "slurm" and meta["slurm"] is None
     assert (tmp_path / tiny.name / "_slurm_logs").is_dir()
     (tmp_path / tiny.name / "_slurm_logs" / "ce" / "member-000").mkdir(parents=True)  # never read as a run
     assert {ds for ds, *_ in cf.iter_run_dirs(tmp_path, tiny.name)} == {"digits"}
