@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -269,6 +271,23 @@ def test_a_second_train_refuses_while_the_recorded_array_is_queued_and_takes_ove
     with preset_lock(folder) as lock:
         assert "slurm_array" not in lock.info
     assert (folder / "_train.lock").read_text() == ""  # released with nothing left to check
+
+
+def test_wait_waits_for_a_recorded_array_to_leave_the_queue(tmp_path, monkeypatch):
+    _fake_slurm(tmp_path, monkeypatch, squeue='test -e "$ALIVE" && echo 4242_1 || exit 0')
+    monkeypatch.setenv("ALIVE", str(tmp_path / "alive"))
+    (tmp_path / "alive").touch()
+    folder = tmp_path / "cache" / PRESET
+    with preset_lock(folder) as lock:
+        lock.record(slurm_array="4242")
+    timer = threading.Timer(1.0, (tmp_path / "alive").unlink)
+    timer.start()
+    said: list[str] = []
+    t0 = time.monotonic()
+    with preset_lock(folder, wait=True, on_wait=said.append):
+        assert time.monotonic() - t0 >= 1.0
+    timer.join()
+    assert len(said) == 1 and said[0].startswith("waiting for SLURM array job 4242 (submitted by process")
 
 
 def test_a_recorded_array_that_cannot_be_checked_is_not_taken_over(tmp_path, monkeypatch):

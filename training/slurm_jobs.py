@@ -580,7 +580,7 @@ def wait_for_array(handles: Sequence[Any], runs_per_task: Sequence[int], *, prog
         raise
     except BaseException as e:
         backend.cancel()
-        e.add_note(f"the array job {backend.array_id} was cancelled (scancel)")
+        e.add_note(f"the array job {backend.array_id} was cancelled{' (scancel)' if backend.slurm else ''}")
         raise
     finally:
         bar.close()
