@@ -154,10 +154,10 @@ def test_the_slurm_options_reach_the_sbatch_script(tmp_path, monkeypatch, capsys
     config = tmp_path / "slurm.toml"
     config.write_text('account = "proj"\nmem = "3G"\nextra = ["--constraint=a100"]\n')
     code = main(_train(tmp_path / "cache", "--slurm-config", str(config), "--slurm-partition", "short",
-                       "--slurm-qos", "low", "--slurm-time", "00:20:00", "--slurm-cpus", "2", "--slurm-mem", "1G",
+                       "--slurm-qos", "low", "--slurm-time", "00:20:00", "--slurm-cpus", "1", "--slurm-mem", "1G",
                        "--slurm-extra=--comment=dynloss", "--slurm-parallelism", "1"))
     script = (tmp_path / "submitted.sh").read_text()
-    for line in ("--partition=short", "--account=proj", "--qos=low", "--time=20", "--mem=1G", "--cpus-per-task=2",
+    for line in ("--partition=short", "--account=proj", "--qos=low", "--time=20", "--mem=1G", "--cpus-per-task=1",
                  "--constraint=a100", "--comment=dynloss", "--array=0-1%1", "--job-name=dynloss-digits-tiny"):
         assert f"#SBATCH {line}\n" in script, line
     assert "--gres" not in script
@@ -298,3 +298,11 @@ def test_a_recorded_array_that_cannot_be_checked_is_not_taken_over(tmp_path, mon
     with pytest.raises(CacheLockedError, match="squeue cannot tell here whether it still runs"):
         with preset_lock(folder):
             pass
+
+
+def test_a_controller_that_does_not_answer_concludes_nothing():
+    seen: list[str] = []
+    reader = sj.TaskStates(_runner({"sacct": (1, "", NO_ACCOUNTING),
+                                    "scontrol": (1, "", "slurm_load_jobs error: Unable to contact slurm controller "
+                                                        "(connect failure)\n")}, seen))
+    assert reader.read("77", 2) is None  # not "gone": the tasks may still run

@@ -208,6 +208,7 @@ def run_slurm(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_roo
     import submitit
 
     from training import slurm_jobs
+    from training.logs import get_logger
 
     if not jobs:
         return []
@@ -216,6 +217,8 @@ def run_slurm(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_roo
     ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
     if ex.cluster == "slurm":
         slurm_jobs.check_gres(options, f"--preset {preset.name}")
+    if (idle := slurm_jobs.idle_cpus(preset, options)) is not None:
+        get_logger("train").warning(f"dynloss train: {idle}")
     ex.update_parameters(**{**slurm_jobs.executor_parameters(options, f"dynloss-{preset.name}"), **overrides})
     n = len(jobs)
     with slurm_jobs.sbatch_errors():

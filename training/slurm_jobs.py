@@ -289,6 +289,22 @@ def task_threads(preset: Any, options: SlurmOptions) -> int | None:
     return options.cpus
 
 
+def idle_cpus(preset: Any, options: SlurmOptions) -> str | None:
+    """A one-line warning when a CPU task asks for more CPUs than the preset's fixed thread count
+    uses (else None).
+
+    >>> from training.presets import get_preset
+    >>> p = get_preset("digits-tiny")
+    >>> idle_cpus(p, resolve(p.resources, ("the command line", {"cpus": 3})))
+    'digits-tiny trains with 1 torch thread per run (cpu_threads, part of its spec): 2 of the 3 CPUs per task asked by the command line stay idle'
+    """
+    if gpu_count(options.gres) or not preset.cpu_threads or not options.cpus or options.cpus <= preset.cpu_threads:
+        return None
+    return (f"{preset.name} trains with {preset.cpu_threads} torch thread{'s' * (preset.cpu_threads > 1)} per run "
+            f"(cpu_threads, part of its spec): {options.cpus - preset.cpu_threads} of the {options.cpus} CPUs per "
+            f"task asked by {options.sources.get('cpus', 'the preset')} stay idle")
+
+
 def executor_parameters(options: SlurmOptions, name: str) -> dict[str, Any]:
     """The keyword arguments of ``submitit.AutoExecutor.update_parameters`` for ``options``
     (the ``slurm_`` ones are ignored by submitit's local executor).
@@ -339,7 +355,10 @@ def check_gres(options: SlurmOptions, what: str) -> None:
     if not gpu_count(options.gres) or shutil.which("sinfo") is None:
         return
     cmd = ["sinfo", "-h", "-o", "%G"] + (["-p", options.partition] if options.partition else [])
-    out = _run(cmd)
+    try:
+        out = _run(cmd)
+    except subprocess.TimeoutExpired:
+        raise SlurmError(f"{' '.join(cmd)} did not answer within 60 s") from None
     if out.returncode != 0:
         raise SlurmError(f"{' '.join(cmd)} failed: {_first_line(out.stderr) or 'exit status ' + str(out.returncode)}")
     node_gres = sorted({x.strip() for x in out.stdout.splitlines() if x.strip()})
@@ -395,14 +414,20 @@ class TaskStates:
         self._run = runner
         self.source = "sacct"
 
-    def read(self, array_id: str, n_tasks: int) -> dict[int, str]:
+    def read(self, array_id: str, n_tasks: int) -> dict[int, str] | None:
         """``task index -> state`` (first word: ``CANCELLED by 0`` is ``CANCELLED``) for the tasks
-        0 … ``n_tasks - 1`` of ``array_id``."""
+        0 … ``n_tasks - 1`` of ``array_id``; ``None`` when the controller does not answer this time
+        (it is restarting, a command timed out)."""
         states: dict[int, str] | None = None
-        if self.source == "sacct":
-            states = self._sacct(array_id)
+        try:
+            if self.source == "sacct":
+                states = self._sacct(array_id)
+            if states is None:
+                states = self._scontrol(array_id)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
         if states is None:
-            states = self._scontrol(array_id)
+            return None
         return {i: states.get(i, "GONE" if self.source == "scontrol" else "PENDING") for i in range(n_tasks)}
 
     def _sacct(self, array_id: str) -> dict[int, str] | None:
@@ -421,11 +446,11 @@ class TaskStates:
             return None
         return states
 
-    def _scontrol(self, array_id: str) -> dict[int, str]:
+    def _scontrol(self, array_id: str) -> dict[int, str] | None:
         out = self._run(["scontrol", "-o", "show", "job", array_id])
         states: dict[int, str] = {}
-        if out.returncode != 0:  # "Invalid job id specified": every record has expired
-            return states
+        if out.returncode != 0:  # "Invalid job id specified": every record has expired; else no answer
+            return states if "invalid job id" in out.stderr.lower() else None
         for line in out.stdout.splitlines():
             info = dict(x.split("=", 1) for x in line.split() if "=" in x)
             if info.get("ArrayJobId") == array_id and "ArrayTaskId" in info:
@@ -499,7 +524,7 @@ class _Backend:
         self.slurm = type(handles[0]).__name__ == "SlurmJob"
         self.states = states if states is not None else TaskStates()
 
-    def read(self) -> dict[int, str]:
+    def read(self) -> dict[int, str] | None:
         if self.slurm:
             return self.states.read(self.array_id, len(self.handles))
         local = {"RUNNING": "RUNNING", "FINISHED": "COMPLETED", "INTERRUPTED": "CANCELLED"}
@@ -556,23 +581,14 @@ def wait_for_array(handles: Sequence[Any], runs_per_task: Sequence[int], *, prog
                 bar.update(t.runs)
             now = time.monotonic()
             if len(results) < len(tasks) and now >= next_read:
-                current = backend.read()
-                bar.set_postfix(_counts(current, results), refresh=True)
-                lost = []
-                for t in tasks:
-                    state = current.get(t.index, "UNKNOWN")
-                    if t.index in results or state not in FINAL:
-                        t.final_since = None
-                        continue
-                    t.final_since = now if t.final_since is None else t.final_since
-                    # a completed task's result file may show a moment later (a shared file system)
-                    waited = now - t.final_since >= (grace_s if state in ("COMPLETED", "GONE") else 0)
-                    if waited and _outcome(t.handle) is None:
-                        lost.append((not t.handle.paths.stderr.exists(), t.index, t, state))
-                if lost:  # name a task that has a log, if any
-                    _, _, t, state = min(lost, key=lambda x: x[:2])
-                    what = "vanished from the queue" if state == "GONE" else f"ended {state}"
-                    raise _failed(backend, t, f"{what} without its result")
+                current = backend.read()  # None: no answer this time, nothing is concluded
+                if current:
+                    bar.set_postfix(_counts(current, results), refresh=True)
+                    lost = _lost(tasks, current, results, now, grace_s)
+                    if lost is not None:
+                        t, state = lost
+                        what = "vanished from the queue" if state == "GONE" else f"ended {state}"
+                        raise _failed(backend, t, f"{what} without its result")
                 next_read = now + min(30.0, max(2.0, (now - start) / 10))
             if len(results) < len(tasks):
                 time.sleep(poll_s)
@@ -585,6 +601,23 @@ def wait_for_array(handles: Sequence[Any], runs_per_task: Sequence[int], *, prog
     finally:
         bar.close()
     return [results[t.index] for t in tasks]
+
+
+def _lost(tasks: list[_Task], current: dict[int, str], results: dict[int, Any], now: float,
+          grace_s: float) -> tuple[_Task, str] | None:
+    """A task (and its state) that ended without its result file, preferring one with a log; a
+    completed or vanished task gets ``grace_s`` for its file to show (a shared file system)."""
+    lost = []
+    for t in tasks:
+        state = current.get(t.index, "UNKNOWN")
+        if t.index in results or state not in FINAL:
+            t.final_since = None
+            continue
+        t.final_since = now if t.final_since is None else t.final_since
+        waited = now - t.final_since >= (grace_s if state in ("COMPLETED", "GONE") else 0)
+        if waited and _outcome(t.handle) is None:
+            lost.append((not t.handle.paths.stderr.exists(), t.index, t, state))
+    return min(lost, key=lambda x: x[:2])[2:] if lost else None
 
 
 def _failed(backend: _Backend, task: _Task, what: str) -> TaskFailed:
