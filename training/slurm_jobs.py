@@ -605,8 +605,10 @@ def wait_for_array(handles: Sequence[Any], runs_per_task: Sequence[int], *, prog
 
 def _lost(tasks: list[_Task], current: dict[int, str], results: dict[int, Any], now: float,
           grace_s: float) -> tuple[_Task, str] | None:
-    """A task (and its state) that ended without its result file, preferring one with a log; a
-    completed or vanished task gets ``grace_s`` for its file to show (a shared file system)."""
+    """A task (and its state) that ended without its result file, preferring one with a log. A
+    completed or vanished task gets ``grace_s`` for its file to show (a shared file system); so does
+    one without a log (a cancelled pending task), so that a running task cancelled with it, whose
+    log says more, is named instead once its state is final too."""
     lost = []
     for t in tasks:
         state = current.get(t.index, "UNKNOWN")
@@ -614,9 +616,10 @@ def _lost(tasks: list[_Task], current: dict[int, str], results: dict[int, Any], 
             t.final_since = None
             continue
         t.final_since = now if t.final_since is None else t.final_since
-        waited = now - t.final_since >= (grace_s if state in ("COMPLETED", "GONE") else 0)
+        no_log = not t.handle.paths.stderr.exists()
+        waited = now - t.final_since >= (grace_s if state in ("COMPLETED", "GONE") or no_log else 0)
         if waited and _outcome(t.handle) is None:
-            lost.append((not t.handle.paths.stderr.exists(), t.index, t, state))
+            lost.append((no_log, t.index, t, state))
     return min(lost, key=lambda x: x[:2])[2:] if lost else None
 
 
