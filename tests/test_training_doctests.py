@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ("training.losses", "training.losses.functional", "training.losses.superloss", "training.losses.derivative",
            "training.splits", "training.models", "training.presets", "training.run",
-           "training.cache_format", "training.slurm")
+           "training.cache_format", "training.slurm", "training.slurm_jobs", "training.argtypes")
 
 
 @pytest.mark.parametrize("name", MODULES)

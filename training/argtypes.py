@@ -64,3 +64,21 @@ def path_arg(value: str) -> Path:
     PosixPath('data/results')
     """
     return Path(nonempty_arg(value))
+
+
+def checked(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type from a parser that raises ``ValueError("expected …, got …")``: the parser's
+    own message becomes the one-line refusal (argparse would say only "invalid value").
+
+    >>> checked(int)("3")
+    3
+    """
+
+    def convert(value: str) -> object:
+        try:
+            return parse(value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert

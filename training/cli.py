@@ -4,8 +4,12 @@ SIGINT and SIGTERM stop the training with one line on stderr (exit status 130 / 
 processes are killed, complete runs are kept and no partial run is left (``run.json`` is written
 last). Errors are one line naming the argument or path: exit status 2 for bad input, 3 for the
 environment (full disk, read-only folder, permissions, an unreadable run, the cache locked by another
-process, ``--executor slurm`` without a SLURM: :mod:`training.slurm`). A run reached through a symbolic link is refused (exit status 2) before anything is
-trained; a read-only cache whose runs are all complete is "nothing to train" (exit status 0).
+process, ``--executor slurm`` without a SLURM: :mod:`training.slurm`; under ``--executor slurm``:
+sbatch's refusal, a GPU no node has, a task that failed, was cancelled or timed out). A run reached
+through a symbolic link is refused (exit status 2) before anything is trained; a read-only cache
+whose runs are all complete is "nothing to train" (exit status 0). Under ``--executor slurm`` a
+signal or a failed task cancels the array job ``train`` submitted (:mod:`training.slurm_jobs`), and
+the line says so.
 """
 
 from __future__ import annotations
@@ -61,7 +65,60 @@ def register(sub, *, name: str, help: str) -> None:
                         "preset's arms and those an earlier tuning chose (default: tune first, when the preset "
                         "tunes and --arms is not given)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _slurm_options(p)
     p.set_defaults(func=_run)
+
+
+#: --slurm-KEY option -> (metavar, help); the key is that of training.slurm_jobs.PARSERS
+_SLURM_HELP: dict[str, tuple[str, str]] = {
+    "partition": ("NAME", "sbatch --partition (default: the preset's, else the cluster's default)"),
+    "account": ("NAME", "sbatch --account"),
+    "qos": ("NAME", "sbatch --qos"),
+    "time": ("TIME", "time limit per task: minutes, HH:MM:SS or D-HH:MM:SS (default: the preset's)"),
+    "mem": ("SIZE", "memory per task, e.g. 8G or 512M (default: the preset's)"),
+    "cpus": ("N", "CPUs per task (default: the preset's; the CPU presets ask for the 1 thread they train with)"),
+    "gres": ("GRES", "generic resources per task, e.g. gpu:1, or none (default: the preset's GPUs)"),
+    "extra": ("DIRECTIVE", "an extra #SBATCH directive in long form, e.g. --slurm-extra=--constraint=a100 "
+                           "(repeatable)"),
+    "parallelism": ("N", "array tasks running at once (default: the preset's, 256)"),
+}
+
+
+def _slurm_options(p: argparse.ArgumentParser) -> None:
+    from training.argtypes import checked, path_arg
+    from training.slurm_jobs import PARSERS
+
+    g = p.add_argument_group("SLURM (with --executor slurm; the command line overrides --slurm-config, which "
+                             "overrides the preset's Resources)")
+    for key, (metavar, text) in _SLURM_HELP.items():
+        g.add_argument(f"--slurm-{key}", dest=f"slurm_{key}", type=checked(PARSERS[key]), metavar=metavar, help=text,
+                       default=[] if key == "extra" else None, action="append" if key == "extra" else "store")
+    g.add_argument("--slurm-config", type=path_arg, default=None, metavar="FILE",
+                   help="a TOML or JSON file of the same keys (partition, account, qos, time, mem, cpus, gres, "
+                        "extra: a list, parallelism)")
+
+
+def slurm_layers(args: argparse.Namespace) -> dict[str, dict]:
+    """The SLURM parameters asked for, as :func:`training.executors.train_preset`'s ``slurm``
+    (the file's, then the command line's); ``ValueError`` when one is given without ``--executor
+    slurm``, or the file is bad (naming it)."""
+    from training.slurm_jobs import read_config
+
+    given = {key: getattr(args, f"slurm_{key}") for key in _SLURM_HELP}
+    given["extra"] = tuple(given["extra"]) or None
+    named = [f"--slurm-{k}" for k, v in given.items() if v is not None]
+    if args.slurm_config is not None:
+        named.append("--slurm-config")
+    if named and args.executor != "slurm":
+        raise ValueError(f"{', '.join(named)}: SLURM parameters apply to --executor slurm only")
+    layers: dict[str, dict] = {}
+    if args.slurm_config is not None:
+        try:
+            layers[f"--slurm-config {args.slurm_config}"] = read_config(args.slurm_config)
+        except OSError as e:
+            raise ValueError(f"--slurm-config {args.slurm_config}: {e.strerror or e}") from None
+    layers["the command line"] = {k: v for k, v in given.items() if v is not None}
+    return layers
 
 
 def parse_list(option: str, value: str | None, known: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
@@ -106,6 +163,7 @@ def check_args(args: argparse.Namespace) -> None:
                              f"pass --many-members to confirm")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers: expected >= 1 worker process, got {args.workers}")
+    args.slurm = slurm_layers(args)
 
 
 def _on_sigterm(signum, frame):
@@ -148,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
     from training.datasets import DataMissingError
     from training.executors import train_preset
     from training.slurm import SlurmMissingError
+    from training.slurm_jobs import SlurmError
 
     if args.cache is None:
         args.cache = str(args.paths.cache)
@@ -161,7 +220,7 @@ def _run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     options = dict(executor=args.executor, force=args.force, workers=args.workers, data_root=args.data_root,
                    download=args.download, progress=not args.quiet, wait_for_lock=args.wait,
-                   on_wait=lambda m: log.info(f"dynloss train: {m}"))
+                   on_wait=lambda m: log.info(f"dynloss train: {m}"), slurm=args.slurm)
     try:
         if args.executor == "slurm":  # before the tuning says anything (train_preset checks again)
             from training.slurm import require_slurm
@@ -173,12 +232,13 @@ def _run(args: argparse.Namespace) -> int:
     except (DataMissingError, ValueError) as e:
         log.error(f"dynloss train: {e}")
         return 2
-    except (CacheLockedError, UnreadableError, SlurmMissingError) as e:
+    except (CacheLockedError, UnreadableError, SlurmMissingError, SlurmError) as e:
         log.error(f"dynloss train: {e}")
         return 3
     except (KeyboardInterrupt, Stopped) as e:
         name = "SIGTERM" if isinstance(e, Stopped) else "SIGINT"
-        log.error(f"dynloss train: stopped by {name}; complete runs are kept and no partial run was written: "
+        notes = "".join(f"; {n}" for n in getattr(e, "__notes__", ()))
+        log.error(f"dynloss train: stopped by {name}{notes}; complete runs are kept and no partial run was written: "
                   f"rerun the same command to finish")
         return 143 if isinstance(e, Stopped) else 130
     finally:

@@ -197,44 +197,47 @@ def run_local(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_roo
 
 
 def run_slurm(preset: Preset, jobs: list[list[RunSpec]], *, cache_root, data_root="data/raw", download=False,
-              cluster: str = "slurm", progress: bool = True, **overrides: Any) -> list[str]:
-    """Submit one array job (one task per group) through submitit and wait for it.
+              cluster: str = "slurm", progress: bool = True, slurm: dict | None = None,
+              on_submit=None, **overrides: Any) -> list[str]:
+    """Submit one array job (one task per group) through submitit and wait for it
+    (:func:`training.slurm_jobs.wait_for_array`: a failed, cancelled or timed-out task raises
+    :class:`training.slurm_jobs.TaskFailed` after the rest of the array is cancelled).
 
     Logs go to ``<cache_root>/<preset>/_slurm_logs``. ``cluster`` is "slurm" (a real cluster; never
     submitit's silent local fallback: :func:`training.slurm.require_slurm` first) or, for tests
-    only, "local" (the same path with submitit's local executor). ``overrides`` go to
-    ``update_parameters``.
+    only, "local" (the same path with submitit's local executor). ``slurm``: ``{source: {key:
+    value}}`` layers over the preset's :class:`training.presets.Resources` in increasing precedence
+    (:func:`training.slurm_jobs.resolve`: the file, then the command line). ``on_submit`` is called
+    with the SLURM array job id once submitted (not on the local executor).
+    ``overrides`` go to ``update_parameters``.
     """
     import submitit
-    from tqdm.auto import tqdm
+
+    from training import slurm_jobs
+    from training.logs import get_logger
 
     from training.slurm import submitter
 
     if not jobs:
         return []
+    options = slurm_jobs.resolve(preset.resources, *(slurm or {}).items())
     folder = Path(cache_root) / preset.name / "_slurm_logs"
     ex = submitit.AutoExecutor(folder=folder, cluster=_cluster(cluster))
-    r = preset.resources
-    params: dict[str, Any] = {"timeout_min": r.timeout_min, "cpus_per_task": r.cpus, "mem_gb": r.mem_gb,
-                              "name": f"dynloss-{preset.name}"}
-    if r.gpus:
-        params["gpus_per_node"] = r.gpus
     if ex.cluster == "slurm":
-        params["slurm_array_parallelism"] = 256
-        if r.partition:
-            params["slurm_partition"] = r.partition
-    params.update(overrides)
-    ex.update_parameters(**params)
+        slurm_jobs.check_gres(options, f"--preset {preset.name}")
+    if (idle := slurm_jobs.idle_cpus(preset, options)) is not None:
+        get_logger("train").warning(f"dynloss train: {idle}")
+    ex.update_parameters(**{**slurm_jobs.executor_parameters(options, f"dynloss-{preset.name}"), **overrides})
     n = len(jobs)
-    handles = ex.map_array(_job, [preset] * n, jobs, [str(cache_root)] * n, [str(data_root)] * n,
-                           [download] * n, [r.cpus if not r.gpus else None] * n, [False] * n, [submitter()] * n)
-    written: list[str] = []
-    bar = tqdm(total=sum(len(j) for j in jobs), desc=f"slurm {preset.name}", unit="run", disable=not progress)
-    for h, job in zip(handles, jobs):
-        written += h.result()
-        bar.update(len(job))
-    bar.close()
-    return written
+    with slurm_jobs.sbatch_errors():
+        handles = ex.map_array(_job, [preset] * n, jobs, [str(cache_root)] * n, [str(data_root)] * n,
+                               [download] * n, [slurm_jobs.task_threads(preset, options)] * n, [False] * n,
+                               [submitter()] * n)
+    if on_submit is not None and ex.cluster == "slurm":
+        on_submit(str(handles[0].job_id).split("_")[0])
+    results = slurm_jobs.wait_for_array(handles, [len(j) for j in jobs], progress=progress, options=options,
+                                        desc=f"slurm {preset.name}")
+    return [path for paths in results for path in paths]
 
 
 def _cluster(cluster: str) -> str:
@@ -278,6 +281,7 @@ def train_preset(
     progress: bool = True,
     wait_for_lock: bool = False,
     on_wait=None,
+    slurm: dict | None = None,
 ) -> TrainSummary:
     """Train every run of a preset that is not complete into the cache (the library call behind
     ``dynloss train``): under the preset's lock, check each run (checksum included), retrain the
@@ -294,6 +298,8 @@ def train_preset(
     workers : local worker processes, each training whole groups (None: the preset's ``local_workers``).
     wait_for_lock : wait while another process trains this preset (else raise
         :class:`training.cache_lock.CacheLockedError` naming it); ``on_wait`` gets a message first.
+    slurm : with ``executor="slurm"``, SLURM parameters over the preset's ``Resources``, as
+        ``{source: {key: value}}`` in increasing precedence (:func:`training.slurm_jobs.resolve`).
 
     Returns
     -------
@@ -307,6 +313,9 @@ def train_preset(
         When a run cannot be read (permissions, I/O error); it is left as it is.
     training.slurm.SlurmMissingError
         When ``executor="slurm"`` and SLURM is not there (before anything is locked or trained).
+    training.slurm_jobs.SlurmError
+        When sbatch refuses the array, no node has the GPU asked for, or a task fails, is cancelled
+        or times out (:class:`training.slurm_jobs.TaskFailed`; the rest of the array is cancelled).
     OSError
         When the cache cannot be written (locked against writes: only if some run must be trained).
     """
@@ -325,7 +334,7 @@ def train_preset(
     paths = {s.key: cache_format.run_dir(cache_root, s.preset, s.dataset, s.arm.name, s.member) for s in specs}
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(preset_lock(folder, wait=wait_for_lock, on_wait=on_wait))
+            lock = stack.enter_context(preset_lock(folder, wait=wait_for_lock, on_wait=on_wait))
         except OSError as e:
             # a read-only cache: nothing to do if every run is complete, else the error stands
             if e.errno not in _READ_ONLY or force or any(
@@ -351,7 +360,9 @@ def train_preset(
                                 workers=workers, progress=progress)
         else:
             written = run_slurm(p, jobs, cache_root=cache_root, data_root=data_root, download=download,
-                                cluster=cluster, progress=progress)
+                                cluster=cluster, progress=progress, slurm=slurm,
+                                on_submit=lambda array: lock.record(slurm_array=array))
+            lock.record(slurm_array=None)  # every task has its result: the array is over
         # recorded once every run asked for is complete: an interrupted (or mistaken) extension of the
         # grid does not become what analyze expects
         record_grid(folder, preset_grid(p, members=members, arms=arms, datasets=datasets))

@@ -27,13 +27,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Resources:
-    """Per-job resources for the slurm executor (one job trains one group of runs)."""
+    """Per-task resources for the slurm executor (one array task trains one group of runs): the
+    defaults of ``dynloss train --executor slurm``, which ``--slurm-config FILE`` and the
+    ``--slurm-*`` options override (:func:`training.slurm_jobs.resolve`). Not part of any run's spec.
+
+    ``cpus`` is what a CPU task trains with: a preset that fixes ``cpu_threads`` asks for that many
+    CPUs, so tasks run side by side on a node's cores. ``extra``: long-form ``#SBATCH`` directives
+    (``--constraint=a100``); ``parallelism``: array tasks running at once.
+    """
 
     gpus: int = 0
     cpus: int = 2
     mem_gb: int = 8
     timeout_min: int = 60
     partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    extra: tuple[str, ...] = ()
+    parallelism: int = 256
 
 
 @dataclass(frozen=True)
@@ -138,12 +149,14 @@ _PRESET_FIELDS: dict[str, dict[str, Any]] = {
         datasets=("digits",), model=dict(kind="mlp", hidden=(32,)),
         epochs=8, batch_size=64, members=3, root_seed=20240601, warmup_epochs=1.0,
         group_size=10, eval_batch_size=4096, cpu_threads=1,
+        resources=Resources(cpus=1, mem_gb=2, timeout_min=30),  # one thread, under 1 GB (peak RSS 0.8 GB)
         arms=DEFAULT_ARMS + TEXT_PROTOCOL_ARMS[1:], tune=("ce", "dyn-0.7"), tuning_members=2,
     ),
     "fmnist-mini": dict(
         datasets=("fashion-mnist",), model=dict(kind="mlp", hidden=(128,)),
         epochs=6, batch_size=256, members=10, root_seed=20240602, warmup_epochs=1.0,
         augmentation="none", group_size=10, eval_batch_size=4096, cpu_threads=1, local_workers=2, mlp_rows=4_000,
+        resources=Resources(cpus=1, mem_gb=4),  # one thread; a group of 10 members peaks at 1.3 GB RSS
         # the paper's arms, the related losses under the same protocol (dyn-0.7 is in both), and the
         # dynamic arms at the text's lr 0.1; the lr of ce and dyn-0.7 is tuned (training.tuning)
         arms=tuple(dict.fromkeys(DEFAULT_ARMS + RELATED_ARMS + TEXT_PROTOCOL_ARMS)), tune=("ce", "dyn-0.7"),
