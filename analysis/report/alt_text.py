@@ -269,16 +269,16 @@ def reference_difference_alt(absolute: pd.DataFrame, diff: pd.DataFrame, *, x: s
                 ends.append(f"{arm} from {_num(g[y].iloc[0], digits)} at {x_name} {g[x].iloc[0]:g} to "
                             f"{_num(g[y].iloc[-1], digits)} at {g[x].iloc[-1]:g}")
         d = diff[(diff["dataset"] == ds) & ~diff["arm"].isin([reference, *also_absolute])]
-        text = lead + "left, " + "; ".join(ends)
+        text = lead + "Left: " + "; ".join(ends)
         if not d.empty:
             last = d[x].max()
             at_end = d[d[x] == last].set_index("arm")["difference"]
             if spread is None:
-                text += (f". Right, difference from {reference}: from {_signed(d['difference'].min(), digits)} to "
+                text += (f". Right: the difference from {reference} ranges from {_signed(d['difference'].min(), digits)} to "
                          f"{_signed(d['difference'].max(), digits)}")
             else:
                 sp = spread[spread["dataset"] == ds]
-                text += (f". Right, a band over the arms {_join(sorted(d['arm'].unique(), key=_arm_key))} of their "
+                text += (f". Right: a band over the arms {_join(sorted(d['arm'].unique(), key=_arm_key))} of their "
                          f"smoothed difference from {reference}, from {_signed(sp['low'].min(), digits)} to "
                          f"{_signed(sp['high'].max(), digits)}, mean from {_signed(sp['mean'].min(), digits)} to "
                          f"{_signed(sp['mean'].max(), digits)}")
@@ -286,6 +286,18 @@ def reference_difference_alt(absolute: pd.DataFrame, diff: pd.DataFrame, *, x: s
         parts.append(text)
     return (f"Two panels of {what} against {x_name}: left, the absolute curves; right, each other arm's difference from "
             f"{reference} (0 line). " + ". ".join(parts) + ".")
+
+
+def risk_coverage_alt(rc: pd.DataFrame, diff: pd.DataFrame, spread: pd.DataFrame) -> str:
+    """Alt text of :func:`analysis.report.calibration_figures.risk_coverage_figure` (same inputs)."""
+    return reference_difference_alt(rc, diff, x="coverage_target", y="risk", what="selective risk",
+                                    x_name="coverage", also_absolute=("ce",), spread=spread)
+
+
+def ensemble_size_alt(es: pd.DataFrame, diff: pd.DataFrame) -> str:
+    """Alt text of :func:`analysis.report.calibration_figures.ensemble_size_figure` (same inputs)."""
+    return reference_difference_alt(es, diff, x="n_members", y="accuracy", what="test accuracy",
+                                    x_name="members", also_absolute=("ce",))
 
 
 def related_alt(rel: pd.DataFrame, *, reference: str = CONTROL_ARM) -> str:

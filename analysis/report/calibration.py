@@ -329,6 +329,21 @@ def risk_coverage_spread_frame(ctx: ReportContext, *, fusion: str = "Average",
     return difference_spread(diff[~diff["arm"].isin(leave_out)], x="coverage_target")
 
 
+@reads("risk_coverage")
+def risk_coverage_frames(ctx: ReportContext, *, fusion: str = "Average") -> tuple[pd.DataFrame, ...]:
+    """What the risk–coverage figure and its alt text read: the curves, the differences from
+    ``ce-lr0.01`` and their spread over the arms other than ``ce``."""
+    return (risk_coverage_frame(ctx, fusion=fusion), risk_coverage_diff_frame(ctx, fusion=fusion),
+            risk_coverage_spread_frame(ctx, fusion=fusion))
+
+
+@reads("ensemble_size")
+def ensemble_size_frames(ctx: ReportContext, *, fusion: str = "Average") -> tuple[pd.DataFrame, ...]:
+    """What the ensemble-size figure and its alt text read: the curves and the differences from
+    ``ce-lr0.01``."""
+    return ensemble_size_frame(ctx, fusion=fusion), ensemble_size_diff_frame(ctx, fusion=fusion)
+
+
 @reads("ensemble_size")
 def ensemble_size_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFrame:
     """Accuracy against ensemble size (mean and 5–95 % range over member subsets), one fusion."""

@@ -13,7 +13,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from analysis.report.figures import ARM_STYLES, _check_columns, _figure, styled, arm_legend_handle, arm_style
+from analysis.report.figures import ARM_STYLES, _check_columns, _figure, arm_legend_handle, arm_style, styled
+from training.arms import CONTROL_ARM
 
 #: colour of a reliability curve after temperature scaling, and of bins with too few samples
 AFTER_SCALING_COLOR = "0.35"
@@ -165,3 +166,20 @@ def reference_difference_figure(absolute: pd.DataFrame, diff: pd.DataFrame, *, x
         fig.legend(handles=handles, loc="outside lower center", ncols=2 if spread is not None else min(len(handles), 4),
                    frameon=False)
     return fig
+
+
+def risk_coverage_figure(rc: pd.DataFrame, diff: pd.DataFrame, spread: pd.DataFrame) -> Figure:
+    """The page's risk–coverage figure: ``ce-lr0.01`` and ``ce`` absolute, the other arms' smoothed
+    differences as a band (frames from :func:`analysis.report.calibration.risk_coverage_frames`)."""
+    return reference_difference_figure(rc, diff, x="coverage_target", y="risk", reference=CONTROL_ARM,
+                                       xlabel="coverage", ylabel="selective risk", also_absolute=("ce",),
+                                       spread=spread)
+
+
+def ensemble_size_figure(es: pd.DataFrame, diff: pd.DataFrame) -> Figure:
+    """The page's ensemble-size figure: ``ce-lr0.01`` with its 5–95 % band and ``ce`` absolute,
+    the other arms' differences per member count (frames from
+    :func:`analysis.report.calibration.ensemble_size_frames`)."""
+    return reference_difference_figure(es, diff, x="n_members", y="accuracy", reference=CONTROL_ARM,
+                                       xlabel="ensemble size (members)", ylabel="test accuracy",
+                                       band=("ci_low", "ci_high"), also_absolute=("ce",), integer_x=True)
