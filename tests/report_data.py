@@ -92,3 +92,71 @@ def copy_checkout(root: Path, dst: Path) -> Path:
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot", "--no-verify"]):
         subprocess.run([*git, *cmd], cwd=dst, check=True, capture_output=True)
     return dst
+
+
+def report_figures(results: Path, root: Path) -> dict[str, tuple[object, str]]:
+    """Every figure of the book by label, as its cell draws it from the results under ``results``
+    (the ``<results>/<preset>`` set): ``(figure, alt text)``. Each page's first chunk (its imports
+    and ``ctx``) runs, then each ``fig-`` chunk with ``shown`` returning its two arguments."""
+    import ast
+    import os
+
+    from analysis.report.engine import load_project
+    from analysis.report.qmd import read_qmd
+
+    saved = {k: os.environ.get(k) for k in ("DYNLOSS_PRESET", "DYNLOSS_RESULTS_DIR")}
+    os.environ.update(DYNLOSS_PRESET=PRESET, DYNLOSS_RESULTS_DIR=str(results))
+    figures: dict[str, tuple[object, str]] = {}
+    try:
+        for page in load_project(root).chapters:
+            chunks = read_qmd(page).chunks
+            fig_chunks = [c for c in chunks if c.label and c.label.startswith("fig-")]
+            if not fig_chunks:
+                continue
+            ns: dict = {}
+            exec(compile(chunks[0].code, str(page), "exec"), ns)
+            ns["shown"] = lambda figure, alt: (figure, alt)
+            for chunk in fig_chunks:
+                tree = ast.parse(chunk.code)
+                last = tree.body.pop()
+                exec(compile(tree, chunk.where(), "exec"), ns)
+                figures[chunk.label] = eval(compile(ast.Expression(last.value), chunk.where(), "eval"), ns)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return figures
+
+
+def html_figure_alts(html: str) -> dict[str, str]:
+    """The ``alt`` of the image inside each ``fig-`` figure of ``html``, unescaped, by label (the
+    figure's id or, in Quarto's pages, the id of the div around it)."""
+    import html as html_lib
+    import re
+
+    out = {}
+    for m in re.finditer(r'id="(fig-[A-Za-z0-9_-]+)"[^>]*>([\s\S]*?)</figure>', html):
+        img = re.search(r'<img\b[^>]*?\balt="([^"]*)"', m.group(2))
+        if img and m.group(1) not in out:
+            out[m.group(1)] = html_lib.unescape(img.group(1))
+    return out
+
+
+def pdf_alts(pdf: Path) -> list[str]:
+    """The alternative texts (``/Alt`` entries) of a PDF's objects."""
+    from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject, IndirectObject
+
+    reader = PdfReader(pdf)
+    ids = {(i, gen) for gen, objs in reader.xref.items() for i in objs} | {(i, 0) for i in reader.xref_objStm}
+    alts = []
+    for i, gen in sorted(ids):
+        try:
+            obj = reader.get_object(IndirectObject(i, gen, reader))
+        except Exception:  # free or broken entries: not ours to judge here
+            continue
+        if isinstance(obj, DictionaryObject) and "/Alt" in obj:
+            alts.append(str(obj["/Alt"]))
+    return alts

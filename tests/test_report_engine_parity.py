@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from report_data import PRESET, copy_checkout, digits_tiny_results, table_rows
+from report_data import PRESET, copy_checkout, digits_tiny_results, html_figure_alts, pdf_alts, report_figures, table_rows
 
 from analysis.report.qmd import read_qmd
 from analysis.report.quarto import quarto_command, quarto_env
@@ -162,6 +162,14 @@ def test_both_engines_show_the_same_tables_and_figures_under_the_same_labels(off
             m = re.search(rf'id="{label}"[\s\S]*?</figure>', html)
             assert m and "<img" in m.group(0), f"{name}: {label} has no image"
     assert ids["offline"] == ids["quarto"] == set(_labels("fig")) | set(_labels("tbl"))
+
+
+def test_both_engines_give_every_figure_the_same_computed_alt_text_in_html_and_pdf(offline, quarto, results, book):
+    drawn = {label: alt for label, (_, alt) in report_figures(results, book).items()}
+    assert sorted(drawn) == sorted(_labels("fig"))
+    for name, out in (("offline", offline), ("quarto", quarto[0])):
+        assert html_figure_alts(_all_html(out)) == drawn, name
+        assert sorted(pdf_alts(out / "dynloss-report.pdf")) == sorted(drawn.values()), name
 
 
 def test_cross_references_link_to_the_same_labels(offline, quarto):

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from report_data import PRESET, digits_tiny_results, html_table, table_rows
+from report_data import (PRESET, digits_tiny_results, html_figure_alts, html_table, pdf_alts, report_figures,
+                         table_rows)
 
 from analysis.cli import main
 from analysis.report.qmd import read_qmd
@@ -63,6 +64,37 @@ def test_every_table_and_figure_is_present_by_label(rendered):
     for label in (lb for lb in labels if lb.startswith("fig-")):
         m = re.search(rf'<figure id="{label}">\s*<img [^>]*src="data:image/png;base64,', html)
         assert m, f"{label}: no embedded PNG in its figure"
+
+
+@pytest.fixture(scope="module")
+def drawn(rendered):
+    """Every figure as its cell draws it from the rendered results: label -> (figure, alt text)."""
+    _, results, _ = rendered
+    return report_figures(results.parent, ROOT)
+
+
+def test_every_figure_carries_the_alt_text_computed_from_its_numbers(rendered, drawn):
+    result, _, _ = rendered
+    alts = html_figure_alts("".join(p.read_text() for p in result.html))
+    labels = [lb for lb in _labels() if lb.startswith("fig-")]
+    assert sorted(drawn) == sorted(labels) and len(labels) == 8
+    for label in labels:
+        assert alts.get(label) == drawn[label][1], label
+    assert sorted(pdf_alts(result.pdf)) == sorted(alt for _, alt in drawn.values())
+
+
+def test_figure_text_prints_at_8_pt_or_more_and_no_figure_is_wider_than_the_page(drawn):
+    from matplotlib.text import Text
+
+    from analysis.report.figures import FULL_WIDTH, MIN_PRINT_PT, PRINT_WIDTH
+
+    for label, (fig, _) in drawn.items():
+        fig.savefig(__import__("io").BytesIO(), format="png", dpi=72, bbox_inches="tight")  # lays out ticks
+        width = fig.get_tightbbox().width
+        assert width <= FULL_WIDTH + 0.05, f"{label}: {width:.2f} in wide"
+        sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        printed = min(sizes) * min(1.0, PRINT_WIDTH / width)
+        assert printed >= MIN_PRINT_PT, f"{label}: smallest text prints at {printed:.1f} pt"
 
 
 def test_no_cell_failed_or_warned(rendered):

@@ -55,6 +55,30 @@ def difference_to_reference(df: pd.DataFrame, *, on: Sequence[str], value: str,
     return out.reset_index(drop=True)
 
 
+#: coverage points of the running mean that smooths each arm's risk difference (0.05 of coverage)
+SMOOTH_POINTS: int = 5
+
+
+def difference_spread(diff: pd.DataFrame, *, x: str, window: int = SMOOTH_POINTS) -> pd.DataFrame:
+    """The arms' differences from the reference summarised per dataset and ``x``: each arm's curve
+    first smoothed by a centred running mean over ``window`` points (fewer at the ends), then the
+    mean, lowest and highest over the arms (columns ``dataset, x, mean, low, high, n_arms``).
+
+    >>> d = pd.DataFrame({"dataset": "d", "arm": ["a"] * 3 + ["b"] * 3, "c": [1, 2, 3] * 2,
+    ...                   "difference": [0.0, 0.3, 0.0, 0.0, -0.3, 0.0]})
+    >>> difference_spread(d, x="c", window=1)[["c", "mean", "low", "high"]].to_numpy().tolist()
+    [[1.0, 0.0, 0.0, 0.0], [2.0, 0.0, -0.3, 0.3], [3.0, 0.0, 0.0, 0.0]]
+    """
+    if window < 1:
+        raise ValueError(f"Expected `window` to be a positive number of points, got {window}")
+    d = diff.sort_values(["dataset", "arm", x])
+    smooth = d.groupby(["dataset", "arm"], sort=False)["difference"].transform(
+        lambda v: v.rolling(window, center=True, min_periods=1).mean())
+    g = d.assign(smooth=smooth).groupby(["dataset", x], sort=False)["smooth"]
+    out = pd.DataFrame({"mean": g.mean(), "low": g.min(), "high": g.max(), "n_arms": g.size()}).reset_index()
+    return out.sort_values(["dataset", x], kind="stable").reset_index(drop=True)
+
+
 def reliability_gaps(rel: pd.DataFrame) -> pd.DataFrame:
     """Mean confidence, accuracy and their gap (confidence − accuracy: > 0 over-confident) per
     (dataset, arm, scaling), from the reliability bins (count-weighted bin means are the
@@ -294,6 +318,30 @@ def risk_coverage_diff_frame(ctx: ReportContext, *, fusion: str = "Average") -> 
     """Each arm's selective risk minus ``ce-lr0.01``'s at the same coverage target."""
     return difference_to_reference(risk_coverage_frame(ctx, fusion=fusion), on=("dataset", "coverage_target"),
                                     value="risk")
+
+
+@reads("risk_coverage")
+def risk_coverage_spread_frame(ctx: ReportContext, *, fusion: str = "Average",
+                               leave_out: Sequence[str] = ("ce",)) -> pd.DataFrame:
+    """:func:`difference_spread` of :func:`risk_coverage_diff_frame` over the arms other than
+    ``leave_out`` (drawn as absolute curves instead)."""
+    diff = risk_coverage_diff_frame(ctx, fusion=fusion)
+    return difference_spread(diff[~diff["arm"].isin(leave_out)], x="coverage_target")
+
+
+@reads("risk_coverage")
+def risk_coverage_frames(ctx: ReportContext, *, fusion: str = "Average") -> tuple[pd.DataFrame, ...]:
+    """What the risk–coverage figure and its alt text read: the curves, the differences from
+    ``ce-lr0.01`` and their spread over the arms other than ``ce``."""
+    return (risk_coverage_frame(ctx, fusion=fusion), risk_coverage_diff_frame(ctx, fusion=fusion),
+            risk_coverage_spread_frame(ctx, fusion=fusion))
+
+
+@reads("ensemble_size")
+def ensemble_size_frames(ctx: ReportContext, *, fusion: str = "Average") -> tuple[pd.DataFrame, ...]:
+    """What the ensemble-size figure and its alt text read: the curves and the differences from
+    ``ce-lr0.01``."""
+    return ensemble_size_frame(ctx, fusion=fusion), ensemble_size_diff_frame(ctx, fusion=fusion)
 
 
 @reads("ensemble_size")

@@ -2,9 +2,10 @@
 Matplotlib :class:`~matplotlib.figure.Figure` built without pyplot (no global figure registry, so a
 report cell that returns the figure shows it exactly once, in Quarto and in the offline renderer).
 
-One look for every figure: :data:`FULL_WIDTH` inches wide (``fig-width`` of ``_quarto.yml``; the
-PDFs print it about 5.8 in wide, so fonts shrink by 0.83), font sizes in
-:data:`FONT_RC` (tick labels and legends 8 pt, printed at about 6.6 pt), and one arm → colour, marker and line
+One look for every figure: :data:`FULL_WIDTH` inches wide (``fig-width`` of ``_quarto.yml``), font
+sizes in :data:`FONT_RC`, chosen so that the smallest text (:data:`SMALL_PT`: ticks, legends,
+annotations) prints at :data:`MIN_PRINT_PT` or more where the PDF is narrowest (Quarto's A4 page
+prints a full-width figure :data:`PRINT_WIDTH` inches wide), and one arm → colour, marker and line
 style mapping, :data:`ARM_STYLES` (Okabe–Ito colours, colour-blind safe; marker and line style
 differ too, so no figure relies on colour alone).
 
@@ -26,13 +27,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-#: width of every full-width figure, inches (the PDFs print it about 5.8 in wide)
+#: width of every full-width figure, inches
 FULL_WIDTH: float = 7.0
-#: font sizes in pt at FULL_WIDTH. Both PDF engines print a 7 in figure about 5.8 in wide (×0.83),
-#: so the smallest text (8 pt: ticks, legends, annotations) prints at about 6.6 pt
+#: the text width of the narrower PDF (Quarto's Typst book on A4: 8.27 in less two 1.25 in margins),
+#: at which a full-width figure prints; the offline PDF's column is wider (6.85 in)
+PRINT_WIDTH: float = 8.27 - 2 * 1.25
+#: the smallest size of any figure text once printed, pt
+MIN_PRINT_PT: float = 8.0
+#: the smallest font of the figures at FULL_WIDTH (ticks, legends, annotations), pt: 8 pt printed
+SMALL_PT: float = 10.0
+#: font sizes in pt at FULL_WIDTH (SMALL_PT × PRINT_WIDTH / FULL_WIDTH ≥ MIN_PRINT_PT)
 FONT_RC: dict[str, float] = {
-    "font.size": 9.0, "axes.titlesize": 9.5, "axes.labelsize": 9.0, "xtick.labelsize": 8.0,
-    "ytick.labelsize": 8.0, "legend.fontsize": 8.0, "legend.title_fontsize": 8.0,
+    "font.size": 10.5, "axes.titlesize": 10.5, "axes.labelsize": 10.5, "xtick.labelsize": SMALL_PT,
+    "ytick.labelsize": SMALL_PT, "legend.fontsize": SMALL_PT, "legend.title_fontsize": SMALL_PT,
 }
 #: the look of every figure (applied per figure through a context manager, not globally)
 THEME: dict = {"style": "whitegrid", "context": "paper", "rc": FONT_RC}
@@ -78,7 +85,7 @@ def arm_legend_handle(arm: str, *, line: bool = True) -> Line2D:
 
 
 @contextmanager
-def _styled() -> Iterator[None]:
+def styled() -> Iterator[None]:
     with sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"], rc=THEME["rc"]):
         yield
 
@@ -142,7 +149,7 @@ def emphasis_figure(curves: pd.DataFrame, ratio: pd.DataFrame | None = None, *,
     rel = curves[curves["group"] == "related"]
     dyn_names = list(dict.fromkeys(dyn["curve"]))
     rel_names = list(dict.fromkeys(rel["curve"]))
-    with _styled():
+    with styled():
         fig = Figure(figsize=(FULL_WIDTH, 5.6), layout="constrained")
         top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
         axes = top.subplots(1, 2 if ratio is not None else 1, squeeze=False)[0]
@@ -163,15 +170,16 @@ def emphasis_figure(curves: pd.DataFrame, ratio: pd.DataFrame | None = None, *,
             if threshold is not None:
                 ax.axvline(threshold, color="0.4", linestyle=":", linewidth=1)
                 ax.annotate(f"τ = {threshold:g}", (threshold, 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, -10), textcoords="offset points", color="0.3", fontsize=8)
-        top.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
+                            xytext=(3, -10), textcoords="offset points", color="0.3", fontsize=SMALL_PT)
+        top.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2), frameon=False)
         ax = bottom.subplots(1, 1)
         rel_handles = _draw_curves(ax, rel, "emphasis", rel_names)
         ax.set_xlim(0, 1)
         ax.set_xlabel("true-class probability $p_t$")
         ax.set_ylabel(r"emphasis $|\partial L/\partial z_t|$")
         ax.set_title("Related losses")
-        bottom.legend(handles=rel_handles, loc="outside right center", frameon=False)
+        bottom.legend(handles=rel_handles, loc="outside right center", frameon=False, fontsize=SMALL_PT,
+                      handlelength=1.8)
     return fig
 
 
@@ -200,28 +208,31 @@ def table2_encoding_figure(search: pd.DataFrame, audit: pd.DataFrame) -> Figure:
     names = list(dict.fromkeys(cells["cell"]))
     encodings = list(dict.fromkeys(cells["encoding"]))
     ypos = {c: i for i, c in enumerate(names)}
-    offsets = np.linspace(-0.32, 0.32, len(encodings)) if len(encodings) > 1 else np.zeros(1)
-    with _styled():
-        fig, axes = _figure(2, width=FULL_WIDTH, height=max(3.2, 0.2 * len(names) + 1.5), width_ratios=[1, 1.35])
+    # one row per cell, 0.42 in high: the published r on the top line of its row, then each encoding
+    # on its own line, 0.76 / len(encodings) of a row apart (5.7 pt for five, more than a marker)
+    lines = np.linspace(-0.38, 0.38, len(encodings) + 1)
+    published_off, offsets = lines[0], lines[1:]
+    with styled():
+        fig, axes = _figure(2, width=FULL_WIDTH, height=max(3.6, 0.42 * len(names) + 1.9), width_ratios=[1, 1.35])
         ax = axes[0, 0]
         ax.plot(grid["none_value"], grid["max_abs_diff"], color=OKABE_ITO["blue"], linewidth=1.4)
         best = grid.loc[grid["max_abs_diff"].idxmin()]
         ax.scatter([best["none_value"]], [best["max_abs_diff"]], color=OKABE_ITO["vermillion"], marker="D", s=28,
                    zorder=3)
-        ax.annotate(f"best: τ(None) = {best['none_value']:g}", (best["none_value"], best["max_abs_diff"]),
-                    xytext=(7, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(f"best τ = {best['none_value']:g}".replace("-", "−"), (best["none_value"], best["max_abs_diff"]),
+                    xytext=(6, 16), textcoords="offset points", ha="left", va="bottom", fontsize=SMALL_PT)
         ax.set_yscale("log")
         ax.set_xlabel("τ assigned to the cross-entropy row")
         ax.set_ylabel(f"max |r − published r| over {len(names)} cells")
-        ax.set_title("Which encoding reproduces Paper Table 2")
+        ax.set_title("Which τ reproduces Paper Table 2")
         ax = axes[0, 1]
         pub = cells.drop_duplicates("cell")
-        ax.scatter(pub["published_r"], [ypos[c] for c in pub["cell"]], marker="x", color="black", s=36,
+        ax.scatter(pub["published_r"], [ypos[c] + published_off for c in pub["cell"]], marker="x", color="black", s=30,
                    linewidths=1.2, zorder=2, label="published r")
         for k, (enc, off) in enumerate(zip(encodings, offsets)):
             g = cells[cells["encoding"] == enc]
             ax.scatter(g["pearson_r"], [ypos[c] + off for c in g["cell"]], marker=_ENCODING_MARKERS[k % 6],
-                       facecolors="none", edgecolors=_ENCODING_COLORS[k % 6], s=26, linewidths=1.2, zorder=3,
+                       facecolors="none", edgecolors=_ENCODING_COLORS[k % 6], s=18, linewidths=1.1, zorder=3,
                        label=str(enc))
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(len(names) - 0.5, -0.5)
@@ -229,6 +240,10 @@ def table2_encoding_figure(search: pd.DataFrame, audit: pd.DataFrame) -> Figure:
         ax.set_title("r per cell under each encoding")
         fig.legend(*ax.get_legend_handles_labels(), title="τ given to the CE row", loc="outside lower center",
                    ncols=3, frameon=False)
+        ax.grid(axis="y", visible=False)
+        for i in range(len(names)):  # a faint band per cell, so each cell's markers read as one group
+            if i % 2 == 0:
+                ax.axhspan(i - 0.5, i + 0.5, color="0.94", zorder=0, linewidth=0)
     return fig
 
 
@@ -248,7 +263,7 @@ def accuracy_vs_threshold_figure(acc: pd.DataFrame) -> Figure:
     fusions = list(dict.fromkeys(acc["fusion"]))
     taus = np.sort(acc["tau"].dropna().unique())
     pad = 0.6 * (np.diff(taus).min() if len(taus) > 1 else 0.1)
-    with _styled():
+    with styled():
         fig, axes = _figure(len(fusions), len(datasets), height=0.6 + 2.3 * len(datasets), sharey="row")
         handles: dict[str, object] = {}
         for r, ds in enumerate(datasets):
@@ -276,7 +291,7 @@ def accuracy_vs_threshold_figure(acc: pd.DataFrame) -> Figure:
                 ax.set_ylabel("test accuracy" if c == 0 else "")
         order = sorted(handles, key=lambda a: list(ARM_STYLES).index(a) if a in ARM_STYLES else len(ARM_STYLES))
         labels = [f"{a} (95 % CI band)" if isinstance(handles[a], tuple) else a for a in order]
-        fig.legend([handles[a] for a in order], labels, loc="outside lower center", ncols=min(len(order), 6),
+        fig.legend([handles[a] for a in order], labels, loc="outside lower center", ncols=min(len(order), 3),
                    frameon=False, handlelength=2.4)
     return fig
 
@@ -297,7 +312,7 @@ def validation_test_figure(vt: pd.DataFrame) -> Figure:
     fusions = list(dict.fromkeys(vt["fusion"]))
     variants = list(dict.fromkeys(vt["variant"]))
     palette = dict(zip(fusions, _ENCODING_COLORS))
-    with _styled():
+    with styled():
         fig, axes = _figure(max(len(datasets), 1), width=FULL_WIDTH, height=2.6)
         for i, (ax, ds) in enumerate(zip(axes[0], datasets)):
             sub = vt[vt["dataset"] == ds]

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis.report.context import ReportContext, load_result, reads
+from analysis.report.figures import FULL_WIDTH, styled
 from training.arms import CONTROL_ARM, DEFAULT_ARMS, RELATED_ARMS
 
 #: the related arms outside the paper's grid (the ones a preset may lack)
@@ -69,17 +69,16 @@ def related_figure(rel: pd.DataFrame) -> Figure:
     at 0 (the control). One panel per dataset; legend below the panels."""
     arms = rel[rel["arm"] != CONTROL_ARM]
     datasets = list(dict.fromkeys(rel["dataset"]))
-    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.05):
+    with styled():
         n_rows = max(1, arms.groupby("dataset").size().max() if not arms.empty else 1)
-        fig = Figure(figsize=(min(3.4 * len(datasets), 9.0) + 1.6, 0.42 * n_rows + 1.5), layout="constrained")
+        fig = Figure(figsize=(FULL_WIDTH, 0.42 * n_rows + 1.9), layout="constrained")
         axes = fig.subplots(1, len(datasets), squeeze=False, sharey=False)[0]
         for ax, ds in zip(axes, datasets):
             g = arms[arms["dataset"] == ds].iloc[::-1]  # first arm on top
             y = np.arange(len(g))
             ax.axvline(0, color="0.25", linewidth=1.0, zorder=1)
             if g.empty:
-                ax.text(0.5, 0.5, "no related arm analysed", ha="center", va="center", transform=ax.transAxes,
-                        fontsize=8)
+                ax.text(0.5, 0.5, "no related arm analysed", ha="center", va="center", transform=ax.transAxes)
                 ax.set_yticks([])
             else:
                 d = g["diff_vs_control"].to_numpy(float)
@@ -89,16 +88,15 @@ def related_figure(rel: pd.DataFrame) -> Figure:
                     ax.errorbar(d, y, xerr=np.clip(np.vstack([d - lo.to_numpy(float), hi.to_numpy(float) - d]), 0, None),
                                 fmt="none", ecolor=colour, elinewidth=width, capsize=cap, capthick=width, zorder=2)
                 ax.plot(d, y, "o", color="black", markersize=3.5, zorder=3)
-                ax.set_yticks(y, g["label"].astype(str).tolist(), fontsize=8)
+                ax.set_yticks(y, g["label"].astype(str).tolist())
             ax.set_ylim(-0.7, max(len(g), 1) - 0.3)
-            ax.set_title(str(ds), fontsize=9)
-            ax.set_xlabel("Δ accuracy vs ce-lr0.01 (Average)", fontsize=8)
-            ax.tick_params(axis="x", labelsize=7.5)
+            ax.set_title(str(ds))
+            ax.set_xlabel("Δ accuracy vs ce-lr0.01 (Average)")
         handles = [Line2D([], [], color=TEST_ONLY[1], linewidth=TEST_ONLY[2], label=TEST_ONLY[0]),
                    Line2D([], [], color=SEED[1], linewidth=SEED[2], marker="|", markersize=8, label=SEED[0]),
                    Line2D([], [], color="0.25", linewidth=1.0, label="ce-lr0.01 (Δ = 0)"),
                    Line2D([], [], color="black", marker="o", linestyle="none", markersize=3.5, label="estimate")]
-        fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=7.5, frameon=False)
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     return fig
 
 

@@ -28,6 +28,9 @@ sources, see :mod:`analysis.report.quarto`):
 - chunk options: those in :data:`analysis.report.qmd.KNOWN_OPTIONS` (``label``, ``fig-cap``,
   ``tbl-cap``, ``fig-alt`` besides the ``execute`` ones); ``fig-dpi`` and ``fig-format`` at the top
   level (PNG or SVG);
+- ``filters``: the book's Lua filters (paths; ``at:`` is Quarto's stage and is ignored), applied by
+  pandoc to every page and the PDF, then the engine's own ``fig-alt.lua`` (an image's ``fig-alt``
+  as the HTML ``alt`` and Typst's ``image(alt: …)``, as Quarto writes it);
 - markdown: pandoc's (pipe tables, TeX math as MathML and Typst math, fenced code), the
   ``{{< include >}}`` shortcode, ``@fig-``/``@tbl-`` cross references (numbered through the whole
   book: Quarto numbers them per chapter, e.g. "Table 3.2"), links to other pages

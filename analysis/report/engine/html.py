@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from analysis.report.engine.pandoc import run_pandoc, yaml_block
+from analysis.report.engine.pandoc import filter_args, run_pandoc, yaml_block
 from analysis.report.engine.project import Page
 
 #: the page layout of the offline pages only. Quarto's pages get theirs from its Bootstrap theme
@@ -67,10 +67,11 @@ def nav_html(pages: list[Page], current: int, pdf_name: str | None) -> tuple[str
 
 
 def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: str | None, subtitle: str,
-               book_title: str = "", css_files: tuple[Path, ...] = ()) -> list[Path]:
+               book_title: str = "", css_files: tuple[Path, ...] = (), lua_filters: tuple[Path, ...] = ()) -> list[Path]:
     """Write one standalone HTML per page into ``work``; return the paths. Each page's ``<title>``
     is ``<page title> – <book title>``; ``css_files`` are the book's stylesheets
-    (:attr:`analysis.report.engine.project.Project.html_css`), embedded after :data:`PAGE_CSS`."""
+    (:attr:`analysis.report.engine.project.Project.html_css`), embedded after :data:`PAGE_CSS`;
+    ``lua_filters`` the book's Lua filters (:func:`analysis.report.engine.pandoc.filter_args`)."""
     css = work / "dynloss.css"
     css.write_text(stylesheet(css_files), encoding="utf-8")
     paths = []
@@ -86,7 +87,7 @@ def write_html(pages: list[Page], bodies: list[str], *, work: Path, pdf_name: st
         run_pandoc([
             md.name, "-f", "markdown", "-t", "html5", "--standalone", "--embed-resources", "--mathml",
             "--toc", "--toc-depth=2", "--css", css.name, "--include-before-body", f"{page.stem}.nav-top.html",
-            "--include-after-body", f"{page.stem}.nav-bottom.html", "--resource-path", ".", "-o", out.name,
+            "--include-after-body", f"{page.stem}.nav-bottom.html", "--resource-path", ".", *filter_args(lua_filters), "-o", out.name,
         ], cwd=work)
         paths.append(out)
     return paths

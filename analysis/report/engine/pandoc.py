@@ -27,6 +27,17 @@ def run_pandoc(args: list[str], *, cwd: Path) -> None:
         raise RenderError(f"pandoc {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
 
 
+#: the engine's own Lua filter, run after the book's: ``fig-alt`` as the HTML ``alt`` and as Typst's
+#: ``image(alt: …)`` (what Quarto's filters do for it)
+FIG_ALT_FILTER = Path(__file__).with_name("fig-alt.lua")
+
+
+def filter_args(book_filters: tuple[Path, ...] = ()) -> list[str]:
+    """pandoc arguments applying the book's Lua filters (``filters:`` of ``_quarto.yml``), then
+    :data:`FIG_ALT_FILTER`."""
+    return [arg for f in (*book_filters, FIG_ALT_FILTER) for arg in ("--lua-filter", str(f))]
+
+
 def html_to_markdown(fragment: str) -> str:
     """An HTML fragment (a cell's ``text/html`` output) as pandoc markdown without raw HTML."""
     import pypandoc

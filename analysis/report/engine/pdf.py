@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.report.engine.crossref import chapter_id
-from analysis.report.engine.pandoc import run_pandoc, yaml_block
+from analysis.report.engine.pandoc import filter_args, run_pandoc, yaml_block
 from analysis.report.engine.project import Page, RenderError
 
 #: page set-up of the offline PDF (Quarto's book template has its own); the rules for tables and
@@ -22,9 +22,10 @@ _TYPST_HEADER = """\
 
 def write_pdf(pages: list[Page], bodies: list[str], *, work: Path, title: str, subtitle: str, name: str,
               author: str = "", headers: tuple[Path, ...] = (), papersize: str = "a4",
-              section_numbering: str = "1.1") -> Path:
+              section_numbering: str = "1.1", lua_filters: tuple[Path, ...] = ()) -> Path:
     """Write the whole report as one PDF (pandoc → Typst → ``typst.compile``); ``headers`` are Typst
-    files included after the page set-up (the book's ``include-in-header``).
+    files included after the page set-up (the book's ``include-in-header``); ``lua_filters`` the
+    book's Lua filters (:func:`analysis.report.engine.pandoc.filter_args`).
 
     Raises
     ------
@@ -46,7 +47,7 @@ def write_pdf(pages: list[Page], bodies: list[str], *, work: Path, title: str, s
     includes = [arg for h in headers for arg in ("--include-in-header", str(h))]
     run_pandoc([md.name, "-f", "markdown", "-t", "typst", "--standalone", "--toc", "--toc-depth=2",
                 "-V", f"papersize={papersize}", "-V", f"section-numbering={section_numbering}",
-                "--include-in-header", header.name, *includes, "-o", typ.name], cwd=work)
+                "--include-in-header", header.name, *includes, *filter_args(lua_filters), "-o", typ.name], cwd=work)
     pdf = work / f"{name}.pdf"
     try:
         typst.compile(str(typ), output=str(pdf), root=str(work))

@@ -3,8 +3,8 @@ format settings (:func:`load_project`), and the error every step of the engine r
 
 Read from ``_quarto.yml`` (Quarto's keys; the engine's docstring, :mod:`analysis.report.engine`,
 lists those it honours): ``book: title, author, output-file, chapters``, ``project: output-dir``,
-``execute``, ``fig-format``, ``fig-dpi``, ``format: html: css`` and ``format: typst:
-include-in-header, papersize, section-numbering``.
+``execute``, ``filters`` (paths of Lua filters), ``fig-format``, ``fig-dpi``, ``format: html: css`` and
+``format: typst: include-in-header, papersize, section-numbering``.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ class Project:
     section_numbering: str = "1.1"
     #: the book's stylesheets (``format: html: css``), which the offline pages embed too
     html_css: tuple[Path, ...] = ()
+    #: the book's Lua filters (``filters:``), which pandoc applies to every page and the PDF
+    lua_filters: tuple[Path, ...] = ()
 
 
 def _file_list(value: Any) -> list[str]:
@@ -96,6 +98,10 @@ def load_project(root: str | Path) -> Project:
     missing = [c for c in css if not (root / c).is_file()]
     if missing:
         raise RenderError(f"{cfg_path}: format.html.css names missing files {missing}")
+    filters = [f.get("path") if isinstance(f, dict) else f for f in (cfg.get("filters") or [])]
+    bad = [f for f in filters if not isinstance(f, str) or not f.endswith(".lua") or not (root / f).is_file()]
+    if bad:
+        raise RenderError(f"{cfg_path}: filters names {bad}; expected paths of existing .lua files")
     fig_format = str(cfg.get("fig-format", "png"))
     if fig_format not in ("png", "svg"):
         raise RenderError(f"{cfg_path}: fig-format {fig_format!r} is not rendered offline; expected png or svg")
@@ -114,6 +120,7 @@ def load_project(root: str | Path) -> Project:
         papersize=str(typst.get("papersize", "a4")),
         section_numbering=str(typst.get("section-numbering", "1.1")),
         html_css=tuple(root / c for c in css),
+        lua_filters=tuple(root / f for f in filters),
     )
 
 

@@ -84,7 +84,8 @@ def render_report(
                                     numbering=numbering, figure_dir=work / "figures", warnings=result.warnings)
                       for i, page in enumerate(pages)]
             html_paths = write_html(pages, bodies, work=work, pdf_name=pdf_name, subtitle=subtitle,
-                                    book_title=project.title, css_files=project.html_css)
+                                    book_title=project.title, css_files=project.html_css,
+                                    lua_filters=project.lua_filters)
         t3 = time.perf_counter()
         if "pdf" in formats:
             sink: list[str] = [] if "html" in formats else result.warnings
@@ -94,7 +95,7 @@ def render_report(
             pdf_path = write_pdf(pages, bodies, work=work, title=project.title, subtitle=subtitle,
                                  author=project.author, headers=project.typst_headers,
                                  papersize=project.papersize, section_numbering=project.section_numbering,
-                                 name=project.output_file)
+                                 name=project.output_file, lua_filters=project.lua_filters)
         t4 = time.perf_counter()
         # move into place only once everything succeeded (same filesystem: atomic renames)
         if "html" in formats:
