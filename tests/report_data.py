@@ -92,3 +92,45 @@ def copy_checkout(root: Path, dst: Path) -> Path:
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot", "--no-verify"]):
         subprocess.run([*git, *cmd], cwd=dst, check=True, capture_output=True)
     return dst
+
+
+class _Links(HTMLParser):
+    """Collect the ``href`` of every ``<a>`` and the ``src`` of every ``<img>`` of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.targets: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "a" and a.get("href"):
+            self.targets.append(a["href"])
+        elif tag == "img" and a.get("src"):
+            self.targets.append(a["src"])
+
+
+def unresolved_links(out: Path) -> list[str]:
+    """Every relative link or image of every HTML page under ``out`` (Quarto's ``site_libs`` left
+    out) that names no file in ``out``: ``page -> target`` (anchors and queries ignored; web
+    addresses, ``mailto:`` and ``data:`` are not files of the output)."""
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    bad, checked = [], 0
+    for page in sorted(out.rglob("*.html")):
+        if "site_libs" in page.relative_to(out).parts:
+            continue
+        parser = _Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for target in parser.targets:
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith(("#", "//")):
+                continue
+            path = unquote(urlsplit(target).path)
+            if not path:
+                continue
+            checked += 1
+            dest = (page.parent / path).resolve()
+            if not dest.is_file() or out.resolve() not in dest.parents:
+                bad.append(f"{page.relative_to(out)} -> {target}")
+    assert checked, f"no relative link in the pages under {out}"
+    return bad

@@ -3,8 +3,8 @@ format settings (:func:`load_project`), and the error every step of the engine r
 
 Read from ``_quarto.yml`` (Quarto's keys; the engine's docstring, :mod:`analysis.report.engine`,
 lists those it honours): ``book: title, author, output-file, chapters``, ``project: output-dir``,
-``execute``, ``fig-format``, ``fig-dpi``, ``format: html: css`` and ``format: typst:
-include-in-header, papersize, section-numbering``.
+``execute``, ``fig-format``, ``fig-dpi``, ``format: html: css``, ``format: typst:
+include-in-header, papersize, section-numbering`` and ``project: post-render`` (Python scripts).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ class Project:
     section_numbering: str = "1.1"
     #: the book's stylesheets (``format: html: css``), which the offline pages embed too
     html_css: tuple[Path, ...] = ()
+    #: the book's post-render scripts (``project: post-render``), run once the pages are in place
+    post_render: tuple[Path, ...] = ()
 
 
 def _file_list(value: Any) -> list[str]:
@@ -96,6 +98,10 @@ def load_project(root: str | Path) -> Project:
     missing = [c for c in css if not (root / c).is_file()]
     if missing:
         raise RenderError(f"{cfg_path}: format.html.css names missing files {missing}")
+    scripts = _file_list(project.get("post-render"))
+    missing = [x for x in scripts if not (root / x).is_file() or not x.endswith(".py")]
+    if missing:
+        raise RenderError(f"{cfg_path}: project.post-render names missing or non-Python scripts {missing}")
     fig_format = str(cfg.get("fig-format", "png"))
     if fig_format not in ("png", "svg"):
         raise RenderError(f"{cfg_path}: fig-format {fig_format!r} is not rendered offline; expected png or svg")
@@ -114,6 +120,7 @@ def load_project(root: str | Path) -> Project:
         papersize=str(typst.get("papersize", "a4")),
         section_numbering=str(typst.get("section-numbering", "1.1")),
         html_css=tuple(root / c for c in css),
+        post_render=tuple(root / x for x in scripts),
     )
 
 
