@@ -111,8 +111,9 @@ class _Links(HTMLParser):
 
 def unresolved_links(out: Path) -> list[str]:
     """Every relative link or image of every HTML page under ``out`` (Quarto's ``site_libs`` left
-    out) that names no file in ``out``: ``page -> target`` (anchors and queries ignored; web
-    addresses, ``mailto:`` and ``data:`` are not files of the output)."""
+    out) that names no file in ``out``: ``page -> target`` (anchors and queries ignored; a folder
+    stands for its ``index.html``, as a web server serves it; web addresses, ``mailto:`` and
+    ``data:`` are not files of the output)."""
     import re
     from urllib.parse import unquote, urlsplit
 
@@ -130,6 +131,8 @@ def unresolved_links(out: Path) -> list[str]:
                 continue
             checked += 1
             dest = (page.parent / path).resolve()
+            if dest.is_dir():  # a folder link (Quarto's to the book's first page): its index.html
+                dest = dest / "index.html"
             if not dest.is_file() or out.resolve() not in dest.parents:
                 bad.append(f"{page.relative_to(out)} -> {target}")
     assert checked, f"no relative link in the pages under {out}"

@@ -142,6 +142,13 @@ def _lr_confound(ctx: ReportContext) -> pd.DataFrame:
                          "dataset": t["dataset"], MCNEMAR_P: t["pvalue"], "Holm p (adjusted)": t["p_holm"]})
 
 
+#: relative widths of the learning-rate table's columns: the arm and the reference on one line
+#: ("dyn-0.7", "ce-lr0.01" break at their hyphen in a narrower column), the label the widest
+LR_WIDTHS: tuple[tuple[str, int], ...] = (
+    ("arm", 11), ("Δ accuracy", 10), ("95 % CI, test samples only (unadjusted)", 18), ("at 5 % (Holm)", 20),
+    ("versus", 12), ("fusion", 11), ("dataset", 10), ("McNemar p (two-sided, unadjusted)", 12),
+    ("Holm p (adjusted)", 11))
+
 #: the columns of the learning-rate table that are never dropped (its numbers and labels): only the
 #: dataset, the reference or the fusion go into the sentence above it when one value fills them
 _LR_KEY = ("arm", "Δ accuracy", "95 % CI, test samples only (unadjusted)", "at 5 % (Holm)",

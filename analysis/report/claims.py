@@ -286,20 +286,27 @@ def _first_sentence(text: str, *, min_words: int = 10) -> str:
 def evidence_notes(ctx: ReportContext, *, modules: Sequence[str] | None = None) -> str:
     """The evidence that :func:`claims_table` shortens (longer than :data:`EVIDENCE_CELL_WORDS`
     words), in full, as a markdown list under the table: the claim's id, its evidence and what would
-    overturn it ('' when every evidence fits its cell)."""
+    overturn it ('' when every evidence fits its cell); folded in the HTML pages (``<details>``,
+    "Evidence in full"), printed in the PDF."""
     df = claims_frame(ctx, modules=modules)
     items = [f"- `{i}`: {_with_links(e)} *Overturned by:* {_with_links(o)}"
              for i, e, o in zip(df["id"], df["evidence"], df["overturn"]) if _long(e, o)]
-    return ("\n**Evidence in full.**\n\n" + "\n".join(items) + "\n") if items else ""
+    if not items:
+        return ""
+    # folded in the HTML pages (a <details> element: keyboard and screen readers open it), printed
+    # in the PDF (Typst drops the raw HTML around the list)
+    return ("\n<details class=\"evidence-notes\">\n<summary>Evidence in full</summary>\n\n"
+            "```{=typst}\n*Evidence in full.*\n```\n\n" + "\n".join(items) + "\n\n</details>\n")
 
 
 #: relative column widths of the verdict table (two long text columns: the claim widest; the
 #: verdict wide enough for "◐ conditional" on one line)
 VERDICT_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
     ("verdict", 17), ("claim", 38), ("source", 13), ("evidence kind", 16), ("overturned by", 32))
-#: the same for a page's claims table, whose long text columns are the claim and the evidence
+#: the same for a page's claims table, whose long text columns are the claim and the evidence (its
+#: first sentence at most, :func:`evidence_cell`, so the two share the width)
 PAGE_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
-    ("verdict", 17), ("claim", 32), ("source", 13), ("evidence kind", 16), ("evidence", 44))
+    ("verdict", 17), ("claim", 38), ("source", 13), ("evidence kind", 15), ("evidence", 38))
 
 
 @reads("code:training/presets.py")

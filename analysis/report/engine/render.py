@@ -17,7 +17,7 @@ from analysis.report.engine.html import write_html
 from analysis.report.engine.kernel import execute_pages
 from analysis.report.engine.outputs import page_markdown
 from analysis.report.engine.pdf import write_pdf
-from analysis.report.engine.project import load_project, read_pages
+from analysis.report.engine.project import RenderError, load_project, read_pages
 
 
 def run_post_render(script: Path, root: Path, out_dir: Path, *, env: dict[str, str]) -> None:
