@@ -287,16 +287,16 @@ def evidence_notes(ctx: ReportContext, *, modules: Sequence[str] | None = None) 
     """The evidence that :func:`claims_table` shortens (longer than :data:`EVIDENCE_CELL_WORDS`
     words), in full, as a markdown list under the table: the claim's id, its evidence and what would
     overturn it ('' when every evidence fits its cell); folded in the HTML pages (``<details>``,
-    "Evidence in full"), printed in the PDF."""
+    "Evidence in full"), printed in the PDF under the same words."""
     df = claims_frame(ctx, modules=modules)
     items = [f"- `{i}`: {_with_links(e)} *Overturned by:* {_with_links(o)}"
              for i, e, o in zip(df["id"], df["evidence"], df["overturn"]) if _long(e, o)]
     if not items:
         return ""
     # folded in the HTML pages (a <details> element: keyboard and screen readers open it), printed
-    # in the PDF (Typst drops the raw HTML around the list)
+    # in the PDF (Typst drops the raw HTML tags and keeps the summary's words as the list's title)
     return ("\n<details class=\"evidence-notes\">\n<summary>Evidence in full</summary>\n\n"
-            "```{=typst}\n*Evidence in full.*\n```\n\n" + "\n".join(items) + "\n\n</details>\n")
+            + "\n".join(items) + "\n\n</details>\n")
 
 
 #: relative column widths of the verdict table (two long text columns: the claim widest; the
