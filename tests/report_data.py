@@ -160,3 +160,46 @@ def pdf_alts(pdf: Path) -> list[str]:
         if isinstance(obj, DictionaryObject) and "/Alt" in obj:
             alts.append(str(obj["/Alt"]))
     return alts
+class _Links(HTMLParser):
+    """Collect the ``href`` of every ``<a>`` and the ``src`` of every ``<img>`` of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.targets: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "a" and a.get("href"):
+            self.targets.append(a["href"])
+        elif tag == "img" and a.get("src"):
+            self.targets.append(a["src"])
+
+
+def unresolved_links(out: Path) -> list[str]:
+    """Every relative link or image of every HTML page under ``out`` (Quarto's ``site_libs`` left
+    out) that names no file in ``out``: ``page -> target`` (anchors and queries ignored; a folder
+    stands for its ``index.html``, as a web server serves it; web addresses, ``mailto:`` and
+    ``data:`` are not files of the output)."""
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    bad, checked = [], 0
+    for page in sorted(out.rglob("*.html")):
+        if "site_libs" in page.relative_to(out).parts:
+            continue
+        parser = _Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for target in parser.targets:
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith(("#", "//")):
+                continue
+            path = unquote(urlsplit(target).path)
+            if not path:
+                continue
+            checked += 1
+            dest = (page.parent / path).resolve()
+            if dest.is_dir():  # a folder link (Quarto's to the book's first page): its index.html
+                dest = dest / "index.html"
+            if not dest.is_file() or out.resolve() not in dest.parents:
+                bad.append(f"{page.relative_to(out)} -> {target}")
+    assert checked, f"no relative link in the pages under {out}"
+    return bad

@@ -189,7 +189,7 @@ def test_analyze_cli_stores_fits_under_the_data_root_and_refit_fits_again(cache,
     cmd = [sys.executable, "-m", "analysis", "--data-dir", str(data), "analyze", "--preset", "syn",
            "--resamples", "100"]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-    assert "24 fitted, 0 read back from <data>/fits/superlearner" in first.stdout
+    assert "24 fitted, 0 read back from data/fits/superlearner" in first.stdout
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     assert "0 fitted, 24 read back" in second.stdout
     third = subprocess.run(cmd + ["--refit"], capture_output=True, text=True, env=env, check=True)
@@ -197,7 +197,7 @@ def test_analyze_cli_stores_fits_under_the_data_root_and_refit_fits_again(cache,
     import json
 
     prov = json.loads((data / "results" / "syn" / "provenance.json").read_text())
-    assert prov["superlearner_fits"] == {"store": "<data>/fits/superlearner", "read": False, "reused": 0,
+    assert prov["superlearner_fits"] == {"store": "data/fits/superlearner", "read": False, "reused": 0,
                                          "fitted": 24, "write_errors": 0}
 
 

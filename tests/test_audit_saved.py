@@ -60,6 +60,6 @@ def test_an_old_saved_claim_no_longer_registered_is_refused_in_one_note(registry
     DataRoot(tmp_path).audit_file.write_text(json.dumps(old))
     kept, fresh, note = saved_audit(_scope(tmp_path))
     assert kept == {} and fresh == ["algebra", "runs"]  # every claim evaluated again
-    assert note.startswith("<data>/results/audit.json: unreadable (ValueError: saved claim 'retired' is no longer "
+    assert note.startswith("data/results/audit.json: unreadable (ValueError: saved claim 'retired' is no longer "
                            "registered and carries no kind of evidence")
     assert note.endswith("every claim evaluated again (`dynloss audit --save` rewrites it).") and "\n" not in note

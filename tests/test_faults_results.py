@@ -151,7 +151,7 @@ def test_a_damaged_saved_audit_is_one_note_naming_the_file_and_the_fix(copy, dam
     (copy / "results" / "audit.json").write_text(text)
     kept, fresh, note = saved_audit(results_scope(PRESET))
     assert kept == {} and "sign" in fresh and "lr-confound" in fresh
-    assert note.startswith("<data>/results/audit.json: ") and note.endswith(
+    assert note.startswith("data/results/audit.json: ") and note.endswith(
         "every claim evaluated again (`dynloss audit --save` rewrites it).") and "\n" not in note
 
 

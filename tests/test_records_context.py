@@ -65,7 +65,7 @@ def test_a_page_context_reads_its_environment_once_and_names_its_root(roots):
     ctx = report_context(env)
     assert (ctx.preset, ctx.root.path, ctx.results) == (PRESET, first, first / "results" / PRESET)
     env[paths.PRESET_ENV] = "fmnist-mini"  # later changes do not reach a context made before
-    assert ctx.preset == PRESET and f"`<data>/results/{PRESET}`" in preset_banner(ctx)
+    assert ctx.preset == PRESET and f"`data/results/{PRESET}`" in preset_banner(ctx)
 
 
 def test_two_contexts_in_one_process_do_not_leak_into_each_other(roots):
@@ -80,7 +80,7 @@ def test_two_contexts_in_one_process_do_not_leak_into_each_other(roots):
         assert load_provenance(ctx)["seed"] == seed
         shown = {r.id: r for r in claims._audit_results(ctx)}
         assert shown["lr-confound"].values[RESULTS_KEY] == results_scope(PRESET, ctx.root).provenance_sha256
-        assert shown["lr-confound"].values["results"] == f"<data>/results/{PRESET}"
+        assert shown["lr-confound"].values["results"] == f"data/results/{PRESET}"
     assert a.memo is not b.memo and a.memo.keys().isdisjoint({b.results})
     assert not frames.headline_frame(a).equals(frames.headline_frame(b))  # seed 0 and seed 1 intervals
 

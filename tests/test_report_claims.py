@@ -102,3 +102,23 @@ def test_the_scale_caveat_is_one_short_callout_from_the_presets_and_none_at_the_
 def test_every_page_drawing_conclusions_from_a_preset_shows_the_scale_caveat_once(page):
     code = "".join(c.code for c in read_qmd(ROOT / page).chunks)
     assert code.count("claims.scale_caveat_note(ctx)") == 1
+
+
+def test_long_evidence_keeps_its_first_sentence_in_the_cell_and_goes_in_full_under_the_table(tmp_path):
+    from analysis.audit import ClaimResult
+    from analysis.report.context import ReportContext
+    from training.paths import DataRoot
+
+    long = "The first sentence has exactly ten words in it here. " + "Filler words go on. " * 20
+    results = [ClaimResult(id="sign", claim="c", verdict="holds", source="paper text", evidence=long,
+                           kind="exact mathematics", overturn="a proof"),
+               ClaimResult(id="demo", claim="c", verdict="fails", source="paper text", evidence="Short.",
+                           kind="exact mathematics", overturn="x")]
+    ctx = ReportContext("digits-tiny", DataRoot(tmp_path))
+    ctx.memo["audit"] = (tuple(results), "")
+    cells = claims.claims_table(ctx).frame["evidence"].tolist()
+    assert cells == ["The first sentence has exactly ten words in it here … (in full under the table)",
+                     "Short. Overturned by: x"]
+    notes = claims.evidence_notes(ctx)
+    assert notes.count("\n- ") == 1 and "`sign`: The first sentence" in notes and "*Overturned by:* a proof" in notes
+    assert "<details" in notes and "</details>" in notes

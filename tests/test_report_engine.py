@@ -178,3 +178,47 @@ def test_a_failing_chunk_stops_the_render_with_its_location(tmp_path):
     with pytest.raises(RenderError, match=r"second.qmd:\d+ \(label 'tbl-broken'\)[\s\S]*dynloss analyze --preset x"):
         render_report(root, formats=("html",))
     assert not (root / "_output" / "index.html").exists()  # nothing half-written
+
+
+POST_RENDER = '''\
+import os, sys
+from pathlib import Path
+out = Path(os.environ["QUARTO_PROJECT_OUTPUT_DIR"])
+if os.environ.get("FIXTURE_FAIL"):
+    sys.exit("fixture post-render refused")
+(out / "data").mkdir(exist_ok=True)
+(out / "data" / "x.csv").write_text("a,b,1,2")
+'''
+
+LINKING = '''\
+---
+title: "Second page"
+---
+The data: [x.csv](../data/x.csv), a page [first](../index.qmd) and the web [site](https://example.org/a.csv).
+'''
+
+
+def _shipping_book(root: Path) -> Path:
+    _book(root, second=LINKING)
+    (root / "_quarto.yml").write_text(QUARTO_YML.replace("  output-dir: _output\n",
+                                                         "  output-dir: _output\n  post-render: pages/post.py\n"))
+    (root / "pages" / "post.py").write_text(POST_RENDER)
+    return root
+
+
+def test_post_render_scripts_run_after_the_pages_and_links_to_shipped_files_point_into_the_output(tmp_path):
+    root = _shipping_book(tmp_path / "book")
+    result = render_report(root, formats=("html",))
+    out = root / "_output"
+    page = (out / "second.html").read_text()
+    # the link, written relative to pages/second.qmd as Quarto reads it, is relative to the flat output
+    assert 'href="data/x.csv"' in page and (out / "data" / "x.csv").read_text() == "a,b,1,2"
+    assert 'href="index.html"' in page and 'href="https://example.org/a.csv"' in page
+    assert not [w for w in result.warnings if "link" in w] and "post_render" in result.timings
+
+
+def test_a_failing_post_render_script_names_itself_and_its_message(tmp_path, monkeypatch):
+    root = _shipping_book(tmp_path / "book")
+    monkeypatch.setenv("FIXTURE_FAIL", "1")
+    with pytest.raises(RenderError, match=r"post-render script pages/post\.py failed \(exit 1\): fixture post-render refused"):
+        render_report(root, formats=("html",))

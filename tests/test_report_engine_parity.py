@@ -15,7 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from report_data import PRESET, copy_checkout, digits_tiny_results, html_figure_alts, pdf_alts, report_figures, table_rows
+from report_data import (PRESET, copy_checkout, digits_tiny_results, html_figure_alts, pdf_alts, report_figures,
+                         table_rows, unresolved_links)
 
 from analysis.report.qmd import read_qmd
 from analysis.report.quarto import quarto_command, quarto_env
@@ -150,6 +151,14 @@ def test_no_unresolved_cross_reference_in_either_engine(offline, quarto):
         assert "?@" not in html and not re.search(r"\?(fig|tbl)-", html)
     for text in (_pdf_text(offline / "dynloss-report.pdf"), _pdf_text(quarto[0] / "dynloss-report.pdf")):
         assert "?@" not in text and not re.search(r"\?(fig|tbl)-", text)
+
+
+def test_every_link_on_every_page_resolves_to_a_file_in_the_output_of_both_engines(offline, quarto):
+    assert unresolved_links(offline) == []
+    assert unresolved_links(quarto[0]) == []
+    shipped = {p.relative_to(offline / "data").as_posix() for p in (offline / "data").rglob("*") if p.is_file()}
+    assert shipped == {p.relative_to(quarto[0] / "data").as_posix() for p in (quarto[0] / "data").rglob("*")
+                       if p.is_file()}
 
 
 def test_both_engines_show_the_same_tables_and_figures_under_the_same_labels(offline, quarto):

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from report_data import (PRESET, digits_tiny_results, html_figure_alts, html_table, pdf_alts, report_figures,
-                         table_rows)
+                         table_rows, unresolved_links)
 
 from analysis.cli import main
+from analysis.report.context import report_context
+from analysis.report.downloads import site_path
 from analysis.report.qmd import read_qmd
 from analysis.report.engine import RenderError, load_project, render_report
 from training.arms import ARM_ORDER
@@ -117,6 +119,19 @@ def test_pages_link_to_each_other_and_to_the_pdf(rendered):
     assert "<math" in (result.html[0].parent / "loss-audit.html").read_text()  # MathML
 
 
+def test_every_link_on_every_page_resolves_to_a_file_in_the_output(rendered):
+    result, results, out = rendered
+    assert unresolved_links(out) == []
+    # the data behind the pages ships with them: the results set as analysed, the audit, the listings
+    ctx = report_context({"DYNLOSS_RESULTS_DIR": str(results.parent)}, preset=PRESET)
+    for csv in results.glob("*.csv"):
+        assert (out / site_path(ctx, csv.stem)).read_bytes() == csv.read_bytes(), csv.name
+    assert (out / site_path(ctx, "audit.json")).is_file()
+    assert len(pd.read_csv(out / site_path(ctx, "authors:table1_provenance.csv"))) == 60
+    for page in ("index", "tables", "authors", "methods-audit", "calibration", "statistics"):
+        assert 'href="data/' in (out / f"{page}.html").read_text(), f"{page}: no data link"
+
+
 def test_table1_numbers_in_the_html_equal_the_results(rendered):
     result, results, out = rendered
     page = (out / "tables.html").read_text()
@@ -128,27 +143,35 @@ def test_table1_numbers_in_the_html_equal_the_results(rendered):
     assert len(shown) == len(t1) and grid["arm"].tolist() == [a for a in ARM_ORDER if a in set(t1["arm"])]
     merged = t1.merge(shown, on=[*keys, "fusion"], validate="1:1")
     np.testing.assert_allclose(merged["accuracy_html"].astype(float), merged["accuracy"].round(4), atol=5e-5)
-    diff = html_table(page, "tbl-table1-diff")
-    diff.columns = [" ".join(c.split()) for c in diff.columns]  # headers as one line (the page may wrap them)
-    merged = t1.merge(diff, on=[*keys, "fusion"], validate="1:1")
-    assert len(merged) == len(t1[t1["arm"] != "ce-lr0.01"])
-    ce = merged[merged["arm"] != "ce"]
-    np.testing.assert_allclose(ce["Δ vs ce"].astype(float), ce["diff_vs_ce"].round(4), atol=5e-5)
-    bounds = ce["CI vs ce (test samples)"].str.extract(r"\[(-?[\d.]+),\s(-?[\d.]+)\]").astype(float)
+    def diff(label: str) -> pd.DataFrame:  # headers as one line (the page may wrap them)
+        d = html_table(page, label)
+        d.columns = [" ".join(c.split()) for c in d.columns]
+        return t1.merge(d, on=[*keys, "fusion"], validate="1:1")
+
+    vs_ce = diff("tbl-table1-diff-ce")  # every paper arm but the two references, minus ce
+    assert len(vs_ce) == len(t1[~t1["arm"].isin(["ce", "ce-lr0.01"])])
+    ce = vs_ce
+    np.testing.assert_allclose(ce["Δ accuracy"].astype(float), ce["diff_vs_ce"].round(4), atol=5e-5)
+    bounds = ce["95 % CI (test samples)"].str.extract(r"\[(-?[\d.]+),\s(-?[\d.]+)\]").astype(float)
     np.testing.assert_allclose(bounds[0], ce["diff_ci_low"].round(4), atol=5e-5)
     np.testing.assert_allclose(bounds[1], ce["diff_ci_high"].round(4), atol=5e-5)
+    vs_control = diff("tbl-table1-diff-control")  # every paper arm but ce-lr0.01 (ce included)
+    assert len(vs_control) == len(t1[t1["arm"] != "ce-lr0.01"])
     control = t1[t1["arm"] == "ce-lr0.01"].set_index(["dataset", "fusion"])["accuracy"]
-    expected = merged["accuracy"] - [control[(d, f)] for d, f in zip(merged["dataset"], merged["fusion"])]
-    np.testing.assert_allclose(merged["Δ vs ce-lr0.01"].astype(float), expected, atol=1.5e-4)
+    expected = vs_control["accuracy"] - [control[(d, f)] for d, f in zip(vs_control["dataset"], vs_control["fusion"])]
+    np.testing.assert_allclose(vs_control["Δ accuracy"].astype(float), expected, atol=1.5e-4)
 
 
 def test_table2_numbers_in_the_html_equal_the_results(rendered):
     _, results, out = rendered
-    shown = html_table((out / "tables.html").read_text(), "tbl-table2")
     t2 = pd.read_csv(results / "table2.csv")
-    merged = t2.merge(shown, on=["dataset", "fusion", "encoding"], validate="1:1")
-    assert len(merged) == len(t2)
-    np.testing.assert_allclose(merged["r"].astype(float), merged["pearson_r"].round(3), atol=5e-4)
+    for label in ("tbl-table2", "tbl-table2-tests"):  # the intervals, the tests: both hold r
+        shown = html_table((out / "tables.html").read_text(), label)
+        keys = [k for k in ("dataset", "fusion", "encoding") if k in shown.columns]  # one dataset: no column
+        merged = t2.merge(shown, on=keys, validate="1:1")
+        assert len(merged) == len(t2)
+        np.testing.assert_allclose(merged["r"].astype(float), merged["pearson_r"].round(3), atol=5e-4)
+    np.testing.assert_allclose(merged["Spearman ρ"].astype(float), merged["spearman_rho"].round(3), atol=5e-4)
 
 
 def test_pdf_text_holds_every_table(rendered):
@@ -273,5 +296,5 @@ def test_statistics_page_names_every_method_and_tables_label_adjusted_and_sided_
     lr = table("authors.html", "tbl-authors-lr")
     bounds = lr["95 % CI, test samples only (unadjusted)"].str.extract(r"\[([-+\d.]+), ([-+\d.]+)\]").astype(float)
     assert len(lr) and not bare_ns_next_to_excluding_interval(lr["at 5 % (Holm)"], bounds[0], bounds[1]).any()
-    assert "permutation p (two-sided)" in table("tables.html", "tbl-table2").columns
+    assert "permutation p" in table("tables.html", "tbl-table2-tests").columns  # the caption: two-sided
     assert "95 % CI, test samples only" in table("index.html", "tbl-headline").columns

@@ -120,15 +120,21 @@ class DataRoot:
         return env
 
     def display(self, path: str | os.PathLike) -> str:
-        """``path`` relative to the data root's parent or the checkout when inside them; never absolute
-        for project files (report text must not leak a user's home folder)."""
+        """``path`` as a relative path in the layout of the checkout's data root: ``data/results/…``
+        under the results root, ``data/…`` under the data root (where the default root lies, and
+        what the report's site mirrors: :mod:`analysis.report.downloads`), else relative to the
+        checkout; never absolute (report text must not leak a user's home folder).
+
+        >>> DataRoot(Path("/x/data"), results=Path("/y/res")).display("/y/res/fmnist-mini/table1.csv")
+        'data/results/fmnist-mini/table1.csv'
+        """
         p = Path(path).resolve()
-        for base, label in ((self.path, "<data>"), (project_dir(), "")):
+        for base, label in ((self.results_root, "data/results"), (self.path, "data"), (project_dir(), "")):
             try:
-                rel = p.relative_to(base)
+                rel = p.relative_to(Path(base).resolve())
             except ValueError:
                 continue
-            return f"{label}/{rel.as_posix()}" if label else rel.as_posix()
+            return "/".join(x for x in (label, rel.as_posix()) if x and x != ".")
         return p.name
 
 

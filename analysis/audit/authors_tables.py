@@ -206,3 +206,51 @@ def gap_summary(vt: pd.DataFrame) -> pd.DataFrame:
                      "val_se": float(np.sqrt(p * (1 - p) / (VAL_FRACTION * get_dataset(ds).n_train))),
                      "sign_p": float(stats.binomtest(pos, n, 0.5, alternative="greater").pvalue)})
     return pd.DataFrame(rows)
+
+
+def provenance_summary(prov: pd.DataFrame) -> pd.DataFrame:
+    """:func:`table1_provenance` summed up per dataset and kind of fusion (static: Average, Vote;
+    learned: the super-learners).
+
+    Returns
+    -------
+    DataFrame ``dataset, kind, cells, given`` (cells the selected record prints), ``coincidences``
+    (cells that records of other settings print too), ``setting`` (the selected settings),
+    ``published_min, published_max``, ``max_abs_diff`` (largest |record − published|).
+    """
+    kind = np.where(prov["setting"] == "static fusion", "static", "learned")
+    rows = []
+    for (ds, k), g in prov.assign(kind=kind).groupby(["dataset", "kind"], sort=True):
+        rows.append({"dataset": ds, "kind": k, "cells": len(g), "given": int(g["given"].sum()),
+                     "coincidences": int((g["also_given_by"] != "").sum()),
+                     "setting": "; ".join(dict.fromkeys(g["setting"])),
+                     "published_min": float(g["published"].min()), "published_max": float(g["published"].max()),
+                     "max_abs_diff": float((g["value"] - g["published"]).abs().max())})
+    out = pd.DataFrame(rows)
+    return out.sort_values(["dataset", "kind"], key=lambda s: s.map({"static": 0, "learned": 1}) if s.name == "kind"
+                           else s, kind="stable").reset_index(drop=True)
+
+
+def pooled_shuffled_summary(comp: pd.DataFrame) -> pd.DataFrame:
+    """:func:`pooled_shuffled_comparison` summed up per variant and dataset, over the fits that ran.
+
+    Returns
+    -------
+    DataFrame ``variant, dataset, fits, failed, diff_vs_ordered_mean, diff_vs_ordered_min,
+    diff_vs_ordered_max`` (test accuracy minus the ordered twin's), ``dynamic_fits`` (dynamic-loss
+    fits with a gain over this variant's cross-entropy fit), ``dynamic_better`` (of them, those
+    above it), ``diff_vs_ce_mean`` (their mean gain) and ``ordered_diff_vs_ce_mean`` (the mean gain
+    of their ordered twins).
+    """
+    rows = []
+    for (variant, ds), g in comp.groupby(["variant", "dataset"], sort=True):
+        ran = g[~g["failed"]]
+        gain = ran.dropna(subset=["diff_vs_ce"])
+        rows.append({"variant": variant, "dataset": ds, "fits": len(g), "failed": int(g["failed"].sum()),
+                     "diff_vs_ordered_mean": ran["diff_vs_ordered"].mean(),
+                     "diff_vs_ordered_min": ran["diff_vs_ordered"].min(),
+                     "diff_vs_ordered_max": ran["diff_vs_ordered"].max(),
+                     "dynamic_fits": len(gain), "dynamic_better": int((gain["diff_vs_ce"] > 0).sum()),
+                     "diff_vs_ce_mean": gain["diff_vs_ce"].mean(),
+                     "ordered_diff_vs_ce_mean": gain["ordered_diff_vs_ce"].mean()})
+    return pd.DataFrame(rows)

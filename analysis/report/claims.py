@@ -5,6 +5,7 @@ split and published Table 2 evidence.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -213,19 +214,99 @@ def claims_table(ctx: ReportContext, *, modules: Sequence[str] | None = None, ev
         "evidence kind": df["kind_label"],
     })
     if evidence:
-        out["evidence"] = [f"{e} Overturned by: {o}" for e, o in zip(df["evidence"], df["overturn"])]
+        out["evidence"] = [evidence_cell(e, o) for e, o in zip(df["evidence"], df["overturn"])]
         return Table(out, markdown=("verdict", "claim", "source"), widths=PAGE_TABLE_WIDTHS)
     out["overturned by"] = df["overturn"]
     return Table(out, markdown=("verdict", "claim", "source"), widths=VERDICT_TABLE_WIDTHS)
+
+
+#: the most words of evidence (with its "Overturned by" line) a page's claims table holds in a cell;
+#: longer evidence keeps its first sentence there and is printed in full under the table
+EVIDENCE_CELL_WORDS = 60
+#: the most words of the first sentence kept in the cell
+_SHORT_WORDS = 30
+
+
+def _long(evidence: str, overturn: str) -> bool:
+    return len(f"{evidence} {overturn}".split()) > EVIDENCE_CELL_WORDS
+
+
+def evidence_cell(evidence: str, overturn: str) -> str:
+    """A claim's evidence as a page's claims table shows it: in full with its "Overturned by" line
+    when short, else its first sentence (at most 30 words), which :func:`evidence_notes` completes.
+
+    >>> evidence_cell("Short. Very short.", "a proof")
+    'Short. Very short. Overturned by: a proof'
+    >>> evidence_cell("The first part of it holds ten words or so here; then " + "more " * 60, "x")
+    'The first part of it holds ten words or so here … (in full under the table)'
+    """
+    if not _long(evidence, overturn):
+        return f"{evidence} Overturned by: {overturn}"
+    words = _URL_IN_TEXT.sub("", _first_sentence(evidence)).split()
+    return " ".join(words[:_SHORT_WORDS]) + " … (in full under the table)"
+
+
+#: a web address in evidence text (with the comma before it), and one alone
+_URL_IN_TEXT = re.compile(r",? ?https?://[^\s),;]+")
+_URL = re.compile(r"https?://[^\s),;]+")
+
+
+def _with_links(text: str) -> str:
+    """``text`` escaped for markdown (:func:`analysis.report.markdown.escape`), each web address
+    in it a short link (``[link](url)``), so that no long address widens the page.
+
+    >>> print(_with_links("see a_b.py:3, https://x.org/a_b"))
+    see a\\_b.py:3, [link](https://x.org/a_b)
+    """
+    out, pos = [], 0
+    for m in _URL.finditer(text):
+        out += [escape(text[pos:m.start()]), f"[link]({m.group(0)})"]
+        pos = m.end()
+    return "".join(out + [escape(text[pos:])])
+
+
+def _first_sentence(text: str, *, min_words: int = 10) -> str:
+    """``text`` up to the first ``.`` or ``;`` followed by a space and outside brackets that ends at
+    least ``min_words`` words.
+
+    >>> _first_sentence("Above tau (p_t > tau; C = 10) it is 0.1. Then more.", min_words=3)
+    'Above tau (p_t > tau; C = 10) it is 0.1'
+    >>> _first_sentence("Preset x. It holds here. Then more.", min_words=3)
+    'Preset x. It holds here'
+    """
+    depth = 0
+    for i, c in enumerate(text):
+        depth += (c in "([{") - (c in ")]}")
+        if depth == 0 and c in ".;" and text[i + 1:i + 2] == " " and len(text[:i].split()) >= min_words:
+            return text[:i]
+    return text
+
+
+@reads("audit")
+def evidence_notes(ctx: ReportContext, *, modules: Sequence[str] | None = None) -> str:
+    """The evidence that :func:`claims_table` shortens (longer than :data:`EVIDENCE_CELL_WORDS`
+    words), in full, as a markdown list under the table: the claim's id, its evidence and what would
+    overturn it ('' when every evidence fits its cell); folded in the HTML pages (``<details>``,
+    "Evidence in full"), printed in the PDF under the same words."""
+    df = claims_frame(ctx, modules=modules)
+    items = [f"- `{i}`: {_with_links(e)} *Overturned by:* {_with_links(o)}"
+             for i, e, o in zip(df["id"], df["evidence"], df["overturn"]) if _long(e, o)]
+    if not items:
+        return ""
+    # folded in the HTML pages (a <details> element: keyboard and screen readers open it), printed
+    # in the PDF (Typst drops the raw HTML tags and keeps the summary's words as the list's title)
+    return ("\n<details class=\"evidence-notes\">\n<summary>Evidence in full</summary>\n\n"
+            + "\n".join(items) + "\n\n</details>\n")
 
 
 #: relative column widths of the verdict table (two long text columns: the claim widest; the
 #: verdict wide enough for "◐ conditional" on one line)
 VERDICT_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
     ("verdict", 17), ("claim", 38), ("source", 13), ("evidence kind", 16), ("overturned by", 32))
-#: the same for a page's claims table, whose long text columns are the claim and the evidence
+#: the same for a page's claims table, whose long text columns are the claim and the evidence (its
+#: first sentence at most, :func:`evidence_cell`, so the two share the width)
 PAGE_TABLE_WIDTHS: tuple[tuple[str, int], ...] = (
-    ("verdict", 17), ("claim", 32), ("source", 13), ("evidence kind", 16), ("evidence", 44))
+    ("verdict", 17), ("claim", 38), ("source", 13), ("evidence kind", 15), ("evidence", 38))
 
 
 @reads("code:training/presets.py")

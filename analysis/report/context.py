@@ -183,15 +183,21 @@ def code_revision(root: Path | None = None) -> str:
     return short_revision(full_revision(root or project_root()))
 
 
-def preset_banner(ctx: ReportContext) -> str:
-    """One markdown line naming the preset shown and where its results come from."""
+def preset_banner(ctx: ReportContext, *, page_dir: str = "") -> str:
+    """One markdown line naming the preset shown and where its results come from: the folder, in
+    the layout the report's site mirrors (:meth:`training.paths.DataRoot.display`), with a link to
+    its ``provenance.json`` shipped beside the pages (:mod:`analysis.report.downloads`; the link is
+    relative to a page in ``page_dir``)."""
+    from analysis.report.downloads import file_link
+
     preset = ctx.preset
     folder = results_dir(ctx, require=True)
     shown = ctx.root.display(folder)
     prov = load_provenance(ctx)
     line = (f"Results shown: preset **{preset}** (from `{shown}`, made by "
             f"`dynloss analyze --preset {preset}` at code revision `{_revision_of(prov)}`; "
-            f"rendered at `{code_revision()}`).\n")
+            f"rendered at `{code_revision()}`). The results set ships with these pages; its "
+            f"{file_link(ctx, 'provenance.json', page_dir=page_dir)} lists every file with its SHA-256.\n")
     return line + cache_warning(prov, preset)
 
 

@@ -31,6 +31,41 @@ def one_dataset_dropped(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns="dataset") if "dataset" in df.columns and df["dataset"].nunique() == 1 else df
 
 
+def constant_columns(df: pd.DataFrame, *, keep: Sequence[str] = ()) -> dict[str, object]:
+    """The columns of ``df`` (not in ``keep``) that hold one value on every row, with that value,
+    for a table that drops them and states them once in its text (:func:`constant_note`); none
+    for a table of one row.
+
+    >>> constant_columns(pd.DataFrame({"a": [1, 2], "b": ["x", "x"]}))
+    {'b': 'x'}
+    """
+    if len(df) < 2:
+        return {}
+    return {c: df[c].iloc[0] for c in df.columns
+            if c not in keep and df[c].nunique(dropna=False) == 1}
+
+
+def constant_note(df: pd.DataFrame, what: str, *, keep: Sequence[str] = (), digits: int = 4) -> str:
+    """A markdown sentence stating the columns :func:`constant_columns` drops: ``Every row of
+    <what>: <column> <value>, …`` ('' when none).
+
+    >>> constant_note(pd.DataFrame({"a": [1, 2], "b": ["x", "x"], "c": [0.01, 0.01]}), "the table")
+    '\\nEvery row of the table: b x, c 0.0100.\\n'
+    """
+    from analysis.report.markdown import _fmt_cell, escape
+
+    same = constant_columns(df, keep=keep)
+    if not same:
+        return ""
+    parts = ", ".join(f"{escape(str(c))} {escape(_fmt_cell(v, digits))}" for c, v in same.items())
+    return f"\nEvery row of {what}: {parts}.\n"
+
+
+def without_constant_columns(df: pd.DataFrame, *, keep: Sequence[str] = ()) -> pd.DataFrame:
+    """``df`` without the columns of :func:`constant_columns` (stated in the text instead)."""
+    return df.drop(columns=list(constant_columns(df, keep=keep)))
+
+
 def _order(df: pd.DataFrame, *, by: Sequence[str] = ("dataset", "arm", "fusion")) -> pd.DataFrame:
     keys, fusions = [], tuple(FUSION_ORDER)  # display order (analysis.core.fusions)
     for col in by:
@@ -120,10 +155,34 @@ def table2_frame(ctx: ReportContext) -> pd.DataFrame:
     return _order(out, by=("dataset", "fusion"))
 
 
+#: the two halves of regenerated Table 2 the tables page shows (so that each fits the page): the
+#: columns of :func:`table2_frame` each takes, under shorter headers (the caption says 95 %)
+TABLE2_PARTS: dict[str, dict[str, str]] = {
+    "intervals": {"dataset": "dataset", "fusion": "fusion", "encoding": "encoding", "r": "r",
+                  "training-seed 95 % CI": "training-seed CI", "test-only bootstrap 95 % CI": "test-only CI",
+                  "Fisher-z 95 % CI": "Fisher-z CI", "published r": "published r"},
+    "tests": {"dataset": "dataset", "fusion": "fusion", "encoding": "encoding", "r": "r",
+              "permutation p (two-sided)": "permutation p", "Spearman ρ": "Spearman ρ", "n": "n",
+              "published r": "published r"},
+}
+
+
+@reads("table2", "paper:table2_pearson.csv")
+def table2_part_frame(ctx: ReportContext, part: str) -> pd.DataFrame:
+    """One half of :func:`table2_frame` (:data:`TABLE2_PARTS`: ``intervals``, r with its three
+    intervals; ``tests``, r with the permutation p and Spearman's ρ), its value columns first after
+    the row's fusion and encoding; the dataset column only with several datasets."""
+    if part not in TABLE2_PARTS:
+        raise ValueError(f"Expected `part` in {tuple(TABLE2_PARTS)}, got {part!r}")
+    cols = TABLE2_PARTS[part]
+    return one_dataset_dropped(table2_frame(ctx)[list(cols)].rename(columns=cols))
+
+
 @reads("bootstrap_ci", "mcnemar")
 def headline_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFrame:
-    """Each dynamic arm against ``ce`` and against ``ce-lr0.01`` (one fusion): accuracy difference
-    with its paired bootstrap CI and McNemar's p."""
+    """Each dynamic arm against ``ce`` and against ``ce-lr0.01`` (one fusion, named in the caption):
+    accuracy difference with its paired bootstrap CI and McNemar's p first, then the reference (and
+    the dataset, when there are several)."""
     ci = load_result("bootstrap_ci", ctx)
     ci = ci[(ci["quantity"] == "diff") & (ci["fusion"] == fusion)]
     mc = load_result("mcnemar", ctx).set_index(["dataset", "arm", "reference", "fusion"])
@@ -132,31 +191,31 @@ def headline_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFra
         if not str(r.arm).startswith("dyn-"):
             continue
         m = mc.loc[(r.dataset, r.arm, r.reference, fusion)] if (r.dataset, r.arm, r.reference, fusion) in mc.index else None
-        rows.append({"dataset": r.dataset, "arm": r.arm, "versus": r.reference, "fusion": fusion,
-                     "Δ accuracy": r.estimate,
+        rows.append({"arm": r.arm, "Δ accuracy": r.estimate,
                      f"95 % CI, {CI_TEST_ONLY}": _interval(pd.Series([r.ci_low]), pd.Series([r.ci_high])).iloc[0],
-                     MCNEMAR_P: np.nan if m is None else m["pvalue"]})
+                     MCNEMAR_P: np.nan if m is None else m["pvalue"], "versus": r.reference, "dataset": r.dataset})
     if not rows:
         raise ResultsMissingError(f"bootstrap_ci of preset {ctx.preset!r} has no dynamic-arm differences "
                                   f"for fusion {fusion!r}: rerun `dynloss analyze --preset {ctx.preset}`.")
-    return _order(pd.DataFrame(rows), by=("dataset", "versus", "arm"))
+    return one_dataset_dropped(_order(pd.DataFrame(rows), by=("dataset", "versus", "arm")))
 
 
 @reads("table1")
 def lr_confound_frame(ctx: ReportContext, *, fusions: Sequence[str] | None = None) -> pd.DataFrame:
-    """Cross-entropy at both learning rates and the dynamic arms: ``dataset, arm, loss, lr,
-    fusion, accuracy, 95 % CI (test samples only), member accuracy (mean ± sd)``; ``fusions`` default: the paper's static
+    """Cross-entropy at both learning rates and the dynamic arms: ``arm, fusion, accuracy, 95 % CI
+    (test samples only), member accuracy (mean ± sd), lr, loss`` (the numbers first, for narrow
+    screens; ``dataset`` last, with several datasets); ``fusions`` default: the paper's static
     fusions (Average, Vote)."""
     fusions = [f for f in PAPER_FUSIONS if not FUSIONS[f].learned] if fusions is None else fusions
     t1 = load_result("table1", ctx)
     t1 = t1[t1["fusion"].isin(fusions) & t1["arm"].isin(ARM_ORDER)]
     out = pd.DataFrame({
-        "dataset": t1["dataset"], "arm": t1["arm"], "loss": t1["loss"], "lr": [_arm_lr(a) for a in t1["arm"]],
-        "fusion": t1["fusion"], "accuracy": t1["accuracy"],
+        "arm": t1["arm"], "fusion": t1["fusion"], "accuracy": t1["accuracy"],
         f"95 % CI, {CI_TEST_ONLY}": _interval(t1["ci_low"], t1["ci_high"]),
         "members": [f"{m:.4f} ± {s:.4f}" for m, s in zip(t1["member_acc_mean"], t1["member_acc_sd"])],
+        "lr": [_arm_lr(a) for a in t1["arm"]], "loss": t1["loss"], "dataset": t1["dataset"],
     })
-    return _order(out, by=("dataset", "fusion", "arm"))
+    return one_dataset_dropped(_order(out, by=("dataset", "fusion", "arm")))
 
 
 @reads("mcnemar", "bootstrap_ci")
@@ -176,14 +235,14 @@ def lr_tests_frame(ctx: ReportContext, *, fusion: str = "Average") -> pd.DataFra
         key = (r.dataset, r.arm, r.reference)
         d = ci.loc[key] if key in ci.index else None
         rows.append({
-            "dataset": r.dataset, "arm": r.arm, "versus": r.reference,
-            "differs in": what.get((r.arm, r.reference), "loss only" if r.reference == "ce-lr0.01" else "loss and learning rate"),
-            "Δ accuracy": r.accuracy - r.reference_accuracy,
+            "arm": r.arm, "versus": r.reference, "Δ accuracy": r.accuracy - r.reference_accuracy,
             f"Δ 95 % CI, {CI_TEST_ONLY}": "–" if d is None else _interval(pd.Series([d["ci_low"]]),
                                                                           pd.Series([d["ci_high"]])).iloc[0],
-            "n01": int(r.n01), "n10": int(r.n10), MCNEMAR_P: r.pvalue,
+            MCNEMAR_P: r.pvalue,
+            "differs in": what.get((r.arm, r.reference), "loss only" if r.reference == "ce-lr0.01" else "loss and learning rate"),
+            "n01": int(r.n01), "n10": int(r.n10), "dataset": r.dataset,
         })
-    return _order(pd.DataFrame(rows), by=("dataset", "versus", "arm"))
+    return one_dataset_dropped(_order(pd.DataFrame(rows), by=("dataset", "versus", "arm")))
 
 
 @reads("superlearner_gap")
@@ -205,39 +264,44 @@ def stacking_frame(ctx: ReportContext) -> pd.DataFrame:
     return _order(out, by=("dataset", "super-learner", "arm"))
 
 
+@reads("audit")
 def stacking_note(ctx: ReportContext) -> str:
     """A markdown sentence: mean validation-minus-test accuracy of the in-sample and the
-    out-of-bag super-learners (``superlearner_gap``), and in how many fits the in-sample gap is larger."""
+    out-of-bag super-learners, and in how many fits the in-sample gap is larger (the values of
+    claim ``stacking-leak``, computed from ``superlearner_gap.csv``)."""
+    from analysis.report.claims import claim_values
+
     if superlearners_absent(ctx) is not None:
         return ""
-    g = load_result("superlearner_gap", ctx)
-    mean = g.groupby("variant")["gap"].mean()
-    if not {"in-sample", "out-of-bag"} <= set(mean.index):
+    v = claim_values(ctx, "stacking-leak")
+    if "gap_in_sample" not in v or "gap_out_of_bag" not in v:
         return ""
-    paired = g.pivot_table(index=["dataset", "arm", "kind"], columns="variant", values="gap").dropna()
-    larger = int((paired["in-sample"] > paired["out-of-bag"]).sum())
-    return (f"Validation minus test accuracy averages {mean['in-sample']:+.4f} for the in-sample (published) "
-            f"fits and {mean['out-of-bag']:+.4f} for the out-of-bag fits; the in-sample gap is the larger one in "
-            f"{larger} of {len(paired)} (arm, super-learner) pairs.\n")
+    return (f"Validation minus test accuracy averages {v['gap_in_sample'][0]:+.4f} for the in-sample (published) "
+            f"fits and {v['gap_out_of_bag'][0]:+.4f} for the out-of-bag fits; the in-sample gap is the larger one in "
+            f"{v['n_in_sample_larger']} of {v['n_pairs']} (arm, super-learner) pairs.\n")
+
+
+#: the split_stats columns the methods page shows, and their headers
+_SPLIT_COLUMNS = {"dataset": "dataset", "member": "member", "n_train": "n", "fit_distinct_fraction": "fitted, distinct",
+                  "base_distinct_fraction": "resample, distinct", "val_overlap_fraction": "validation also fitted",
+                  "arm": "arm measured"}
 
 
 @reads("split_stats")
 def preset_split_frame(ctx: ReportContext) -> pd.DataFrame:
-    """Split fractions measured on the preset's own cached splits, one row per (dataset, member)
-    (``split_stats``, written by ``dynloss analyze``: :mod:`analysis.core.splits`)."""
-    return load_result("split_stats", ctx)
+    """Split fractions measured on the preset's own cached splits, one row per (dataset, member),
+    as ``split_stats.csv`` holds them (written by ``dynloss analyze``: :mod:`analysis.core.splits`),
+    under short headers; the columns with one value on every row are left to
+    :func:`preset_split_note`."""
+    df = load_result("split_stats", ctx)[list(_SPLIT_COLUMNS)].rename(columns=_SPLIT_COLUMNS)
+    return without_constant_columns(df, keep=("member", "fitted, distinct"))
 
 
 def preset_split_note(ctx: ReportContext) -> str:
-    """A markdown sentence with the split fractions measured on the preset's cache."""
-    preset = ctx.preset
-    df = preset_split_frame(ctx)
-    parts = []
-    for ds, g in df.groupby("dataset", sort=False):
-        parts.append(f"{ds} (n = {int(g['n_train'].iloc[0])}, {len(g)} members): fitted distinct fraction "
-                     f"{g['fit_distinct_fraction'].mean():.4f}, whole resample {g['base_distinct_fraction'].mean():.4f}, "
-                     f"validation rows also fitted {g['val_overlap_fraction'].mean():.4f}")
-    return f"Measured on the cached splits of preset **{preset}** (mean over members): " + "; ".join(parts) + ".\n"
+    """A markdown sentence: what every member of :func:`preset_split_frame` shares (dataset, n, the
+    arm whose run was measured)."""
+    df = load_result("split_stats", ctx)[list(_SPLIT_COLUMNS)].rename(columns=_SPLIT_COLUMNS)
+    return constant_note(df, f"the table of preset **{ctx.preset}**", keep=("member", "fitted, distinct"))
 
 
 def emphasis_ratio_frame(curves: pd.DataFrame, *, group: str = "dynamic", reference: str = "cross-entropy") -> pd.DataFrame:

@@ -161,8 +161,10 @@ def _escape_plain(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text).replace("--", "-\\-")
 
 
-def show(frame: pd.DataFrame, *, digits: int = 3, index: bool = False) -> Table:
-    """Wrap a DataFrame for display as a markdown table (the cell's last expression)."""
+def show(frame: pd.DataFrame, *, digits: int = 3, index: bool = False,
+         widths: tuple[tuple[str, int], ...] = ()) -> Table:
+    """Wrap a DataFrame for display as a markdown table (the cell's last expression); ``widths``
+    as in :class:`Table` (the relative width of named columns)."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"Expected a pandas DataFrame, got {type(frame).__name__}")
-    return Table(frame, digits=digits, index=index)
+    return Table(frame, digits=digits, index=index, widths=tuple(widths))

@@ -179,9 +179,18 @@ def grid_frame(ctx: ReportContext) -> pd.DataFrame:
 
 
 @reads("table1", "bootstrap_ci")
-def differences_frame(ctx: ReportContext) -> pd.DataFrame:
-    """Each arm's Δ to ``ce-lr0.01`` and to ``ce`` with CIs (:func:`differences`)."""
-    return differences(load_result("table1", ctx), load_result("bootstrap_ci", ctx))
+def differences_frame(ctx: ReportContext, reference: str) -> pd.DataFrame:
+    """Each arm's Δ to one cross-entropy arm (``ce-lr0.01`` or ``ce``) with its CIs: the columns of
+    :func:`differences` for that reference (every paper arm but the reference), under short headers (the caption names the reference
+    and the level), so that each of the page's two tables fits it."""
+    if reference not in (CONTROL_ARM, REFERENCE_ARM):
+        raise ValueError(f"Expected `reference` {CONTROL_ARM!r} or {REFERENCE_ARM!r}, got {reference!r}")
+    d = differences(load_result("table1", ctx), load_result("bootstrap_ci", ctx))
+    d = d[d["arm"] != reference].reset_index(drop=True)  # the reference minus itself: no row
+    cols = {c: c for c in ("dataset", "fusion", "arm") if c in d.columns}
+    cols.update({f"Δ vs {reference}": "Δ accuracy", test_ci(reference): f"95 % CI ({CI_TEST_SHORT})",
+                 seed_ci(reference): f"95 % CI ({CI_SEEDS_SHORT})"})
+    return d[[c for c in cols if c in d.columns]].rename(columns=cols)
 
 
 @reads("table1", "bootstrap_ci", "paper:table1_accuracy.csv")

@@ -20,6 +20,8 @@ sources, see :mod:`analysis.report.quarto`):
 
 - project: ``type: book``, ``output-dir``, ``execute-dir: project`` (cells run in the project root);
   ``render`` lists, ``pre-render`` scripts and ``quarto-required`` concern Quarto only;
+  ``post-render`` Python scripts run once the pages are in place (as Quarto runs them: in the
+  project root, ``QUARTO_PROJECT_OUTPUT_DIR`` naming the output folder);
 - book: ``title``, ``author``, ``output-file``, ``chapters`` (plain paths or ``part``/``chapters``
   groups); a chapter's title from its front matter or its opening ``# Title``, ``{.unnumbered}``
   chapters and sections (also ``{-}``);

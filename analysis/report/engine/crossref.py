@@ -7,6 +7,7 @@ Ours: Quarto numbers per chapter ("Table 3.2"), the offline engine through the b
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from analysis.report.engine.project import Page, RenderError
 KIND_NAMES = {"fig": "Figure", "tbl": "Table"}
 _XREF = re.compile(r"(?<![\w@.])@(?P<label>(?:fig|tbl)-[A-Za-z0-9_-]+)")
 _QMD_LINK = re.compile(r"\]\((?P<path>[^()\s#]+\.qmd)(?P<anchor>#[^()\s]*)?\)")
+#: a link to a file the report ships beside its pages (``[text](../data/results/x.csv)``: a relative
+#: path that is no page, no anchor and no URL; images, ``![..](..)``, are not links)
+_FILE_LINK = re.compile(r"(?<!!)\[(?P<text>[^\[\]]*)\]\((?P<path>(?![a-z][a-z0-9+.-]*:|/|#)[^()\s#]+(?<!\.qmd))\)")
 
 
 @dataclass
@@ -97,7 +101,9 @@ def resolve_links(text: str, numbering: Numbering, *, target: str, page: Page, w
     """Point markdown links to other pages (``[text](other.qmd#anchor)``, relative to the page's
     source, as Quarto reads them) at the rendered page: ``other.html#anchor`` in HTML (the
     offline pages sit side by side), ``#anchor`` in the one-document PDF (the chapter's heading
-    when there is no anchor). Links in code stay as they are."""
+    when there is no anchor). Links to files the report ships (``[text](../data/results/x.csv)``,
+    :mod:`analysis.report.downloads`) become relative to the output folder, where the offline
+    pages are. Links in code stay as they are."""
 
     def sub(m: re.Match[str]) -> str:
         dest = (page.source.parent / m.group("path")).resolve()
@@ -112,4 +118,14 @@ def resolve_links(text: str, numbering: Numbering, *, target: str, page: Page, w
             href = anchor or f"#{chapter_id(stem)}"
         return f"]({href})"
 
-    return _outside_code(text, lambda line: _QMD_LINK.sub(sub, line))
+    def shipped(m: re.Match[str]) -> str:
+        dest = (page.source.parent / m.group("path")).resolve()
+        root = Path(os.path.commonpath([f.parent for f in (*numbering.files, page.source.resolve())]))
+        try:  # the book's root: the folder of its pages' sources (index.qmd is there)
+            href = dest.relative_to(root).as_posix()
+        except ValueError:
+            warnings.append(f"{page.html_name}: link to {m.group('path')}, outside the book")
+            return m.group(0)
+        return f"[{m.group('text')}]({href})"
+
+    return _outside_code(text, lambda line: _QMD_LINK.sub(sub, _FILE_LINK.sub(shipped, line)))

@@ -3,8 +3,9 @@ format settings (:func:`load_project`), and the error every step of the engine r
 
 Read from ``_quarto.yml`` (Quarto's keys; the engine's docstring, :mod:`analysis.report.engine`,
 lists those it honours): ``book: title, author, output-file, chapters``, ``project: output-dir``,
-``execute``, ``filters`` (paths of Lua filters), ``fig-format``, ``fig-dpi``, ``format: html: css`` and
-``format: typst: include-in-header, papersize, section-numbering``.
+``execute``, ``filters`` (paths of Lua filters), ``fig-format``, ``fig-dpi``, ``format: html: css``,
+``format: typst: include-in-header, papersize, section-numbering`` and ``project: post-render``
+(Python scripts).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Project:
     html_css: tuple[Path, ...] = ()
     #: the book's Lua filters (``filters:``), which pandoc applies to every page and the PDF
     lua_filters: tuple[Path, ...] = ()
+    #: the book's post-render scripts (``project: post-render``), run once the pages are in place
+    post_render: tuple[Path, ...] = ()
 
 
 def _file_list(value: Any) -> list[str]:
@@ -102,6 +105,10 @@ def load_project(root: str | Path) -> Project:
     bad = [f for f in filters if not isinstance(f, str) or not f.endswith(".lua") or not (root / f).is_file()]
     if bad:
         raise RenderError(f"{cfg_path}: filters names {bad}; expected paths of existing .lua files")
+    scripts = _file_list(project.get("post-render"))
+    missing = [x for x in scripts if not (root / x).is_file() or not x.endswith(".py")]
+    if missing:
+        raise RenderError(f"{cfg_path}: project.post-render names missing or non-Python scripts {missing}")
     fig_format = str(cfg.get("fig-format", "png"))
     if fig_format not in ("png", "svg"):
         raise RenderError(f"{cfg_path}: fig-format {fig_format!r} is not rendered offline; expected png or svg")
@@ -121,6 +128,7 @@ def load_project(root: str | Path) -> Project:
         section_numbering=str(typst.get("section-numbering", "1.1")),
         html_css=tuple(root / c for c in css),
         lua_filters=tuple(root / f for f in filters),
+        post_render=tuple(root / x for x in scripts),
     )
 
 

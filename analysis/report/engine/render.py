@@ -5,6 +5,8 @@ staging folder, then move them into place."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -15,7 +17,25 @@ from analysis.report.engine.html import write_html
 from analysis.report.engine.kernel import execute_pages
 from analysis.report.engine.outputs import page_markdown
 from analysis.report.engine.pdf import write_pdf
-from analysis.report.engine.project import load_project, read_pages
+from analysis.report.engine.project import RenderError, load_project, read_pages
+
+
+def run_post_render(script: Path, root: Path, out_dir: Path, *, env: dict[str, str]) -> None:
+    """Run a post-render script of the book as Quarto does: in the project root, with the kernel's
+    environment and ``QUARTO_PROJECT_OUTPUT_DIR`` naming the output folder.
+
+    Raises
+    ------
+    RenderError
+        When the script fails (its last line of output in the message).
+    """
+    proc = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, **env, "QUARTO_PROJECT_OUTPUT_DIR": str(out_dir),
+                               "QUARTO_PROJECT_SCRIPT_QUIET": "1"})
+    if proc.returncode != 0:
+        lines = [x for x in (proc.stderr + proc.stdout).splitlines() if x.strip()]
+        raise RenderError(f"post-render script {script.relative_to(root)} failed (exit {proc.returncode}): "
+                          f"{lines[-1] if lines else 'no output'}")
 
 
 @dataclass
@@ -56,7 +76,9 @@ def render_report(
     ------
     RenderError
         A chunk failed (e.g. results are missing: the message names the command that makes
-        them), or pandoc / typst failed. Nothing is written to ``output_dir`` in that case.
+        them), or pandoc / typst failed. Nothing is written to ``output_dir`` in that case. Or a
+        post-render script failed (``project: post-render``: the files the pages link), after the
+        pages were written.
     """
     unknown = set(formats) - {"html", "pdf"}
     if unknown:
@@ -108,5 +130,9 @@ def render_report(
             os.replace(pdf_path, dest)
             result.pdf = dest
         result.timings.update(html=t3 - t2, pdf=t4 - t3)
+    t5 = time.perf_counter()
+    for script in project.post_render:
+        run_post_render(script, project.root, out_dir, env=dict(env or {}))
+    result.timings["post_render"] = time.perf_counter() - t5
     result.timings["total"] = time.perf_counter() - t0
     return result
