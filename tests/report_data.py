@@ -203,3 +203,30 @@ def unresolved_links(out: Path) -> list[str]:
                 bad.append(f"{page.relative_to(out)} -> {target}")
     assert checked, f"no relative link in the pages under {out}"
     return bad
+#: a PDF page's body: what lies between the top and bottom 7.5 % of the page, where the running
+#: header and the page number are (Quarto's book: header at 45–57 pt, number at 790–801 pt of 842)
+PDF_MARGIN_SHARE = 0.075
+#: fewer body words than this and a page counts as blank (or holding only its header and footer)
+PDF_MIN_BODY_WORDS = 10
+
+
+def pdf_body_words(pdf: Path) -> list[int]:
+    """The number of words in the body of each page of ``pdf`` (``pdftotext -bbox``, poppler)."""
+    import re
+    import subprocess
+
+    xhtml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    counts = []
+    for page in re.finditer(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', xhtml, re.S):
+        height = float(page.group(2))
+        top, bottom = PDF_MARGIN_SHARE * height, (1 - PDF_MARGIN_SHARE) * height
+        words = re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">', page.group(3))
+        counts.append(sum(1 for y0, y1 in words if float(y0) >= top and float(y1) <= bottom))
+    return counts
+
+
+def thin_pdf_pages(pdf: Path) -> dict[int, int]:
+    """``{page number (from 1): body words}`` of the pages after the first (the cover: title and
+    author only) with fewer than :data:`PDF_MIN_BODY_WORDS` words of body."""
+    return {i: n for i, n in enumerate(pdf_body_words(pdf), 1) if i > 1 and n < PDF_MIN_BODY_WORDS}

@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from report_data import (PRESET, copy_checkout, digits_tiny_results, html_figure_alts, pdf_alts, report_figures,
-                         table_rows, unresolved_links)
+from report_data import (PDF_MIN_BODY_WORDS, PRESET, copy_checkout, digits_tiny_results, html_figure_alts, pdf_alts,
+                         report_figures, table_rows, thin_pdf_pages, unresolved_links)
 
 from analysis.report.qmd import read_qmd
 from analysis.report.quarto import quarto_command, quarto_env
@@ -208,6 +208,15 @@ def test_the_pdfs_carry_the_same_numbers(offline, quarto):
                for name, out in (("offline", offline), ("quarto", quarto[0]))}
     assert numbers["offline"] == numbers["quarto"]
     assert sum(numbers["offline"].values()) > 500
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils) to read the pages")
+def test_no_pdf_page_is_blank_or_holds_only_its_header_in_either_engine(offline, quarto):
+    # Quarto's book template starts chapters on odd pages (reports/report.typ turns that off); a page
+    # with fewer words of body than PDF_MIN_BODY_WORDS is blank or shows only the running header
+    for name, out in (("offline", offline), ("quarto", quarto[0])):
+        thin = thin_pdf_pages(out / "dynloss-report.pdf")
+        assert thin == {}, f"{name}: pages with fewer than {PDF_MIN_BODY_WORDS} body words (page: words): {thin}"
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,15 @@ Slow (training + analysis + one kernel): the session fixture does it once for ev
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from report_data import (PRESET, digits_tiny_results, html_figure_alts, html_table, pdf_alts, report_figures,
-                         table_rows, unresolved_links)
+from report_data import (PDF_MIN_BODY_WORDS, PRESET, digits_tiny_results, html_figure_alts, html_table, pdf_alts,
+                         report_figures, table_rows, thin_pdf_pages, unresolved_links)
 
 from analysis.cli import main
 from analysis.report.context import report_context
@@ -189,6 +190,13 @@ def test_pdf_text_holds_every_table(rendered):
     t1 = pd.read_csv(results / "table1.csv")
     for acc in t1["accuracy"].round(4).unique():
         assert f"{acc:.4f}" in flat
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils) to read the pages")
+def test_no_pdf_page_is_blank(rendered):
+    result, _, _ = rendered
+    thin = thin_pdf_pages(result.pdf)
+    assert thin == {}, f"pages with fewer than {PDF_MIN_BODY_WORDS} body words (page: words): {thin}"
 
 
 def test_render_time_is_within_budget(rendered):

@@ -5,10 +5,12 @@ table and figure, and the environment behind the report.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 
 import pandas as pd
 
+import analysis.report as report_package
 from analysis.audit.saved import audit_json_path
 from analysis.report.context import (
     HELPER_INPUTS,
@@ -24,20 +26,29 @@ from analysis.report.context import (
 from training.cache_format import sha256_file as file_sha256
 from training.provenance import versions
 
-_CALL = re.compile(r"\b(authors|bottom_line|calibration|calibration_figures|claims|context|frames|figures|provenance"
-                   r"|negatives|related|statistics|table1)\.(\w+)\s*\(")
+#: the page-helper modules a labelled cell may call (``module.function(``), for the table's functions
+#: column: every module of :mod:`analysis.report`, so a new one needs no entry here
+_MODULES = {m.name: f"analysis.report.{m.name}" for m in pkgutil.iter_modules(report_package.__path__) if not m.ispkg}
+_CALL = re.compile(rf"\b({'|'.join(_MODULES)})\.(\w+)\s*\(")
 
-
-_MODULES = {m: f"analysis.report.{m}" for m in ("authors", "bottom_line", "calibration", "calibration_figures", "claims",
-                                                  "context", "frames", "figures", "negatives", "provenance", "related",
-                                                  "statistics", "table1")}
+#: where each kind of input lives, as the table's ``source`` column names it
+SOURCES = {
+    "result": "results set",
+    "audit": "saved claim audit",
+    "paper": "the paper's tables and text (data/paper/)",
+    "authors": "authors' records (data/authors/)",
+    "code": "code and data of this checkout",
+    "render": "–",
+}
 
 
 @reads("provenance")
 def provenance_frame(ctx: ReportContext) -> pd.DataFrame:
     """For every labelled table and figure of the report: the functions its cell calls, each input
-    with its SHA-256 (first 12 hex digits), and the code revision that made it (the analysis
-    revision for result tables, the rendering revision otherwise). One row per (label, input).
+    (``source``: which folder; ``file``: the file there, a results file by its name in
+    :data:`analysis.core.schema.RESULT_FILES`, the others by their path in the checkout) with its
+    SHA-256 (first 12 hex digits), and the code revision that made it (the analysis revision for
+    result tables, the rendering revision otherwise). One row per (label, input).
 
     Built from the report sources themselves (``_quarto.yml`` chapters and their chunks), so it
     cannot drift from the pages.
@@ -63,15 +74,9 @@ def provenance_frame(ctx: ReportContext) -> pd.DataFrame:
             inputs = list(dict.fromkeys(i for _, f in calls for i in HELPER_INPUTS.get(f, ())
                                         if i not in ("provenance",)))
             for name in inputs or ["–"]:
-                kind = name.split(":", 1)[0] if ":" in name else {"audit": "audit", "–": "render"}.get(name, "result")
-                if name == "–":
-                    shown, digest = "–", "–"
-                elif name == "audit":
-                    shown, digest = "audit", _audit_digest(ctx)
-                else:
-                    shown, digest = _input_digest(name, ctx)
+                kind, file, digest = input_file(name, ctx)
                 rows.append({
-                    "label": label, "functions": functions, "input": shown,
+                    "label": label, "functions": functions, "source": SOURCES[kind], "file": file,
                     "sha256": digest,
                     "revision": analysis_rev if kind == "result" else render_rev,
                 })
@@ -79,24 +84,40 @@ def provenance_frame(ctx: ReportContext) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _audit_digest(ctx: ReportContext) -> str:
-    path = audit_json_path(ctx.root)
-    return file_sha256(path)[:12] if path.is_file() else "live"
+def provenance_table(ctx: ReportContext):
+    """:func:`provenance_frame` as the page shows it: fixed column widths, so that the checksums and
+    revisions (which cannot wrap) keep their room in the PDF."""
+    from analysis.report.markdown import Table
+
+    return Table(provenance_frame(ctx), widths=(("label", 14), ("functions", 20), ("source", 14), ("file", 20),
+                                                ("sha256", 13), ("revision", 19)))
 
 
-def _input_digest(name: str, ctx: ReportContext) -> tuple[str, str]:
-    root = project_root()
-    if name.startswith("paper:"):
-        path = root / "data" / "paper" / name.split(":", 1)[1]
-    elif name.startswith("code:"):
-        path = root / name.split(":", 1)[1]
-    elif name.startswith("authors:"):
+def input_file(name: str, ctx: ReportContext) -> tuple[str, str, str]:
+    """``(kind, file, digest)`` of one input a page helper declares (:func:`analysis.report.context.reads`):
+    ``kind`` a key of :data:`SOURCES`; ``file`` the results file's name (``table1.csv``), the
+    saved audit's (``audit.json``) or a path in the checkout (``data/paper/table1_accuracy.csv``);
+    ``digest`` its SHA-256's first 12 hex digits (``live`` for an audit evaluated at render time,
+    ``missing`` for an absent file)."""
+    kind = name.split(":", 1)[0] if ":" in name else {"audit": "audit", "–": "render"}.get(name, "result")
+    if kind == "render":
+        return kind, "–", "–"
+    if kind == "audit":
+        path = audit_json_path(ctx.root)
+        return kind, path.name, file_sha256(path)[:12] if path.is_file() else "live"
+    if kind == "authors":
         from analysis.audit.authors import read_authors_records, records_digest
 
-        return f"data/authors ({len(read_authors_records())} records)", records_digest()[:12]
+        return kind, f"data/authors/ ({len(read_authors_records())} records)", records_digest()[:12]
+    root = project_root()
+    if kind == "paper":
+        path = root / "data" / "paper" / name.split(":", 1)[1]
+    elif kind == "code":
+        path = root / name.split(":", 1)[1]
     else:
         path = result_path(name, ctx)
-    return path.name, (file_sha256(path)[:12] if path.is_file() else "missing")
+    shown = path.name if kind == "result" else path.relative_to(root).as_posix()
+    return kind, shown, (file_sha256(path)[:12] if path.is_file() else "missing")
 
 
 @reads("provenance")
