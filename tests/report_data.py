@@ -92,3 +92,22 @@ def copy_checkout(root: Path, dst: Path) -> Path:
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot", "--no-verify"]):
         subprocess.run([*git, *cmd], cwd=dst, check=True, capture_output=True)
     return dst
+
+
+#: why the Quarto half of the report tests skips
+NO_QUARTO = ("`quarto` is not on PATH: install Quarto >= 1.9 (README, 'The report with Quarto') to render "
+             "the book with Quarto and compare it with the offline engine")
+
+
+def git_status(repo: Path) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def book_env(book: Path, results: Path) -> dict[str, str]:
+    """The environment both engines render the copy ``book`` in: digits-tiny's ``results``."""
+    from analysis.report.quarto import quarto_env
+
+    return quarto_env(book, {"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(results)})

@@ -3,7 +3,8 @@ format settings (:func:`load_project`), and the error every step of the engine r
 
 Read from ``_quarto.yml`` (Quarto's keys; the engine's docstring, :mod:`analysis.report.engine`,
 lists those it honours): ``book: title, author, output-file, chapters``, ``project: output-dir``,
-``execute``, ``fig-format``, ``fig-dpi``, ``format: html: css`` and ``format: typst:
+``execute``, ``fig-format``, ``fig-dpi``, ``format: html: css, include-before-body,
+include-after-body`` and ``format: typst:
 include-in-header, papersize, section-numbering``.
 """
 
@@ -57,6 +58,10 @@ class Project:
     section_numbering: str = "1.1"
     #: the book's stylesheets (``format: html: css``), which the offline pages embed too
     html_css: tuple[Path, ...] = ()
+    #: HTML the pages carry at the start and the end of their body (``format: html:
+    #: include-before-body``, ``include-after-body``): the skip link, the accessibility script
+    html_before_body: tuple[Path, ...] = ()
+    html_after_body: tuple[Path, ...] = ()
 
 
 def _file_list(value: Any) -> list[str]:
@@ -72,8 +77,8 @@ def load_project(root: str | Path) -> Project:
     Raises
     ------
     RenderError
-        When the file is missing, lists no chapters, or names stylesheets or Typst headers that
-        are missing.
+        When the file is missing, lists no chapters, or names stylesheets, HTML includes or Typst
+        headers that are missing.
     """
     root = Path(root).resolve()
     cfg_path = root / "_quarto.yml"
@@ -92,10 +97,12 @@ def load_project(root: str | Path) -> Project:
     missing = [h for h in headers if not (root / h).is_file()]
     if missing:
         raise RenderError(f"{cfg_path}: format.typst.include-in-header names missing files {missing}")
-    css = _file_list(html_format.get("css") if isinstance(html_format, dict) else None)
-    missing = [c for c in css if not (root / c).is_file()]
-    if missing:
-        raise RenderError(f"{cfg_path}: format.html.css names missing files {missing}")
+    html_files = {}
+    for key in ("css", "include-before-body", "include-after-body"):
+        html_files[key] = _file_list(html_format.get(key) if isinstance(html_format, dict) else None)
+        missing = [c for c in html_files[key] if not (root / c).is_file()]
+        if missing:
+            raise RenderError(f"{cfg_path}: format.html.{key} names missing files {missing}")
     fig_format = str(cfg.get("fig-format", "png"))
     if fig_format not in ("png", "svg"):
         raise RenderError(f"{cfg_path}: fig-format {fig_format!r} is not rendered offline; expected png or svg")
@@ -113,7 +120,9 @@ def load_project(root: str | Path) -> Project:
         fig_dpi=int(cfg.get("fig-dpi", 150)),
         papersize=str(typst.get("papersize", "a4")),
         section_numbering=str(typst.get("section-numbering", "1.1")),
-        html_css=tuple(root / c for c in css),
+        html_css=tuple(root / c for c in html_files["css"]),
+        html_before_body=tuple(root / c for c in html_files["include-before-body"]),
+        html_after_body=tuple(root / c for c in html_files["include-after-body"]),
     )
 
 

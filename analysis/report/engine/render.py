@@ -84,7 +84,8 @@ def render_report(
                                     numbering=numbering, figure_dir=work / "figures", warnings=result.warnings)
                       for i, page in enumerate(pages)]
             html_paths = write_html(pages, bodies, work=work, pdf_name=pdf_name, subtitle=subtitle,
-                                    book_title=project.title, css_files=project.html_css)
+                                    book_title=project.title, css_files=project.html_css,
+                                    before_body=project.html_before_body, after_body=project.html_after_body)
         t3 = time.perf_counter()
         if "pdf" in formats:
             sink: list[str] = [] if "html" in formats else result.warnings
