@@ -230,3 +230,20 @@ def thin_pdf_pages(pdf: Path) -> dict[int, int]:
     """``{page number (from 1): body words}`` of the pages after the first (the cover: title and
     author only) with fewer than :data:`PDF_MIN_BODY_WORDS` words of body."""
     return {i: n for i, n in enumerate(pdf_body_words(pdf), 1) if i > 1 and n < PDF_MIN_BODY_WORDS}
+#: why the Quarto half of the report tests skips
+NO_QUARTO = ("`quarto` is not on PATH: install Quarto >= 1.9 (README, 'The report with Quarto') to render "
+             "the book with Quarto and compare it with the offline engine")
+
+
+def git_status(repo: Path) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def book_env(book: Path, results: Path) -> dict[str, str]:
+    """The environment both engines render the copy ``book`` in: digits-tiny's ``results``."""
+    from analysis.report.quarto import quarto_env
+
+    return quarto_env(book, {"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(results)})

@@ -2,7 +2,8 @@
 `quarto render`, compared table by table, figure by figure, and in the PDFs' text.
 
 The Quarto half needs `quarto` (>= 1.9) on PATH and skips, saying so, without it. Slow: one
-training + analysis (shared with tests/test_report_render.py) and two renders.
+training + analysis and the two renders, the session's (tests/conftest.py: ``book``, ``offline``,
+``quarto``; tests/test_report_browser.py opens the same renders in a browser).
 """
 
 from __future__ import annotations
@@ -15,18 +16,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from report_data import (PDF_MIN_BODY_WORDS, PRESET, copy_checkout, digits_tiny_results, html_figure_alts, pdf_alts,
-                         report_figures, table_rows, thin_pdf_pages, unresolved_links)
+from report_data import (PDF_MIN_BODY_WORDS, PRESET, book_env, git_status,
+                         html_figure_alts, pdf_alts, report_figures, table_rows, thin_pdf_pages, unresolved_links)
 
 from analysis.report.qmd import read_qmd
-from analysis.report.quarto import quarto_command, quarto_env
 from analysis.report.engine import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
-QUARTO = shutil.which("quarto")
-NO_QUARTO = ("`quarto` is not on PATH: install Quarto >= 1.9 (README, 'The report with Quarto') to render "
-             "the book with Quarto and compare it with the offline engine")
-
 pytestmark = pytest.mark.slow
 
 #: decimal numbers as the tables print them (3 or 4 digits: accuracies, intervals, p-values, r)
@@ -68,55 +64,8 @@ def _pdf_text(pdf: Path) -> str:
     return text.replace("\u2212", "-")
 
 
-def _git_status(repo: Path) -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
-                          capture_output=True, text=True, check=True).stdout
-
-
 def _cells(rows: list[list[str]]) -> list[list[str]]:
     return [[" ".join(cell.split()) for cell in row] for row in rows]
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
-    return digits_tiny_results(tmp_path_factory.getbasetemp() / "digits-tiny")
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory) -> Path:
-    """A committed copy of this checkout: both engines render it as a user would, so that they show
-    the same code revision and the checkout's own ``_output/`` and caches are left alone."""
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("the engines render a git copy of the checkout: needs git and a git checkout")
-    return copy_checkout(ROOT, tmp_path_factory.mktemp("checkout"))
-
-
-def _env(book: Path, results: Path) -> dict[str, str]:
-    return quarto_env(book, {"DYNLOSS_PRESET": PRESET, "DYNLOSS_RESULTS_DIR": str(results)})
-
-
-@pytest.fixture(scope="module")
-def offline(book, results, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("offline") / "_output"
-    proc = subprocess.run([sys.executable, "-m", "analysis.cli", "report", "--engine", "offline",
-                           "--output-dir", str(out)], cwd=book, env=_env(book, results),
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return out
-
-
-@pytest.fixture(scope="module")
-def quarto(book, results):
-    """``quarto render`` in the copy, as a user runs it: (output folder, log, git status before and
-    after)."""
-    if QUARTO is None:
-        pytest.skip(NO_QUARTO)
-    before = _git_status(book)
-    proc = subprocess.run(quarto_command(), cwd=book, env=_env(book, results), capture_output=True, text=True,
-                          check=False)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
-    return book / "_output", log, before, _git_status(book)
 
 
 def test_quarto_renders_every_page_and_the_pdf(quarto):
@@ -173,8 +122,9 @@ def test_both_engines_show_the_same_tables_and_figures_under_the_same_labels(off
     assert ids["offline"] == ids["quarto"] == set(_labels("fig")) | set(_labels("tbl"))
 
 
-def test_both_engines_give_every_figure_the_same_computed_alt_text_in_html_and_pdf(offline, quarto, results, book):
-    drawn = {label: alt for label, (_, alt) in report_figures(results, book).items()}
+def test_both_engines_give_every_figure_the_same_computed_alt_text_in_html_and_pdf(offline, quarto, report_results,
+                                                                                   book):
+    drawn = {label: alt for label, (_, alt) in report_figures(report_results, book).items()}
     assert sorted(drawn) == sorted(_labels("fig"))
     for name, out in (("offline", offline), ("quarto", quarto[0])):
         assert html_figure_alts(_all_html(out)) == drawn, name
@@ -220,16 +170,16 @@ def test_no_pdf_page_is_blank_or_holds_only_its_header_in_either_engine(offline,
 
 
 @pytest.fixture(scope="module")
-def quarto_cli(book, results, quarto, tmp_path_factory):
+def quarto_cli(book, report_results, quarto, tmp_path_factory):
     """``dynloss report --engine quarto`` in the same copy (after ``quarto``): it renders a staged
     copy of the book (analysis.report.quarto.stage_book). (output folder, log, git status after)"""
     out = tmp_path_factory.mktemp("quarto-cli") / "_output"
     proc = subprocess.run([sys.executable, "-m", "analysis.cli", "report", "--engine", "quarto", "--preset", PRESET,
-                           "--output-dir", str(out)], cwd=book, env=_env(book, results),
+                           "--output-dir", str(out)], cwd=book, env=book_env(book, report_results),
                           capture_output=True, text=True, check=False)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
-    return out, log, _git_status(book)
+    return out, log, git_status(book)
 
 
 def test_dynloss_report_with_quarto_shows_what_quarto_render_shows(quarto, quarto_cli):

@@ -39,8 +39,9 @@ sources, see :mod:`analysis.report.quarto`):
   (``[text](page.qmd#anchor)``, relative to the linking page: the page's HTML file, or the anchor
   in the PDF);
 - formats: ``html`` with ``toc`` and ``css`` (the book's stylesheet, ``reports/report.css``, embedded
-  in every offline page after the engine's own page layout; ``grid`` styles Quarto's page layout and
-  is not used) and ``typst`` with ``toc``, ``papersize``, ``section-numbering`` and
+  in every offline page after the engine's own page layout), ``include-before-body`` and
+  ``include-after-body`` (the skip link and the accessibility script, ``reports/_skip-link.html``,
+  ``reports/_a11y.html``; ``grid`` styles Quarto's page layout and is not used) and ``typst`` with ``toc``, ``papersize``, ``section-numbering`` and
   ``include-in-header`` (Typst rules shared by both engines).
 """
 

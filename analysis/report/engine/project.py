@@ -3,9 +3,9 @@ format settings (:func:`load_project`), and the error every step of the engine r
 
 Read from ``_quarto.yml`` (Quarto's keys; the engine's docstring, :mod:`analysis.report.engine`,
 lists those it honours): ``book: title, author, output-file, chapters``, ``project: output-dir``,
-``execute``, ``filters`` (paths of Lua filters), ``fig-format``, ``fig-dpi``, ``format: html: css``,
-``format: typst: include-in-header, papersize, section-numbering`` and ``project: post-render``
-(Python scripts).
+``execute``, ``filters`` (paths of Lua filters), ``fig-format``, ``fig-dpi``, ``format: html: css,
+include-before-body, include-after-body``, ``format: typst: include-in-header, papersize,
+section-numbering`` and ``project: post-render`` (Python scripts).
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ class Project:
     lua_filters: tuple[Path, ...] = ()
     #: the book's post-render scripts (``project: post-render``), run once the pages are in place
     post_render: tuple[Path, ...] = ()
+    #: HTML the pages carry at the start and the end of their body (``format: html:
+    #: include-before-body``, ``include-after-body``): the skip link, the accessibility script
+    html_before_body: tuple[Path, ...] = ()
+    html_after_body: tuple[Path, ...] = ()
 
 
 def _file_list(value: Any) -> list[str]:
@@ -77,8 +81,8 @@ def load_project(root: str | Path) -> Project:
     Raises
     ------
     RenderError
-        When the file is missing, lists no chapters, or names stylesheets or Typst headers that
-        are missing.
+        When the file is missing, lists no chapters, or names stylesheets, HTML includes or Typst
+        headers that are missing.
     """
     root = Path(root).resolve()
     cfg_path = root / "_quarto.yml"
@@ -97,10 +101,12 @@ def load_project(root: str | Path) -> Project:
     missing = [h for h in headers if not (root / h).is_file()]
     if missing:
         raise RenderError(f"{cfg_path}: format.typst.include-in-header names missing files {missing}")
-    css = _file_list(html_format.get("css") if isinstance(html_format, dict) else None)
-    missing = [c for c in css if not (root / c).is_file()]
-    if missing:
-        raise RenderError(f"{cfg_path}: format.html.css names missing files {missing}")
+    html_files = {}
+    for key in ("css", "include-before-body", "include-after-body"):
+        html_files[key] = _file_list(html_format.get(key) if isinstance(html_format, dict) else None)
+        missing = [c for c in html_files[key] if not (root / c).is_file()]
+        if missing:
+            raise RenderError(f"{cfg_path}: format.html.{key} names missing files {missing}")
     filters = [f.get("path") if isinstance(f, dict) else f for f in (cfg.get("filters") or [])]
     bad = [f for f in filters if not isinstance(f, str) or not f.endswith(".lua") or not (root / f).is_file()]
     if bad:
@@ -126,7 +132,9 @@ def load_project(root: str | Path) -> Project:
         fig_dpi=int(cfg.get("fig-dpi", 150)),
         papersize=str(typst.get("papersize", "a4")),
         section_numbering=str(typst.get("section-numbering", "1.1")),
-        html_css=tuple(root / c for c in css),
+        html_css=tuple(root / c for c in html_files["css"]),
+        html_before_body=tuple(root / c for c in html_files["include-before-body"]),
+        html_after_body=tuple(root / c for c in html_files["include-after-body"]),
         lua_filters=tuple(root / f for f in filters),
         post_render=tuple(root / x for x in scripts),
     )

@@ -107,6 +107,7 @@ def render_report(
                       for i, page in enumerate(pages)]
             html_paths = write_html(pages, bodies, work=work, pdf_name=pdf_name, subtitle=subtitle,
                                     book_title=project.title, css_files=project.html_css,
+                                    before_body=project.html_before_body, after_body=project.html_after_body,
                                     lua_filters=project.lua_filters)
         t3 = time.perf_counter()
         if "pdf" in formats:
